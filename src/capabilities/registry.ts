@@ -1,0 +1,85 @@
+/**
+ * Host functions and the grants that allow them: the one place where a script's call
+ * to the host is checked. It runs on the host side of every placement.
+ */
+import { InvalidInputError } from '../errors.js';
+import type { ScriptValue } from '../values.js';
+
+/** A function the host offers to scripts. Arguments and result follow DESIGN §4. */
+export type HostFunction = (...args: ScriptValue[]) => ScriptValue | void | Promise<ScriptValue | void>;
+
+/** What `authorize` sees about a call. */
+export interface HostCallInfo {
+  engineId: string;
+  name: string;
+  capability: string;
+  args: ScriptValue[];
+}
+
+/** What `onHostCall` hears after every call (allowed or not). */
+export interface HostCallEvent {
+  engineId: string;
+  name: string;
+  capability: string;
+  allowed: boolean;
+  ms: number;
+  error?: string;
+}
+
+interface Entry {
+  fn: HostFunction;
+  capability: string;
+}
+
+const NAME = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/;
+const PATTERN = /^(\*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\.\*)?)$/;
+
+/** True when `capability` is covered by one of the grant patterns (`log`, `kv.*`, `*`). */
+export function granted(patterns: readonly string[], capability: string): boolean {
+  for (const p of patterns) {
+    if (p === '*' || p === capability) return true;
+    if (p.endsWith('.*') && capability.startsWith(p.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+export function checkGrantPattern(p: unknown, where: string): string {
+  if (typeof p !== 'string' || !PATTERN.test(p)) {
+    throw new InvalidInputError(
+      `${where}: ${JSON.stringify(p)} is not a capability pattern; use a name like 'log', a family like 'kv.*', or '*'`,
+    );
+  }
+  return p;
+}
+
+export class HostFunctionRegistry {
+  private readonly entries = new Map<string, Entry>();
+
+  add(name: unknown, fn: unknown, capability?: unknown): void {
+    if (typeof name !== 'string' || !NAME.test(name)) {
+      throw new InvalidInputError(
+        `host function name ${JSON.stringify(name)} is not valid; use identifiers joined by dots, like 'users.get'`,
+      );
+    }
+    if (typeof fn !== 'function') {
+      throw new InvalidInputError(`host function '${name}' must be a function (got ${fn === null ? 'null' : typeof fn})`);
+    }
+    if (capability !== undefined && (typeof capability !== 'string' || !NAME.test(capability))) {
+      throw new InvalidInputError(`capability of host function '${name}' must be a dotted name like 'users.read'`);
+    }
+    for (const other of this.entries.keys()) {
+      if (other.startsWith(`${name}.`) || name.startsWith(`${other}.`)) {
+        throw new InvalidInputError(`host function '${name}' clashes with '${other}': one cannot be a namespace of the other`);
+      }
+    }
+    this.entries.set(name, { fn: fn as HostFunction, capability: (capability as string | undefined) ?? name });
+  }
+
+  get(name: string): Entry | undefined {
+    return this.entries.get(name);
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+}

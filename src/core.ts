@@ -1,0 +1,76 @@
+/**
+ * EngineCore: what every backend implements once, wherever a placement runs it
+ * (caller's thread, worker, child process). A core is synchronous at heart: a script
+ * that calls the host blocks in `env.hostCall` until the answer is there.
+ */
+import type { CapturedOutput, CoreFailure, HostCallFailure } from './channel/protocol.js';
+import type { ScriptValue } from './values.js';
+
+export type Language = 'python' | 'lua';
+
+/** Limits as the core enforces them (all resolved, no undefined). */
+export interface CoreLimits {
+  memoryBytes: number;
+  maxOutputBytes: number;
+  maxValueDepth: number;
+}
+
+/** Everything a core needs to boot. Plain data: it crosses to workers and processes. */
+export interface CoreInit {
+  language: Language;
+  engineId: string;
+  limits: CoreLimits;
+  hostFunctions: string[];
+  config: ScriptValue;
+  /** Where the backend's wasm lives when the default lookup does not apply (browsers). */
+  assetUrls?: { luaWasm?: string };
+}
+
+/** What a core gets from its placement. */
+export interface CoreEnv {
+  /** Non-zero when the host asks the running code to stop (see InterruptReason). */
+  interruptWord: Int32Array;
+  /** Calls a host function and blocks until it answers. Throws {@link HostCallError}. */
+  hostCall(name: string, args: ScriptValue[]): ScriptValue;
+  /** Streams output while a request runs (only when the host asked for streaming). */
+  output(stream: 'stdout' | 'stderr', text: string): void;
+}
+
+/** A host function's failure, raised inside the core so the script sees a plain error. */
+export class HostCallError extends Error {
+  constructor(readonly failure: HostCallFailure) {
+    super(failure.message);
+  }
+}
+
+/** How one request ran. */
+export interface RunContext {
+  timeoutMs: number;
+  stream: boolean;
+}
+
+export type CoreOutcome =
+  | { ok: true; value: ScriptValue; defined: boolean; out: CapturedOutput }
+  | { ok: false; failure: CoreFailure; out: CapturedOutput };
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/** The backend contract. Every method reports script failures as data. */
+export interface EngineCore {
+  readonly language: Language;
+  /** Runs code REPL-style: the value of a trailing expression (or `return`) is the result. */
+  exec(code: string, run: RunContext): MaybePromise<CoreOutcome>;
+  /** Runs code for its definitions; the result value is unused. */
+  load(code: string, name: string, run: RunContext): MaybePromise<CoreOutcome>;
+  /** Calls a (dotted) global function. With `optional`, a missing function is `defined: false`, not a failure. */
+  call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): MaybePromise<CoreOutcome>;
+  setConfig(config: ScriptValue): void;
+  setHostFunctions(names: string[]): void;
+  /** Back to a fresh state: no user globals left. */
+  reset(): MaybePromise<void>;
+  memoryBytes(): number;
+  dispose(): void;
+}
+
+/** Boots a core for a language. Implemented by the backends' entry (`wasm/cores.ts`). */
+export type CoreFactory = (init: CoreInit, env: CoreEnv) => Promise<EngineCore>;

@@ -1,0 +1,121 @@
+/**
+ * The public engine contract (DESIGN §2): ScriptEngine, its options and results.
+ */
+import type { HostCallEvent, HostCallInfo, HostFunction } from './capabilities/registry.js';
+import type { ScriptBoxError } from './errors.js';
+import type { ScriptValue } from './values.js';
+
+export type Language = 'python' | 'lua';
+export type Backend = 'wasm' | 'native';
+export type Placement = 'worker' | 'inline' | 'process';
+
+/** Resource limits. Defaults: see README "Limits". */
+export interface Limits {
+  /** Per call (exec, call, load...). Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Memory the script may use. Default 256 MiB. */
+  memoryBytes?: number;
+  /** Largest code string accepted by exec / load. Default 1 MiB. */
+  maxCodeBytes?: number;
+  /** Output kept per call; the rest is cut and `truncated` set. Default 1 MiB. */
+  maxOutputBytes?: number;
+  /** Deepest nesting of a value crossing the boundary. Default 64. */
+  maxValueDepth?: number;
+  /** Time an interrupted script gets to stop before its worker is killed and restarted. Default 500 ms. */
+  graceMs?: number;
+}
+
+export interface EngineOptions {
+  /** `wasm` (default): the WebAssembly sandbox. `native` / `auto`: see README. */
+  backend?: 'wasm' | 'native' | 'auto';
+  /** Where the engine runs. Default `worker`. */
+  placement?: Placement;
+  /** Must be true for placements that do not isolate the script (`inline`). */
+  trusted?: boolean;
+  /** Granted capability patterns: `log`, `kv.read`, `kv.*`, `*`. Default none. */
+  capabilities?: string[];
+  /** Host functions the script may call as `host.<name>`, each guarded by a capability (default: its name). */
+  hostFunctions?: Record<string, HostFunction | { fn: HostFunction; capability?: string }>;
+  /** Contextual check run after the capability check; false denies the call. */
+  authorize?: (call: HostCallInfo) => boolean | Promise<boolean>;
+  /** Audit hook: one event per host call, allowed or not. */
+  onHostCall?: (event: HostCallEvent) => void;
+  limits?: Limits;
+  /** Readable by scripts through `host.config` (with the capabilities issue); kept across restarts. */
+  config?: Record<string, ScriptValue>;
+  /** Streams output while a call runs. */
+  onOutput?: (chunk: { stream: 'stdout' | 'stderr'; text: string }) => void;
+  /** Disposes the engine when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** What `exec` returns. Script errors and timeouts are data here, never throws. */
+export interface ExecResult {
+  success: boolean;
+  /** Value of a trailing expression (or `return`), REPL-style. */
+  value?: ScriptValue;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  error?: { type: string; message: string; traceback?: string; line?: number };
+  durationMs: number;
+  timedOut: boolean;
+}
+
+export interface EngineStats {
+  /** Memory the script's heap uses now. */
+  memoryBytes: number;
+  execs: number;
+  calls: number;
+  hostCalls: number;
+  /** Times the engine was restarted (after a kill, crash or memory limit). */
+  restarts: number;
+  uptimeMs: number;
+  /** The last escalation that fired: `interrupted` in place, `restarted` after a kill. */
+  lastEscalation: 'interrupted' | 'restarted' | null;
+}
+
+/** A handle to an object living inside an engine. */
+export interface RemoteObject extends AsyncDisposable {
+  call(method: string, args?: ScriptValue[]): Promise<ScriptValue>;
+  get(attr: string): Promise<ScriptValue>;
+  dispose(): Promise<void>;
+}
+
+/** One sandboxed interpreter. Calls run one at a time, in arrival order. */
+export interface ScriptEngine extends AsyncDisposable {
+  readonly language: Language;
+  readonly backend: Backend;
+  readonly placement: Placement;
+  readonly id: string;
+  /** Runs code REPL-style. Never throws for script errors or timeouts: see `success`. */
+  exec(code: string, opts?: RunOptions): Promise<ExecResult>;
+  /** Runs code for its definitions. Throws ScriptError (with `line`) if it fails. */
+  load(code: string, name?: string): Promise<void>;
+  loadFile(path: string | URL): Promise<void>;
+  /** load(), then calls `init()` if the script defines it. */
+  loadInit(code: string, name?: string): Promise<void>;
+  /** Calls a script function; dotted names (`geom.area`) look into tables / modules. */
+  call(fn: string, args?: ScriptValue[], opts?: RunOptions): Promise<ScriptValue>;
+  create(cls: string, args?: ScriptValue[]): Promise<RemoteObject>;
+  registerHostFunction(name: string, fn: HostFunction, opts?: { capability?: string }): void;
+  /** Sets the config and calls the script's `configure(config)` if it defines one. */
+  configure(config: ScriptValue): Promise<void>;
+  /** Calls a function once so later calls are warm. */
+  warmup(fn: string, args?: ScriptValue[]): Promise<void>;
+  /** Calls the script's `cleanup()` (or `fn`) if defined. */
+  cleanup(fn?: string): Promise<void>;
+  /** Re-runs one loaded script, or (no name) all of them on a fresh state. */
+  reload(name?: string): Promise<void>;
+  /** Stops the running call, if any. */
+  interrupt(): void;
+  /** The last failure of any call on this engine. */
+  readonly lastError: ScriptBoxError | null;
+  stats(): Promise<EngineStats>;
+  dispose(): Promise<void>;
+}

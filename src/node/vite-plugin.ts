@@ -1,0 +1,59 @@
+/**
+ * `scriptbox/vite`: serves the engines' wasm assets in dev, copies them into the build,
+ * and sets the COOP/COEP headers that SharedArrayBuffer needs.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Plugin } from 'vite';
+
+const require = createRequire(import.meta.url);
+
+const ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+function assets(): Record<string, string> {
+  const wasmoonDir = dirname(require.resolve('wasmoon/package.json'));
+  return { 'wasmoon/glue.wasm': join(wasmoonDir, 'dist', 'glue.wasm') };
+}
+
+export interface ScriptboxViteOptions {
+  /** Send COOP/COEP headers (default true). Without them there is no SharedArrayBuffer. */
+  crossOriginIsolation?: boolean;
+}
+
+export function scriptbox(options: ScriptboxViteOptions = {}): Plugin {
+  const isolate = options.crossOriginIsolation !== false;
+  const files = assets();
+  return {
+    name: 'scriptbox',
+    config() {
+      return {
+        server: isolate ? { headers: ISOLATION } : {},
+        preview: isolate ? { headers: ISOLATION } : {},
+        optimizeDeps: { include: ['wasmoon'], exclude: ['pyodide'] },
+        worker: { format: 'es' },
+      };
+    },
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        const url = req.url?.split('?')[0] ?? '';
+        if (!url.startsWith('/@scriptbox/')) return next();
+        const file = files[url.slice('/@scriptbox/'.length)];
+        if (!file) return next();
+        res.setHeader('Content-Type', file.endsWith('.wasm') ? 'application/wasm' : 'application/octet-stream');
+        res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+        res.end(readFileSync(file));
+      });
+    },
+    generateBundle() {
+      for (const [name, file] of Object.entries(files)) {
+        this.emitFile({ type: 'asset', fileName: `@scriptbox/${name}`, source: readFileSync(file) });
+      }
+    },
+  };
+}
+
+export default scriptbox;

@@ -1,0 +1,118 @@
+/**
+ * Checks EngineOptions at the public entry, with messages that name the option and the fix.
+ */
+import { checkGrantPattern } from './capabilities/registry.js';
+import type { CoreLimits } from './core.js';
+import type { EngineOptions, Language, Limits } from './engine.js';
+import { InvalidInputError, UnavailableError } from './errors.js';
+
+export const DEFAULT_LIMITS: Required<Limits> = {
+  timeoutMs: 30_000,
+  memoryBytes: 256 * 1024 * 1024,
+  maxCodeBytes: 1024 * 1024,
+  maxOutputBytes: 1024 * 1024,
+  maxValueDepth: 64,
+  graceMs: 500,
+};
+
+const KNOWN_OPTIONS = [
+  'backend', 'placement', 'trusted', 'capabilities', 'hostFunctions', 'authorize', 'onHostCall',
+  'limits', 'config', 'onOutput', 'signal',
+];
+const LATER_OPTIONS = ['state', 'allowedHosts', 'mounts', 'snapshot'];
+
+export interface ResolvedOptions {
+  language: Language;
+  placement: 'worker' | 'inline';
+  limits: Required<Limits>;
+  capabilities: string[];
+  options: EngineOptions;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function checkLanguage(language: unknown): Language {
+  if (language !== 'python' && language !== 'lua') {
+    throw new InvalidInputError(`language must be 'python' or 'lua' (got ${JSON.stringify(language)})`);
+  }
+  return language;
+}
+
+export function checkTimeout(v: unknown, where: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidInputError(`${where} must be a positive number of milliseconds (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+export function resolveOptions(language: unknown, options: unknown): ResolvedOptions {
+  const lang = checkLanguage(language);
+  if (options === undefined) options = {};
+  if (!isPlainObject(options)) throw new InvalidInputError('options must be an object');
+  for (const key of Object.keys(options)) {
+    if (LATER_OPTIONS.includes(key)) {
+      throw new UnavailableError(`option '${key}' is not supported by this version of scriptbox yet`);
+    }
+    if (!KNOWN_OPTIONS.includes(key)) {
+      throw new InvalidInputError(`unknown option '${key}'; known options: ${KNOWN_OPTIONS.join(', ')}`);
+    }
+  }
+  const o = options as EngineOptions;
+  if (o.backend !== undefined && !['wasm', 'native', 'auto'].includes(o.backend)) {
+    throw new InvalidInputError(`backend must be 'wasm', 'native' or 'auto' (got ${JSON.stringify(o.backend)})`);
+  }
+  if (o.backend === 'native') {
+    throw new UnavailableError("backend 'native' is not available in this version; use backend 'wasm' (the default)");
+  }
+  const placement = o.placement ?? 'worker';
+  if (!['worker', 'inline', 'process'].includes(placement)) {
+    throw new InvalidInputError(`placement must be 'worker', 'inline' or 'process' (got ${JSON.stringify(placement)})`);
+  }
+  if (placement === 'process') {
+    throw new UnavailableError("placement 'process' is not available in this version; use 'worker' (the default)");
+  }
+  if (o.trusted !== undefined && typeof o.trusted !== 'boolean') {
+    throw new InvalidInputError('trusted must be true or false');
+  }
+  if (placement === 'inline' && o.trusted !== true) {
+    throw new InvalidInputError(
+      "placement 'inline' runs the script on your own thread with no isolation; pass trusted: true if you trust the code, or use placement 'worker'",
+    );
+  }
+  if (o.capabilities !== undefined && !Array.isArray(o.capabilities)) {
+    throw new InvalidInputError("capabilities must be an array of patterns such as ['log', 'kv.*']");
+  }
+  const capabilities = (o.capabilities ?? []).map((p, i) => checkGrantPattern(p, `capabilities[${i}]`));
+  if (o.hostFunctions !== undefined && !isPlainObject(o.hostFunctions)) {
+    throw new InvalidInputError('hostFunctions must be an object mapping names to functions');
+  }
+  for (const k of ['authorize', 'onHostCall', 'onOutput'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'function') throw new InvalidInputError(`${k} must be a function`);
+  }
+  if (o.config !== undefined && !isPlainObject(o.config)) throw new InvalidInputError('config must be a plain object');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new InvalidInputError('signal must be an AbortSignal');
+  const limits = { ...DEFAULT_LIMITS };
+  if (o.limits !== undefined) {
+    if (!isPlainObject(o.limits)) throw new InvalidInputError('limits must be an object');
+    for (const [k, v] of Object.entries(o.limits)) {
+      if (!(k in DEFAULT_LIMITS)) {
+        throw new InvalidInputError(`unknown limit '${k}'; known limits: ${Object.keys(DEFAULT_LIMITS).join(', ')}`);
+      }
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (k !== 'timeoutMs' && !Number.isInteger(v))) {
+        throw new InvalidInputError(`limits.${k} must be a positive ${k === 'timeoutMs' ? 'number' : 'integer'} (got ${JSON.stringify(v)})`);
+      }
+      (limits as Record<string, number>)[k] = v;
+    }
+    if (limits.memoryBytes < 1024 * 1024) {
+      throw new InvalidInputError(`limits.memoryBytes must be at least 1 MiB (got ${limits.memoryBytes})`);
+    }
+  }
+  return { language: lang, placement: placement as 'worker' | 'inline', limits, capabilities, options: o };
+}
+
+export function coreLimits(l: Required<Limits>): CoreLimits {
+  return { memoryBytes: l.memoryBytes, maxOutputBytes: l.maxOutputBytes, maxValueDepth: l.maxValueDepth };
+}

@@ -1,0 +1,37 @@
+/**
+ * What a placement gives the engine: a way to send one request to a core and get its
+ * answer, serving the core's host calls and output meanwhile.
+ */
+import type { ToEngine, ToHost } from '../channel/protocol.js';
+import type { InterruptReason } from '../channel/sab-channel.js';
+import type { CoreInit } from '../core.js';
+import type { ScriptValue } from '../values.js';
+
+export type PlacementKind = 'worker' | 'inline' | 'process';
+
+/** How the engine serves a core during one request. */
+export interface RequestHandlers {
+  /** A host call from the script. Rejects with a HostCallError for the script to see. */
+  hostCall(name: string, args: ScriptValue[]): Promise<ScriptValue>;
+  /** The same, for cores that run on the caller's thread and cannot wait. */
+  hostCallSync(name: string, args: ScriptValue[]): ScriptValue;
+  output(stream: 'stdout' | 'stderr', text: string): void;
+}
+
+export type Answer = Extract<ToHost, { t: 'done' | 'failed' | 'stats' }>;
+
+export interface Connection {
+  readonly placement: PlacementKind;
+  /** True when interrupt() can stop running code in place (else timeouts must kill). */
+  readonly canInterrupt: boolean;
+  /** Resolves with the reason when the worker or process dies on its own. */
+  readonly died: Promise<Error>;
+  request(msg: ToEngine, handlers: RequestHandlers): Promise<Answer>;
+  interrupt(reason: InterruptReason): void;
+  /** Clears the interrupt word before the next request. */
+  clearInterrupt(): void;
+  /** Stops the core now (terminate the worker / kill the process). */
+  kill(): Promise<void>;
+}
+
+export type ConnectionFactory = (init: CoreInit) => Promise<Connection>;

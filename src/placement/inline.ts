@@ -1,0 +1,44 @@
+/**
+ * The inline placement: the core runs on the caller's thread. No isolation (trusted code
+ * only), no way to stop C code that never returns, and host functions must be synchronous.
+ * Timeouts still work for script code: the core checks its own deadline.
+ */
+import type { ToEngine } from '../channel/protocol.js';
+import type { CoreEnv, CoreFactory, CoreInit, EngineCore } from '../core.js';
+import type { Answer, Connection, RequestHandlers } from './connection.js';
+import { serve } from './serve.js';
+
+export async function connectInline(init: CoreInit, createCore: CoreFactory): Promise<Connection> {
+  const word = new Int32Array(1);
+  let handlers: RequestHandlers | undefined;
+  const env: CoreEnv = {
+    interruptWord: word,
+    hostCall: (name, args) => handlers!.hostCallSync(name, args),
+    output: (stream, text) => handlers?.output(stream, text),
+  };
+  let core: EngineCore | undefined = await createCore(init, env);
+  return {
+    placement: 'inline',
+    canInterrupt: false,
+    died: new Promise<Error>(() => {}),
+    async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
+      if (!core) throw new Error('inline core was killed');
+      handlers = h;
+      try {
+        return (await serve(core, msg)) as Answer;
+      } finally {
+        handlers = undefined;
+      }
+    },
+    interrupt(reason) {
+      word[0] = reason;
+    },
+    clearInterrupt() {
+      word[0] = 0;
+    },
+    async kill() {
+      core?.dispose();
+      core = undefined;
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Turns one host message into one core call and its answer. Shared by every placement,
+ * so a core behaves the same inline, in a worker or in a process.
+ */
+import type { CoreOutcome, EngineCore } from '../core.js';
+import type { ToEngine, ToHost } from '../channel/protocol.js';
+
+function answer(o: CoreOutcome): ToHost {
+  return o.ok ? { t: 'done', value: o.value, defined: o.defined, out: o.out } : { t: 'failed', failure: o.failure, out: o.out };
+}
+
+const noOutput = { stdout: '', stderr: '', truncated: false };
+
+function crashed(e: unknown): ToHost {
+  const err = e as Error;
+  return {
+    t: 'failed',
+    failure: { kind: 'crashed', type: err?.name ?? 'Error', message: String(err?.message ?? e) },
+    out: noOutput,
+  };
+}
+
+/** Handles a request. Never throws: a broken core answers `crashed`, and the host restarts it. */
+export async function serve(core: EngineCore, msg: ToEngine): Promise<ToHost> {
+  try {
+    switch (msg.t) {
+      case 'exec':
+        return answer(await core.exec(msg.code, msg));
+      case 'load':
+        return answer(await core.load(msg.code, msg.name, msg));
+      case 'call':
+        return answer(await core.call(msg.fn, msg.args, msg, msg.optional));
+      case 'setConfig':
+        core.setConfig(msg.config);
+        return { t: 'done', value: null, defined: true, out: noOutput };
+      case 'setHostFunctions':
+        core.setHostFunctions(msg.names);
+        return { t: 'done', value: null, defined: true, out: noOutput };
+      case 'reset':
+        await core.reset();
+        return { t: 'done', value: null, defined: true, out: noOutput };
+      case 'stats':
+        return { t: 'stats', memoryBytes: core.memoryBytes() };
+      default:
+        return crashed(new Error(`unexpected message ${(msg as { t: string }).t}`));
+    }
+  } catch (e) {
+    return crashed(e);
+  }
+}

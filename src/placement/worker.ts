@@ -1,0 +1,111 @@
+/**
+ * The worker placement: the core runs in a worker thread (Node) or a module Web Worker
+ * (browser). Requests go over the SharedArrayBuffer channel when the platform has one,
+ * else over postMessage.
+ */
+import type { Endpoint } from '../channel/endpoint.js';
+import type { ToEngine, ToHost } from '../channel/protocol.js';
+import { HostChannel, InterruptReason, createChannelLayout } from '../channel/sab-channel.js';
+import type { CoreInit } from '../core.js';
+import { HostCallError } from '../core.js';
+import { EngineCrashedError, ScriptBoxError, UnavailableError } from '../errors.js';
+import { checkValue, decode, encode } from '../values.js';
+import type { Answer, Connection, RequestHandlers } from './connection.js';
+
+/** How to start a worker on this platform. */
+export type WorkerSpawner = () => Endpoint | Promise<Endpoint>;
+
+/** True when this realm can share memory with a worker. */
+export function sharedMemoryAvailable(): boolean {
+  const g = globalThis as { crossOriginIsolated?: boolean };
+  if (typeof SharedArrayBuffer === 'undefined' || typeof Atomics.waitAsync !== 'function') return false;
+  return g.crossOriginIsolated !== false;
+}
+
+interface Transport {
+  send(bytes: Uint8Array): Promise<void>;
+  receive(): Promise<Uint8Array>;
+}
+
+function messageTransport(ep: Endpoint, dead: Promise<never>): Transport {
+  const inbox: Uint8Array[] = [];
+  let wake: (() => void) | undefined;
+  ep.onMessage((m) => {
+    inbox.push(m as Uint8Array);
+    wake?.();
+  });
+  return {
+    async send(bytes) {
+      ep.post(bytes, [bytes.buffer as ArrayBuffer]);
+    },
+    async receive() {
+      while (inbox.length === 0) await Promise.race([new Promise<void>((r) => (wake = r)), dead]);
+      return inbox.shift()!;
+    },
+  };
+}
+
+function failureOf(e: unknown): { type: string; message: string } {
+  if (e instanceof HostCallError) return e.failure;
+  if (e instanceof ScriptBoxError) {
+    const type = e.code === 'PERMISSION_DENIED' ? 'PermissionError' : e.name;
+    return { type, message: e.message };
+  }
+  const err = e as Error;
+  return { type: err?.name ?? 'Error', message: String(err?.message ?? e) };
+}
+
+export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: { sharedMemory: boolean }): Promise<Connection> {
+  const ep = await spawn();
+  let markDead!: (e: Error) => void;
+  const died = new Promise<Error>((r) => (markDead = r));
+  ep.onExit((e) => markDead(e));
+  const dead = died.then((e) => Promise.reject(new EngineCrashedError(`the engine's worker died: ${e.message}`, { cause: e })));
+  dead.catch(() => {});
+  const layout = opts.sharedMemory ? createChannelLayout() : undefined;
+  const host = layout ? new HostChannel(layout, dead) : undefined;
+  const transport: Transport = host ?? messageTransport(ep, dead);
+  ep.post({ init, layout });
+  const first = decode(await transport.receive()) as ToHost;
+  if (first.t !== 'ready') {
+    await ep.terminate();
+    const msg = first.t === 'failed' ? first.failure.message : `unexpected ${first.t}`;
+    throw new UnavailableError(msg);
+  }
+  return {
+    placement: 'worker',
+    canInterrupt: !!host,
+    died,
+    async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
+      await transport.send(encode(msg));
+      for (;;) {
+        const reply = decode(await transport.receive()) as ToHost;
+        if (reply.t === 'hostCall') {
+          let ret: ToEngine;
+          try {
+            const value = await h.hostCall(reply.name, reply.args);
+            ret = { t: 'hostReturn', ok: true, value: checkValue(value, { maxDepth: init.limits.maxValueDepth, root: `result of host.${reply.name}` }) };
+          } catch (e) {
+            ret = { t: 'hostReturn', ok: false, error: failureOf(e) };
+          }
+          await transport.send(encode(ret));
+        } else if (reply.t === 'output') {
+          h.output(reply.stream, reply.text);
+        } else if (reply.t === 'ready') {
+          throw new EngineCrashedError('the engine restarted unexpectedly');
+        } else {
+          return reply;
+        }
+      }
+    },
+    interrupt(reason: InterruptReason) {
+      host?.interrupt(reason);
+    },
+    clearInterrupt() {
+      host?.clearInterrupt();
+    },
+    async kill() {
+      await ep.terminate();
+    },
+  };
+}

@@ -1,0 +1,229 @@
+/**
+ * Moves values between JS and the Lua stack through the raw C API, following DESIGN §4.
+ * Only plain data crosses: tables become arrays / objects / Maps, never proxies.
+ */
+import { InvalidInputError } from '../../src/errors.js';
+import { MapEntries, WireHandle, type ScriptValue } from '../../src/values.js';
+import { LUA_REGISTRYINDEX, T, type LuaModule } from './lua-api.js';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+function keyPath(path: string, key: unknown): string {
+  if (typeof key === 'string') return /^[A-Za-z_]\w*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+  return `${path}[${String(key)}]`;
+}
+
+/** What to do with a value that has no value form (function, userdata, thread). */
+export type OpaquePolicy = (type: number, path: string, index: number) => ScriptValue;
+
+export class LuaConvert {
+  private scratch: number;
+  private scratchSize = 4096;
+  private readonly lenPtr: number;
+
+  constructor(
+    private readonly m: LuaModule,
+    private readonly maxDepth: number,
+    /** Registry ref of the metatable `host.bytes` marks strings with. */
+    private readonly bytesRef: number,
+  ) {
+    this.scratch = m._malloc(this.scratchSize);
+    this.lenPtr = m._malloc(8);
+  }
+
+  dispose(): void {
+    this.m._free(this.scratch);
+    this.m._free(this.lenPtr);
+  }
+
+  /** Copies bytes into wasm memory (a reused scratch buffer) and returns the pointer. */
+  private place(bytes: Uint8Array): number {
+    if (bytes.length + 1 > this.scratchSize) {
+      this.m._free(this.scratch);
+      this.scratchSize = Math.max(bytes.length + 1, this.scratchSize * 2);
+      this.scratch = this.m._malloc(this.scratchSize);
+      if (!this.scratch) throw new InvalidInputError(`a value of ${bytes.length} bytes does not fit in the engine's memory`);
+    }
+    this.m.HEAPU8.set(bytes, this.scratch);
+    this.m.HEAPU8[this.scratch + bytes.length] = 0;
+    return this.scratch;
+  }
+
+  /** Pushes a C string (NUL-terminated) into scratch; returns its pointer. For names. */
+  cstring(s: string): number {
+    return this.place(encoder.encode(s));
+  }
+
+  pushString(L: number, s: string | Uint8Array): void {
+    const bytes = typeof s === 'string' ? encoder.encode(s) : s;
+    this.m._lua_pushlstring(L, this.place(bytes), bytes.length);
+  }
+
+  /** Pushes a JS value. Throws InvalidInputError naming the path of what cannot cross. */
+  push(L: number, v: unknown, path: string, depth = 0): void {
+    const m = this.m;
+    if (!m._lua_checkstack(L, 4)) throw new InvalidInputError(`${path} is nested too deeply for the Lua stack`, path);
+    switch (typeof v) {
+      case 'undefined':
+        return m._lua_pushnil(L);
+      case 'boolean':
+        return m._lua_pushboolean(L, v ? 1 : 0);
+      case 'number':
+        if (Number.isSafeInteger(v) && !Object.is(v, -0)) return m._lua_pushinteger(L, BigInt(v));
+        return m._lua_pushnumber(L, v);
+      case 'bigint':
+        if (v < INT64_MIN || v > INT64_MAX) {
+          throw new InvalidInputError(`${path} (${v}) does not fit in a Lua integer (int64); pass it as a string`, path);
+        }
+        return m._lua_pushinteger(L, v);
+      case 'string':
+        return this.pushString(L, v);
+    }
+    if (v === null) return m._lua_pushnil(L);
+    if (v instanceof Uint8Array) return this.pushString(L, v);
+    if (v instanceof WireHandle) throw new InvalidInputError(`${path} is a handle; handles cannot be passed back yet`, path);
+    if (depth >= this.maxDepth) {
+      throw new InvalidInputError(`${path} is nested deeper than limits.maxValueDepth (${this.maxDepth})`, path);
+    }
+    if (Array.isArray(v)) {
+      m._lua_createtable(L, v.length, 0);
+      for (let i = 0; i < v.length; i++) {
+        this.push(L, v[i], `${path}[${i}]`, depth + 1);
+        m._lua_rawseti(L, -2, BigInt(i + 1));
+      }
+      return;
+    }
+    if (v instanceof Map || v instanceof MapEntries) {
+      const entries = v instanceof Map ? [...v] : v.entries;
+      m._lua_createtable(L, 0, entries.length);
+      for (const [k, x] of entries) {
+        if (k === null || k === undefined) throw new InvalidInputError(`${path} has a nil key, which Lua tables cannot hold`, path);
+        this.push(L, k, `${path}.<key>`, depth + 1);
+        this.push(L, x, keyPath(path, k), depth + 1);
+        m._lua_rawset(L, -3);
+      }
+      return;
+    }
+    if (typeof v === 'object') {
+      const keys = Object.keys(v);
+      m._lua_createtable(L, 0, keys.length);
+      for (const k of keys) {
+        this.pushString(L, k);
+        this.push(L, (v as Record<string, unknown>)[k], keyPath(path, k), depth + 1);
+        m._lua_rawset(L, -3);
+      }
+      return;
+    }
+    throw new InvalidInputError(`${path} is a ${typeof v}, which cannot cross into Lua`, path);
+  }
+
+  /** Reads the string at `idx` as text when it is valid UTF-8, else as bytes. */
+  private readString(L: number, idx: number, forceBytes = false): string | Uint8Array {
+    const p = this.m._lua_tolstring(L, idx, this.lenPtr);
+    const len = this.m.HEAPU32[this.lenPtr >> 2]!;
+    const view = this.m.HEAPU8.subarray(p, p + len);
+    if (!forceBytes) {
+      try {
+        return utf8.decode(view);
+      } catch {
+        // not UTF-8: bytes
+      }
+    }
+    return view.slice();
+  }
+
+  /** Reads a string key or value for messages (always text). */
+  text(L: number, idx: number): string {
+    const s = this.readString(L, idx);
+    return typeof s === 'string' ? s : new TextDecoder().decode(s);
+  }
+
+  /** Reads the value at `idx`. `opaque` decides what functions, userdata and threads become. */
+  read(L: number, idx: number, path: string, opaque: OpaquePolicy): ScriptValue {
+    return this.readAt(L, this.m._lua_absindex(L, idx), path, 0, new Set(), opaque);
+  }
+
+  private readAt(L: number, idx: number, path: string, depth: number, seen: Set<number>, opaque: OpaquePolicy): ScriptValue {
+    const m = this.m;
+    const type = m._lua_type(L, idx);
+    switch (type) {
+      case T.None:
+      case T.Nil:
+        return null;
+      case T.Boolean:
+        return m._lua_toboolean(L, idx) !== 0;
+      case T.Number:
+        if (m._lua_isinteger(L, idx)) {
+          const n = m._lua_tointegerx(L, idx, 0);
+          return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : n;
+        }
+        return m._lua_tonumberx(L, idx, 0);
+      case T.String:
+        return this.readString(L, idx);
+      case T.Table:
+        return this.readTable(L, idx, path, depth, seen, opaque);
+      default:
+        return opaque(type, path, idx);
+    }
+  }
+
+  private isBytesMarker(L: number, idx: number): boolean {
+    const m = this.m;
+    if (!m._lua_getmetatable(L, idx)) return false;
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.bytesRef));
+    const same = m._lua_rawequal(L, -1, -2) !== 0;
+    m._lua_settop(L, -3);
+    return same;
+  }
+
+  private readTable(L: number, idx: number, path: string, depth: number, seen: Set<number>, opaque: OpaquePolicy): ScriptValue {
+    const m = this.m;
+    if (depth >= this.maxDepth) {
+      throw new InvalidInputError(`${path} is nested deeper than limits.maxValueDepth (${this.maxDepth})`, path);
+    }
+    const ptr = m._lua_topointer(L, idx);
+    if (seen.has(ptr)) throw new InvalidInputError(`${path} refers back to one of its parents (a cycle)`, path);
+    if (!m._lua_checkstack(L, 6)) throw new InvalidInputError(`${path} is nested too deeply`, path);
+    if (this.isBytesMarker(L, idx)) {
+      m._lua_rawgeti(L, idx, 1n);
+      const b = m._lua_type(L, -1) === T.String ? this.readString(L, -1, true) : new Uint8Array();
+      m._lua_settop(L, -2);
+      return b;
+    }
+    seen.add(ptr);
+    const n = Number(m._lua_rawlen(L, idx));
+    const entries: [ScriptValue, ScriptValue][] = [];
+    let count = 0;
+    let allStringKeys = true;
+    let sequence = true;
+    m._lua_pushnil(L);
+    while (m._lua_next(L, idx)) {
+      count++;
+      const kt = m._lua_type(L, -2);
+      let key: ScriptValue;
+      if (kt === T.String) key = this.readString(L, -2);
+      else if (kt === T.Number) key = this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, opaque);
+      else key = this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, opaque);
+      if (typeof key !== 'string') allStringKeys = false;
+      if (!(typeof key === 'number' && Number.isInteger(key) && key >= 1 && key <= n)) sequence = false;
+      const value = this.readAt(L, m._lua_absindex(L, -1), keyPath(path, typeof key === 'number' ? key - 1 : key), depth + 1, seen, opaque);
+      entries.push([key, value]);
+      m._lua_settop(L, -2);
+    }
+    seen.delete(ptr);
+    if (sequence && count === n) {
+      const arr: ScriptValue[] = new Array(n);
+      for (const [k, v] of entries) arr[(k as number) - 1] = v;
+      return arr;
+    }
+    if (allStringKeys) {
+      const obj: Record<string, ScriptValue> = {};
+      for (const [k, v] of entries) obj[k as string] = v;
+      return obj;
+    }
+    return new Map(entries);
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * The Lua backend: one wasmoon module (its own WASM memory and file system) per core,
+ * driven through the raw C API. Sandboxed globals (prelude.ts), an instruction-count hook
+ * that reads the interrupt word and the deadline, and an allocator that enforces
+ * limits.memoryBytes.
+ */
+import wasmoon from 'wasmoon';
+import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
+import type { CoreFailure } from '../../src/channel/protocol.js';
+import { InvalidInputError } from '../../src/errors.js';
+import type { ScriptValue } from '../../src/values.js';
+import { OutputCapture } from '../output.js';
+import { LuaConvert } from './convert.js';
+import { LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, rawModule, type LuaModule } from './lua-api.js';
+import { PRELUDE } from './prelude.js';
+
+/** Instructions between two looks at the interrupt word: rare enough to cost ~1%. */
+const HOOK_EVERY = 20_000;
+const TYPE_NAMES: Record<number, string> = { 2: 'userdata', 6: 'function', 7: 'userdata', 8: 'thread' };
+
+type Stop = null | 'interrupted' | 'timeout' | 'aborted' | 'memory';
+
+export class LuaCore implements EngineCore {
+  readonly language = 'lua' as const;
+  private L = 0;
+  private conv!: LuaConvert;
+  private hostRef = 0;
+  private buildHostRef = 0;
+  private msghRef = 0;
+  private memUsed = 0;
+  private readonly fnPtrs: number[] = [];
+  private allocPtr = 0;
+  private hookPtr = 0;
+  private stop: Stop = null;
+  private deadline = Infinity;
+  private traceback: string | undefined;
+  private readonly out: OutputCapture;
+  private hostNames: string[];
+  private running = false;
+
+  private constructor(
+    private readonly m: LuaModule,
+    private readonly init: CoreInit,
+    private readonly env: CoreEnv,
+  ) {
+    this.out = new OutputCapture(init.limits.maxOutputBytes, env);
+    this.hostNames = init.hostFunctions;
+  }
+
+  /** Boots a fresh wasm module and Lua state. */
+  static async create(init: CoreInit, env: CoreEnv): Promise<LuaCore> {
+    // One factory per core: engines made from one factory share memory and files.
+    const factory = new wasmoon.LuaFactory(init.assetUrls?.luaWasm, {});
+    const core = new LuaCore(rawModule(await factory.getLuaModule()), init, env);
+    core.installCallbacks();
+    core.newState();
+    return core;
+  }
+
+  private installCallbacks(): void {
+    const m = this.m;
+    const max = this.init.limits.memoryBytes;
+    this.allocPtr = m.addFunction((_ud: number, ptr: number, oldSize: number, newSize: number): number => {
+      if (newSize === 0) {
+        if (ptr) {
+          this.memUsed -= oldSize;
+          m._free(ptr);
+        }
+        return 0;
+      }
+      const delta = ptr ? newSize - oldSize : newSize;
+      if (delta > 0 && this.memUsed + delta > max) {
+        this.requestStop('memory');
+        return 0;
+      }
+      const p = m._realloc(ptr, newSize);
+      if (p) this.memUsed += delta;
+      return p;
+    }, 'iiiii');
+    this.hookPtr = m.addFunction((L: number) => {
+      if (this.stop === null) {
+        const word = Atomics.load(this.env.interruptWord, 0);
+        if (word !== 0) this.requestStop(word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted');
+        else if (performance.now() > this.deadline) this.requestStop('timeout');
+        else return;
+      }
+      // Raise on every instruction from now on, so pcall loops cannot swallow the stop.
+      m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, 1);
+      this.conv.pushString(L, 'scriptbox: execution stopped');
+      m._lua_error(L);
+    }, 'vii');
+    this.fnPtrs.push(this.allocPtr, this.hookPtr);
+  }
+
+  private requestStop(why: Exclude<Stop, null>): void {
+    if (this.stop === null || this.stop === 'memory') this.stop = why === 'memory' && this.stop ? this.stop : why;
+    if (this.running && this.L) this.m._lua_sethook(this.L, this.hookPtr, LUA_MASKCOUNT, 1);
+  }
+
+  private cfunction(fn: (L: number) => number): void {
+    const p = this.m.addFunction(fn, 'ii');
+    this.fnPtrs.push(p);
+    this.m._lua_pushcclosure(this.L, p, 0);
+  }
+
+  private newState(): void {
+    const m = this.m;
+    this.memUsed = 0;
+    this.L = m._lua_newstate(this.allocPtr, 0);
+    if (!this.L) throw new Error('lua_newstate failed: limits.memoryBytes is too small for a Lua state');
+    const L = this.L;
+    m._luaL_openlibs(L);
+    // The metatable host.bytes() marks strings with, kept in the registry.
+    m._lua_createtable(L, 0, 0);
+    const bytesRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+    this.conv?.dispose();
+    this.conv = new LuaConvert(m, this.init.limits.maxValueDepth, bytesRef);
+    // message handler: remember the traceback, keep the error value
+    this.cfunction((Ls) => {
+      if (this.stop === null) {
+        m._luaL_traceback(Ls, Ls, 0, 1);
+        this.traceback = this.conv.text(Ls, -1);
+        m._lua_settop(Ls, -2);
+      }
+      return 1;
+    });
+    this.msghRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+    // prelude(hostcall, print, bytesmt) -> buildHost
+    const code = new TextEncoder().encode(PRELUDE);
+    const buf = m._malloc(code.length);
+    m.HEAPU8.set(code, buf);
+    const nameCopy = m._malloc(16);
+    m.HEAPU8.set(new TextEncoder().encode('=prelude\0'), nameCopy);
+    if (m._luaL_loadbufferx(L, buf, code.length, nameCopy, 0) !== LUA_OK) {
+      throw new Error(`prelude failed to compile: ${this.conv.text(L, -1)}`);
+    }
+    m._free(buf);
+    m._free(nameCopy);
+    this.cfunction((Ls) => this.hostcall(Ls));
+    this.cfunction((Ls) => this.print(Ls));
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(bytesRef));
+    if (m._lua_pcallk(L, 3, 1, 0, 0, 0) !== LUA_OK) throw new Error(`prelude failed: ${this.conv.text(L, -1)}`);
+    this.buildHostRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+    this.buildHost();
+    m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, HOOK_EVERY);
+    m._lua_settop(L, 0);
+  }
+
+  private buildHost(): void {
+    const m = this.m;
+    const L = this.L;
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.buildHostRef));
+    this.conv.push(L, this.hostNames, 'hostFunctions');
+    if (m._lua_pcallk(L, 1, 1, 0, 0, 0) !== LUA_OK) throw new Error(`host table: ${this.conv.text(L, -1)}`);
+    if (this.hostRef) m._luaL_unref(L, LUA_REGISTRYINDEX, this.hostRef);
+    this.hostRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+
+  /** The C function behind every host stub: hostcall(name, ...). Plain values in, plain values out. */
+  private hostcall(L: number): number {
+    const m = this.m;
+    const top = m._lua_gettop(L);
+    const name = this.conv.text(L, 1);
+    let result: ScriptValue;
+    let failure: string | null = null;
+    try {
+      const args: ScriptValue[] = [];
+      for (let i = 2; i <= top; i++) {
+        args.push(
+          this.conv.read(L, i, `host.${name} argument ${i - 1}`, (t, path) => {
+            throw new InvalidInputError(`${path} is a ${TYPE_NAMES[t] ?? 'value'}, which cannot be sent to the host`);
+          }),
+        );
+      }
+      this.out.flush();
+      result = this.env.hostCall(name, args);
+      m._lua_settop(L, 0);
+      this.conv.push(L, result, `result of host.${name}`);
+      return 1;
+    } catch (e) {
+      if (e instanceof HostCallError) failure = `${e.failure.type}: ${e.failure.message}`;
+      else if (e instanceof InvalidInputError) failure = `InvalidInputError: ${e.message}`;
+      else failure = `HostError: ${(e as Error)?.message ?? String(e)}`;
+    }
+    m._lua_settop(L, 0);
+    this.conv.pushString(L, failure);
+    return m._lua_error(L);
+  }
+
+  private print(L: number): number {
+    const m = this.m;
+    const n = m._lua_gettop(L);
+    const parts: string[] = [];
+    for (let i = 1; i <= n; i++) {
+      m._luaL_tolstring(L, i, 0);
+      parts.push(this.conv.text(L, -1));
+      m._lua_settop(L, -2);
+    }
+    this.out.write('stdout', parts.join('\t') + '\n');
+    return 0;
+  }
+
+  private begin(run: RunContext): void {
+    this.stop = null;
+    this.traceback = undefined;
+    this.deadline = performance.now() + run.timeoutMs;
+    this.out.begin(run.stream);
+    this.running = true;
+    const m = this.m;
+    const L = this.L;
+    m._lua_settop(L, 0);
+    m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, HOOK_EVERY);
+    // Put `host` back: a script may have rawset it away.
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    this.conv.pushString(L, 'host');
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.hostRef));
+    m._lua_rawset(L, -3);
+    m._lua_settop(L, 0);
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.msghRef));
+  }
+
+  private fail(failure: CoreFailure): CoreOutcome {
+    this.running = false;
+    this.m._lua_settop(this.L, 0);
+    return { ok: false, failure, out: this.out.end() };
+  }
+
+  /** Turns the error value on top of the stack (after a failed pcall) into a failure. */
+  private failure(status: number, syntax = false): CoreFailure {
+    const L = this.L;
+    if (this.stop) {
+      const kind = this.stop === 'memory' ? 'memory' : this.stop;
+      const messages = {
+        timeout: 'the script ran past its time limit and was stopped',
+        interrupted: 'the script was interrupted',
+        aborted: 'the call was aborted',
+        memory: `the script used more than limits.memoryBytes (${this.init.limits.memoryBytes} bytes)`,
+      } as const;
+      const types = { timeout: 'TimeoutError', interrupted: 'Interrupted', aborted: 'AbortError', memory: 'MemoryError' } as const;
+      return { kind, type: types[kind], message: messages[kind] };
+    }
+    let message: string;
+    const t = this.m._lua_type(L, -1);
+    if (t === T.String || t === T.Number) message = this.conv.text(L, -1);
+    else {
+      this.m._luaL_tolstring(L, -1, 0);
+      message = this.conv.text(L, -1);
+    }
+    const type = syntax ? 'SyntaxError' : status === 4 ? 'MemoryError' : errorType(message);
+    const line = /:(\d+):/.exec(message);
+    const f: CoreFailure = { kind: 'script', type, message };
+    if (line) f.line = Number(line[1]);
+    if (this.traceback) f.traceback = this.traceback;
+    return f;
+  }
+
+  private loadChunk(code: string, name: string): number {
+    const bytes = new TextEncoder().encode(code);
+    const m = this.m;
+    const buf = m._malloc(bytes.length + 1);
+    const nm = new TextEncoder().encode(`=${name}\0`);
+    const nbuf = m._malloc(nm.length);
+    const mode = m._malloc(2);
+    try {
+      m.HEAPU8.set(bytes, buf);
+      m.HEAPU8.set(nm, nbuf);
+      m.HEAPU8.set([0x74, 0], mode); // "t": text only
+      return m._luaL_loadbufferx(this.L, buf, bytes.length, nbuf, mode);
+    } finally {
+      m._free(buf);
+      m._free(nbuf);
+      m._free(mode);
+    }
+  }
+
+  /** Runs the function on top of the stack (above the message handler at 1) with nargs. */
+  private run(nargs: number, opaque: 'text' | 'fail' = 'fail'): CoreOutcome {
+    const m = this.m;
+    const status = m._lua_pcallk(this.L, nargs, LUA_MULTRET, 1, 0, 0);
+    if (status !== LUA_OK || this.stop) return this.fail(this.failure(status));
+    const n = m._lua_gettop(this.L) - 1;
+    let value: ScriptValue = null;
+    try {
+      if (n === 1) value = this.readResult(2, 'result', opaque);
+      else if (n > 1) {
+        const vs: ScriptValue[] = [];
+        for (let i = 0; i < n; i++) vs.push(this.readResult(2 + i, `result[${i}]`, opaque));
+        value = vs;
+      }
+    } catch (e) {
+      return this.fail({ kind: 'invalid', type: 'InvalidInputError', message: (e as Error).message, path: (e as InvalidInputError).path });
+    }
+    this.running = false;
+    m._lua_settop(this.L, 0);
+    return { ok: true, value, defined: true, out: this.out.end() };
+  }
+
+  private readResult(idx: number, path: string, opaque: 'text' | 'fail'): ScriptValue {
+    return this.conv.read(this.L, idx, path, (t, p, at) => {
+      if (opaque === 'text') {
+        // REPL display of a function or userdata: its tostring(), like the Lua prompt.
+        this.m._luaL_tolstring(this.L, at, 0);
+        const s = this.conv.text(this.L, -1);
+        this.m._lua_settop(this.L, -2);
+        return s;
+      }
+      throw new InvalidInputError(`${p} is a Lua ${TYPE_NAMES[t] ?? 'value'}, which has no value form; return data instead`, p);
+    });
+  }
+
+  exec(code: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    // REPL: try the code as an expression first, like the standalone interpreter.
+    let status = this.loadChunk(`return ${code}`, 'input');
+    if (status !== LUA_OK) {
+      this.m._lua_settop(this.L, 1);
+      status = this.loadChunk(code, 'input');
+      if (status !== LUA_OK) return this.fail(this.failure(status, true));
+    }
+    // A trailing value with no value form (a function) shows as its tostring() text.
+    return this.run(0, 'text');
+  }
+
+  load(code: string, name: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    const status = this.loadChunk(code, name);
+    if (status !== LUA_OK) return this.fail(this.failure(status, true));
+    const outcome = this.run(0);
+    return outcome.ok ? { ...outcome, value: null } : outcome;
+  }
+
+  call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
+    this.begin(run);
+    const m = this.m;
+    const L = this.L;
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    for (const part of fn.split('.')) {
+      if (m._lua_type(L, -1) !== T.Table) {
+        m._lua_settop(L, 1);
+        return this.missing(fn, optional);
+      }
+      this.conv.pushString(L, part);
+      m._lua_rawget(L, -2);
+      m._lua_copy(L, -1, -2);
+      m._lua_settop(L, -2);
+    }
+    const t = m._lua_type(L, -1);
+    if (t !== T.Function) {
+      m._lua_settop(L, 1);
+      return this.missing(fn, optional, t);
+    }
+    try {
+      args.forEach((a, i) => this.conv.push(L, a, `args[${i}]`));
+    } catch (e) {
+      return this.fail({ kind: 'invalid', type: 'InvalidInputError', message: (e as Error).message, path: (e as InvalidInputError).path });
+    }
+    return this.run(args.length);
+  }
+
+  private missing(fn: string, optional: boolean, type?: number): CoreOutcome {
+    if (optional) {
+      this.running = false;
+      this.m._lua_settop(this.L, 0);
+      return { ok: true, value: null, defined: false, out: this.out.end() };
+    }
+    const what = type === undefined || type === T.Nil ? 'is not defined' : `is a ${TYPE_NAMES[type] ?? luaTypeName(type)}, not a function`;
+    return this.fail({
+      kind: 'invalid',
+      type: 'NameError',
+      message: `Lua function '${fn}' ${what}; define it with load() first (dotted names look up nested tables)`,
+    });
+  }
+
+  setConfig(_config: ScriptValue): void {
+    // host.config arrives with the capabilities issue; the value is kept host-side.
+  }
+
+  setHostFunctions(names: string[]): void {
+    this.hostNames = names;
+    this.buildHost();
+  }
+
+  reset(): void {
+    this.m._lua_close(this.L);
+    this.newState();
+  }
+
+  memoryBytes(): number {
+    return this.memUsed;
+  }
+
+  dispose(): void {
+    if (this.L) this.m._lua_close(this.L);
+    this.L = 0;
+    this.conv.dispose();
+    for (const p of this.fnPtrs) this.m.removeFunction(p);
+    this.fnPtrs.length = 0;
+  }
+}
+
+function luaTypeName(t: number): string {
+  return ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'][t] ?? 'value';
+}
+
+/** `input:3: ValueError: bad` -> ValueError; a plain Lua error -> RuntimeError. */
+function errorType(message: string): string {
+  const m = /^(?:[^:\n]*:\d+: )?([A-Z]\w*(?:Error|Exception)): /.exec(message);
+  return m ? m[1]! : 'RuntimeError';
+}

@@ -1,0 +1,130 @@
+/**
+ * Worker entry (Node worker_threads or a browser module Web Worker): boots one core and
+ * serves it. With SharedArrayBuffer every message goes over the Atomics channel and a
+ * script can block on a host call; without it, messages go over postMessage and blocking
+ * host calls raise UnavailableError.
+ */
+import { EngineChannel, type ChannelLayout } from '../src/channel/sab-channel.js';
+import type { ParentEndpoint } from '../src/channel/endpoint.js';
+import type { ToEngine, ToHost } from '../src/channel/protocol.js';
+import { HostCallError, type CoreEnv, type CoreInit, type EngineCore } from '../src/core.js';
+import { decode, encode, type ScriptValue } from '../src/values.js';
+import { createCore } from './cores.js';
+import { serve } from '../src/placement/serve.js';
+
+/** The first message a worker gets. */
+export interface WorkerStart {
+  init: CoreInit;
+  layout?: ChannelLayout;
+}
+
+async function parent(): Promise<ParentEndpoint> {
+  const g = globalThis as { process?: { versions?: { node?: string } } };
+  if (g.process?.versions?.node) {
+    const path = '../src/node/parent.js';
+    const mod = (await import(/* @vite-ignore */ path)) as typeof import('../src/node/parent.js');
+    return mod.nodeParent();
+  }
+  const self = globalThis as unknown as Worker;
+  return {
+    post: (m, t) => self.postMessage(m, t ?? []),
+    onMessage: (cb) => self.addEventListener('message', (ev) => cb(ev.data)),
+  };
+}
+
+function firstMessage(p: ParentEndpoint): Promise<WorkerStart> {
+  return new Promise((resolve) => {
+    let got = false;
+    p.onMessage((m) => {
+      if (!got) {
+        got = true;
+        resolve(m as WorkerStart);
+      }
+    });
+  });
+}
+
+async function serveOverChannel(core: EngineCore, ch: EngineChannel): Promise<never> {
+  for (;;) {
+    const msg = decode(ch.receive()) as ToEngine;
+    const reply = await serve(core, msg);
+    ch.send(encode(reply));
+  }
+}
+
+async function main(): Promise<void> {
+  const p = await parent();
+  const start = await firstMessage(p);
+  const queue: ToEngine[] = [];
+  let wake: (() => void) | undefined;
+  if (start.layout) {
+    const ch = new EngineChannel(start.layout);
+    const env: CoreEnv = {
+      interruptWord: ch.interruptWord,
+      hostCall(name: string, args: ScriptValue[]): ScriptValue {
+        ch.send(encode({ t: 'hostCall', name, args } satisfies ToHost));
+        const reply = decode(ch.receive()) as ToEngine;
+        if (reply.t !== 'hostReturn') throw new Error(`expected hostReturn, got ${reply.t}`);
+        if (!reply.ok) throw new HostCallError(reply.error);
+        return reply.value;
+      },
+      output(stream, text) {
+        ch.send(encode({ t: 'output', stream, text } satisfies ToHost));
+      },
+    };
+    let core: EngineCore;
+    try {
+      core = await createCore(start.init, env);
+    } catch (e) {
+      ch.send(encode(bootFailure(e)));
+      return;
+    }
+    ch.send(encode({ t: 'ready' } satisfies ToHost));
+    await serveOverChannel(core, ch);
+    return;
+  }
+  // postMessage fallback: no blocking host calls, no cheap interrupt.
+  const send = (m: ToHost) => {
+    const bytes = encode(m);
+    p.post(bytes, [bytes.buffer as ArrayBuffer]);
+  };
+  const env: CoreEnv = {
+    interruptWord: new Int32Array(1),
+    hostCall(name) {
+      throw new HostCallError({
+        type: 'UnavailableError',
+        message: `host.${name} needs a blocking call, which needs SharedArrayBuffer; serve the page with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp`,
+      });
+    },
+    output(stream, text) {
+      send({ t: 'output', stream, text });
+    },
+  };
+  p.onMessage((m) => {
+    queue.push(decode(m as Uint8Array) as ToEngine);
+    wake?.();
+  });
+  let core: EngineCore;
+  try {
+    core = await createCore(start.init, env);
+  } catch (e) {
+    send(bootFailure(e));
+    return;
+  }
+  send({ t: 'ready' });
+  for (;;) {
+    while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+    send(await serve(core, queue.shift()!));
+  }
+}
+
+function bootFailure(e: unknown): ToHost {
+  const err = e as Error;
+  return {
+    t: 'failed',
+    failure: { kind: 'crashed', type: err?.name ?? 'Error', message: `the engine failed to boot: ${err?.message ?? e}` },
+    out: { stdout: '', stderr: '', truncated: false },
+  };
+}
+
+void main();
