@@ -165,7 +165,21 @@ export function checkValue(value: unknown, opts: CheckOptions): ScriptValue {
 
 /** Packs a value already passed through {@link checkValue} (or produced by an engine). */
 export function encode(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return packr.pack(wrapMaps(value));
+}
+
+// Engines produce real Maps; msgpackr would write them as plain maps and lose non-string keys.
+function wrapMaps(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  if (v instanceof Map) return new MapEntries([...v].map(([k, x]) => [wrapMaps(k), wrapMaps(x)]));
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = wrapMaps(v[i]);
+    return v;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype) return v;
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) o[k] = wrapMaps(o[k]);
+  return o;
 }
 
 /** Unpacks bytes from {@link encode}. Buffers come back as plain Uint8Array views. */

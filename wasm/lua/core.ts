@@ -228,6 +228,9 @@ export class LuaCore implements EngineCore {
   /** Turns the error value on top of the stack (after a failed pcall) into a failure. */
   private failure(status: number, syntax = false): CoreFailure {
     const L = this.L;
+    // A host call answered "timed out" raises before the hook runs: read the word here too.
+    const word = Atomics.load(this.env.interruptWord, 0);
+    if (!this.stop && word !== 0) this.stop = word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted';
     if (this.stop) {
       const kind = this.stop === 'memory' ? 'memory' : this.stop;
       const messages = {
