@@ -1,0 +1,86 @@
+/**
+ * The breach detectors of ../shared/security/README.md, for any engine placement.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Attack {
+  id: string;
+  language: 'python' | 'lua';
+  code: string;
+  expect: 'error' | 'no-escape';
+  detect: string;
+}
+
+const CANARY_ENV = 'CANARY_ENV_7f3a9c';
+const CANARY_FILE = '/tmp/sandbox_canary_secret.txt';
+const CANARY_CONTENT = 'CANARY_FILE_51d2e8';
+const BREACH_DIR = '/tmp/sandbox_breach';
+
+/** The corpus lives in shared/ beside the repository (CI clones it there). */
+export function loadCorpus(): Attack[] {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+  const file = process.env.SCRIPTBOX_ATTACKS ?? join(root, '..', 'shared', 'security', 'attacks.json');
+  if (!existsSync(file)) throw new Error(`attack corpus not found at ${file}; set SCRIPTBOX_ATTACKS to its path`);
+  return JSON.parse(readFileSync(file, 'utf8')) as Attack[];
+}
+
+/** Watches the host for every breach signal while attacks run. */
+export class BreachWatch {
+  private server: Server | undefined;
+  connections = 0;
+  private lagTimer: ReturnType<typeof setInterval> | undefined;
+  maxLagMs = 0;
+  private protoObject = '';
+  private protoFunction = '';
+
+  async start(): Promise<void> {
+    process.env.SANDBOX_CANARY_ENV = CANARY_ENV;
+    this.server = createServer((s) => {
+      this.connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => this.server!.listen(18080, '127.0.0.1', r));
+    this.protoObject = Object.getOwnPropertyNames(Object.prototype).sort().join();
+    this.protoFunction = Object.getOwnPropertyNames(Function.prototype).sort().join();
+  }
+
+  /** Before each attempt: fresh canaries, empty breach dir, lag monitor on. */
+  arm(): void {
+    writeFileSync(CANARY_FILE, CANARY_CONTENT);
+    rmSync(BREACH_DIR, { recursive: true, force: true });
+    mkdirSync(BREACH_DIR, { recursive: true });
+    this.maxLagMs = 0;
+    let last = performance.now();
+    this.lagTimer = setInterval(() => {
+      const now = performance.now();
+      this.maxLagMs = Math.max(this.maxLagMs, now - last - 50);
+      last = now;
+    }, 50);
+  }
+
+  /** After an attempt: every breach found, as short labels. */
+  breaches(output: string): string[] {
+    clearInterval(this.lagTimer);
+    const found: string[] = [];
+    if (existsSync(BREACH_DIR) && readdirSync(BREACH_DIR).length > 0) found.push('marker-file-created');
+    if (output.includes(CANARY_ENV)) found.push('env-canary-leaked');
+    if (output.includes(CANARY_CONTENT)) found.push('file-canary-leaked');
+    if (!existsSync(CANARY_FILE) || readFileSync(CANARY_FILE, 'utf8') !== CANARY_CONTENT) found.push('canary-file-changed');
+    if (output.includes('root:x:0:0')) found.push('passwd-leaked');
+    if (output.includes('SANDBOX_BREACH')) found.push('breach-string');
+    if (this.connections > 0) found.push('network-connection');
+    if (process.exitCode !== undefined && process.exitCode !== 0) found.push('host-exit-code-changed');
+    if (this.maxLagMs > 1000) found.push(`host-event-loop-stalled-${Math.round(this.maxLagMs)}ms`);
+    if (Object.getOwnPropertyNames(Object.prototype).sort().join() !== this.protoObject) found.push('object-prototype-changed');
+    if (Object.getOwnPropertyNames(Function.prototype).sort().join() !== this.protoFunction) found.push('function-prototype-changed');
+    return found;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.lagTimer);
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
