@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DisposedError, InvalidInputError, MemoryLimitError, ScriptError, TimeoutError, createEngine,
-  type ScriptEngine,
+  type ScriptEngine, type ScriptValue,
 } from '../../../src/index.js';
 
 describe.each(['worker', 'inline'] as const)('Lua engine, %s placement', (placement) => {
@@ -81,7 +81,7 @@ describe.each(['worker', 'inline'] as const)('Lua engine, %s placement', (placem
     await engine.load('function id(...) return ... end');
     const v = {
       int: 42, float: 1.25, big: 2n ** 60n, str: 'héllo', bytes: new Uint8Array([0xff, 0x00, 0x80]),
-      list: [1, 'two', [3]], empty: [], map: new Map<unknown, unknown>([[1, 'a'], [true, 'b']]), nil: null,
+      list: [1, 'two', [3]], empty: [], map: new Map<ScriptValue, ScriptValue>([[1, 'a'], [true, 'b']]), nil: null,
     };
     const back = (await engine.call('id', [v])) as Record<string, unknown>;
     expect(back.int).toBe(42);
@@ -96,7 +96,7 @@ describe.each(['worker', 'inline'] as const)('Lua engine, %s placement', (placem
     expect(await engine.exec('host.bytes("text")').then((r) => r.value)).toEqual(new TextEncoder().encode('text'));
     await expect(engine.call('id', [2n ** 64n])).rejects.toBeInstanceOf(InvalidInputError);
     await expect(engine.exec('return function() end').then((r) => typeof r.value)).resolves.toBe('string');
-    await expect(engine.call('id', [{ f: () => 1 }])).rejects.toThrow(/args\[0\]\.f is a function/);
+    await expect(engine.call('id', [{ f: () => 1 } as never])).rejects.toThrow(/args\[0\]\.f is a function/);
   });
 
   it('rejects a cycle made inside the script, naming the path', async () => {
