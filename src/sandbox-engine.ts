@@ -99,6 +99,7 @@ export class SandboxEngine implements ScriptEngine {
 
   /** A fresh core with everything replayed: host functions, config, loaded scripts. */
   private async restart(): Promise<Connection> {
+    await this.killing;
     this.counts.restarts++;
     const conn = await this.connect(this.init());
     for (const [name, code] of this.loads) {
@@ -110,8 +111,10 @@ export class SandboxEngine implements ScriptEngine {
   private dropConnection(): void {
     const c = this.conn;
     this.conn = undefined;
-    if (c) void c.kill().catch(() => {});
+    // Restart and dispose wait for this, so a dead worker never overlaps its replacement.
+    if (c) this.killing = c.kill().catch(() => {});
   }
+  private killing: Promise<void> = Promise.resolve();
 
   // ---- one request, with timeout escalation ----------------------------------------
 
@@ -443,6 +446,7 @@ export class SandboxEngine implements ScriptEngine {
     const c = this.conn;
     this.conn = undefined;
     await c?.kill().catch(() => {});
+    await this.killing;
     if (this.connecting) await this.connecting.then((x) => x.kill()).catch(() => {});
   }
 

@@ -24,9 +24,18 @@ export function workerEntry(): string {
   return entry;
 }
 
+let live = 0;
+
+/** Worker threads started by this module that have not exited yet (tests assert it drops to 0). */
+export function liveWorkerCount(): number {
+  return live;
+}
+
 /** Starts a worker thread with an empty environment and its console kept out of the host's. */
 export function spawnNodeWorker(): Endpoint {
   const worker = new Worker(workerEntry(), { env: {}, stdout: true, stderr: true, argv: [], execArgv: [] });
+  live++;
+  worker.once('exit', () => live--);
   worker.stdout.resume();
   worker.stderr.resume();
   let terminating = false;
