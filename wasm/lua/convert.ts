@@ -52,11 +52,6 @@ export class LuaConvert {
     return this.scratch;
   }
 
-  /** Pushes a C string (NUL-terminated) into scratch; returns its pointer. For names. */
-  cstring(s: string): number {
-    return this.place(encoder.encode(s));
-  }
-
   pushString(L: number, s: string | Uint8Array): void {
     const bytes = typeof s === 'string' ? encoder.encode(s) : s;
     this.m._lua_pushlstring(L, this.place(bytes), bytes.length);
@@ -203,10 +198,9 @@ export class LuaConvert {
     while (m._lua_next(L, idx)) {
       count++;
       const kt = m._lua_type(L, -2);
-      let key: ScriptValue;
-      if (kt === T.String) key = this.readString(L, -2);
-      else if (kt === T.Number) key = this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, opaque);
-      else key = this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, opaque);
+      // Never lua_tolstring a number key in place: it would break lua_next.
+      const key: ScriptValue =
+        kt === T.String ? this.readString(L, -2) : this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, opaque);
       if (typeof key !== 'string') allStringKeys = false;
       if (!(typeof key === 'number' && Number.isInteger(key) && key >= 1 && key <= n)) sequence = false;
       const value = this.readAt(L, m._lua_absindex(L, -1), keyPath(path, typeof key === 'number' ? key - 1 : key), depth + 1, seen, opaque);

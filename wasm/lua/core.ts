@@ -80,7 +80,7 @@ export class LuaCore implements EngineCore {
     this.hookPtr = m.addFunction((L: number) => {
       if (this.stop === null) {
         const word = Atomics.load(this.env.interruptWord, 0);
-        if (word !== 0) this.requestStop(word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted');
+        if (word !== 0) this.requestStop(stopOf(word));
         else if (performance.now() > this.deadline) this.requestStop('timeout');
         else return;
       }
@@ -93,7 +93,8 @@ export class LuaCore implements EngineCore {
   }
 
   private requestStop(why: Exclude<Stop, null>): void {
-    if (this.stop === null || this.stop === 'memory') this.stop = why === 'memory' && this.stop ? this.stop : why;
+    // The first reason wins: a memory stop must still restart the engine if a timeout follows.
+    if (this.stop === null) this.stop = why;
     if (this.running && this.L) this.m._lua_sethook(this.L, this.hookPtr, LUA_MASKCOUNT, 1);
   }
 
@@ -126,16 +127,9 @@ export class LuaCore implements EngineCore {
     });
     this.msghRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
     // prelude(hostcall, print, bytesmt) -> buildHost
-    const code = new TextEncoder().encode(PRELUDE);
-    const buf = m._malloc(code.length);
-    m.HEAPU8.set(code, buf);
-    const nameCopy = m._malloc(16);
-    m.HEAPU8.set(new TextEncoder().encode('=prelude\0'), nameCopy);
-    if (m._luaL_loadbufferx(L, buf, code.length, nameCopy, 0) !== LUA_OK) {
+    if (this.loadChunk(PRELUDE, 'prelude') !== LUA_OK) {
       throw new Error(`prelude failed to compile: ${this.conv.text(L, -1)}`);
     }
-    m._free(buf);
-    m._free(nameCopy);
     this.cfunction((Ls) => this.hostcall(Ls));
     this.cfunction((Ls) => this.print(Ls));
     m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(bytesRef));
@@ -230,7 +224,7 @@ export class LuaCore implements EngineCore {
     const L = this.L;
     // A host call answered "timed out" raises before the hook runs: read the word here too.
     const word = Atomics.load(this.env.interruptWord, 0);
-    if (!this.stop && word !== 0) this.stop = word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted';
+    if (!this.stop && word !== 0) this.stop = stopOf(word);
     if (this.stop) {
       const kind = this.stop === 'memory' ? 'memory' : this.stop;
       const messages = {
@@ -399,6 +393,11 @@ export class LuaCore implements EngineCore {
     for (const p of this.fnPtrs) this.m.removeFunction(p);
     this.fnPtrs.length = 0;
   }
+}
+
+/** The interrupt word's value (InterruptReason) as the stop it asks for. */
+function stopOf(word: number): 'timeout' | 'aborted' | 'interrupted' {
+  return word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted';
 }
 
 function luaTypeName(t: number): string {
