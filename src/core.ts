@@ -23,7 +23,7 @@ export interface CoreInit {
   hostFunctions: string[];
   config: ScriptValue;
   /** Where the backend's wasm lives when the default lookup does not apply (browsers). */
-  assetUrls?: { luaWasm?: string };
+  assetUrls?: { luaWasm?: string; pyodideIndex?: string };
 }
 
 /** What a core gets from its placement. */
@@ -64,6 +64,8 @@ export interface EngineCore {
   load(code: string, name: string, run: RunContext): MaybePromise<CoreOutcome>;
   /** Calls a (dotted) global function. With `optional`, a missing function is `defined: false`, not a failure. */
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): MaybePromise<CoreOutcome>;
+  /** Installs a pure-Python wheel (Python only; other cores leave it out). */
+  install?(wheel: Uint8Array, name: string, run: RunContext): MaybePromise<CoreOutcome>;
   setConfig(config: ScriptValue): void;
   setHostFunctions(names: string[]): void;
   /** Back to a fresh state: no user globals left. */

@@ -98,6 +98,12 @@ export interface ScriptEngine extends AsyncDisposable {
   /** Runs code for its definitions. Throws ScriptError (with `line`) if it fails. */
   load(code: string, name?: string): Promise<void>;
   loadFile(path: string | URL): Promise<void>;
+  /**
+   * Python: installs a pure-Python wheel (a file path, an http(s)/file URL, or its bytes)
+   * into site-packages; kept across restarts. No package index is reached: a wheel whose
+   * dependencies are not installed yet raises UnavailableError naming them.
+   */
+  install(wheel: string | URL | Uint8Array): Promise<void>;
   /** load(), then calls `init()` if the script defines it. */
   loadInit(code: string, name?: string): Promise<void>;
   /** Calls a script function; dotted names (`geom.area`) look into tables / modules. */

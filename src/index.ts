@@ -4,6 +4,7 @@
  */
 import type { CoreInit } from './core.js';
 import type { EngineOptions, Language, ScriptEngine } from './engine.js';
+import { UnavailableError } from './errors.js';
 import { resolveOptions } from './options.js';
 import type { Connection } from './placement/connection.js';
 import { connectWorker, sharedMemoryAvailable, type WorkerSpawner } from './placement/worker.js';
@@ -22,7 +23,8 @@ async function spawner(): Promise<{ spawn: WorkerSpawner; assets?: CoreInit['ass
     return { spawn: spawnNodeWorker };
   }
   const { spawnWebWorker, ASSET_BASE } = await import('./placement/web-worker.js');
-  return { spawn: spawnWebWorker, assets: { luaWasm: new URL(`${ASSET_BASE}wasmoon/glue.wasm`, location.href).href } };
+  const base = new URL(ASSET_BASE, location.href).href;
+  return { spawn: spawnWebWorker, assets: { luaWasm: `${base}wasmoon/glue.wasm`, pyodideIndex: `${base}pyodide/` } };
 }
 
 /**
@@ -44,6 +46,17 @@ export async function createEngine(language: Language, options?: EngineOptions):
       import('../wasm/cores.js'),
     ]);
     connect = (init) => connectInline(init, createCore);
+  } else if (resolved.placement === 'process') {
+    if (!isNode) {
+      throw new UnavailableError(
+        "placement 'process' runs the engine in a child Node process, which a browser cannot start; use placement 'worker' (the default)",
+      );
+    }
+    const [{ connectProcess }, { spawnEngineProcess }] = await Promise.all([
+      import('./placement/process.js'),
+      import('./node/process-host.js') as Promise<typeof import('./node/process-host.js')>,
+    ]);
+    connect = (init) => connectProcess(init, spawnEngineProcess);
   } else {
     const { spawn, assets } = await spawner();
     const sharedMemory = sharedMemoryAvailable();

@@ -23,7 +23,7 @@ const LATER_OPTIONS = ['state', 'allowedHosts', 'mounts', 'snapshot'];
 
 export interface ResolvedOptions {
   language: Language;
-  placement: 'worker' | 'inline';
+  placement: 'worker' | 'inline' | 'process';
   limits: Required<Limits>;
   capabilities: string[];
   options: EngineOptions;
@@ -70,9 +70,6 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   if (!['worker', 'inline', 'process'].includes(placement)) {
     throw new InvalidInputError(`placement must be 'worker', 'inline' or 'process' (got ${JSON.stringify(placement)})`);
   }
-  if (placement === 'process') {
-    throw new UnavailableError("placement 'process' is not available in this version; use 'worker' (the default)");
-  }
   if (o.trusted !== undefined && typeof o.trusted !== 'boolean') {
     throw new InvalidInputError('trusted must be true or false');
   }
@@ -110,7 +107,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
       throw new InvalidInputError(`limits.memoryBytes must be at least 1 MiB (got ${limits.memoryBytes})`);
     }
   }
-  return { language: lang, placement: placement as 'worker' | 'inline', limits, capabilities, options: o };
+  return { language: lang, placement: placement as ResolvedOptions['placement'], limits, capabilities, options: o };
 }
 
 export function coreLimits(l: Required<Limits>): CoreLimits {

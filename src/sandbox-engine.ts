@@ -34,6 +34,8 @@ export class SandboxEngine implements ScriptEngine {
   private busy = false;
   private readonly registry = new HostFunctionRegistry();
   private readonly loads = new Map<string, string>();
+  /** Installed wheels, replayed (before loaded scripts) when the engine restarts. */
+  private readonly wheels: { wheel: Uint8Array; name: string }[] = [];
   private config: ScriptValue;
   private readonly started = performance.now();
   private counts = { execs: 0, calls: 0, hostCalls: 0, restarts: 0 };
@@ -102,6 +104,9 @@ export class SandboxEngine implements ScriptEngine {
     await this.killing;
     this.counts.restarts++;
     const conn = await this.connect(this.init());
+    for (const { wheel, name } of this.wheels) {
+      await conn.request({ t: 'install', wheel, name, timeoutMs: this.resolved.limits.timeoutMs }, this.handlers());
+    }
     for (const [name, code] of this.loads) {
       await conn.request({ t: 'load', code, name, timeoutMs: this.resolved.limits.timeoutMs, stream: false }, this.handlers());
     }
@@ -304,6 +309,7 @@ export class SandboxEngine implements ScriptEngine {
       case 'memory':
         return new MemoryLimitError(`${f.message}; the engine was restarted`);
       case 'invalid':
+        if (f.type === 'UnavailableError') return new UnavailableError(f.message);
         return new InvalidInputError(f.message, f.path);
       case 'crashed':
         return new EngineCrashedError(`${f.message}; the engine restarts on the next call`);
@@ -332,6 +338,20 @@ export class SandboxEngine implements ScriptEngine {
       await this.run({ t: 'load', code, name, timeoutMs, stream: this.stream }, timeoutMs);
       this.loads.delete(name);
       this.loads.set(name, code);
+    });
+  }
+
+  async install(wheel: string | URL | Uint8Array): Promise<void> {
+    if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed; create a new engine`);
+    if (this.language !== 'python') {
+      throw new UnavailableError(`install() adds Python packages; a ${this.language} engine has none to install`);
+    }
+    const { readWheel } = await import('./script-files.js');
+    const { bytes, name } = await readWheel(wheel);
+    const timeoutMs = this.resolved.limits.timeoutMs;
+    return this.enqueue(async () => {
+      await this.run({ t: 'install', wheel: bytes, name, timeoutMs }, timeoutMs);
+      this.wheels.push({ wheel: bytes, name });
     });
   }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InvalidInputError, UnavailableError, createEngine } from '../src/index.js';
 
 describe('createEngine options', () => {
@@ -25,6 +25,20 @@ describe('createEngine options', () => {
 
   it('says what is not available yet', async () => {
     await expect(createEngine('lua', { backend: 'native' })).rejects.toBeInstanceOf(UnavailableError);
-    await expect(createEngine('lua', { placement: 'process' })).rejects.toBeInstanceOf(UnavailableError);
+    await expect(createEngine('lua', { state: {} } as never)).rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  it("refuses placement 'process' in a browser, pointing to 'worker'", async () => {
+    vi.stubGlobal('window', {});
+    vi.resetModules();
+    try {
+      const fresh = (await import('../src/index.js')) as typeof import('../src/index.js');
+      const p = fresh.createEngine('lua', { placement: 'process' });
+      await expect(p).rejects.toBeInstanceOf(fresh.UnavailableError);
+      await expect(p).rejects.toThrow(/use placement 'worker'/);
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
   });
 });

@@ -1,13 +1,18 @@
 /** Boots the core for a language: the one place that knows every wasm backend. */
 import type { CoreFactory } from '../src/core.js';
-import { UnavailableError } from '../src/errors.js';
-import { LuaCore } from './lua/core.js';
+import { InvalidInputError } from '../src/errors.js';
 
 export const createCore: CoreFactory = async (init, env) => {
   switch (init.language) {
-    case 'lua':
+    case 'lua': {
+      const { LuaCore } = await import('./lua/core.js');
       return LuaCore.create(init, env);
+    }
+    case 'python': {
+      const { PythonCore } = await import('./python/core.js');
+      return PythonCore.create(init, env);
+    }
     default:
-      throw new UnavailableError(`the ${init.language} wasm backend is not built yet`);
+      throw new InvalidInputError(`unknown language ${JSON.stringify(init.language)}`);
   }
 };

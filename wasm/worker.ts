@@ -11,6 +11,7 @@ import { HostCallError, type CoreEnv, type CoreInit, type EngineCore } from '../
 import { decode, encode, type ScriptValue } from '../src/values.js';
 import { createCore } from './cores.js';
 import { serve } from '../src/placement/serve.js';
+import { hardenRealm } from './realm.js';
 
 /** The first message a worker gets. */
 export interface WorkerStart {
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
     let core: EngineCore;
     try {
       core = await createCore(start.init, env);
+      await hardenRealm();
     } catch (e) {
       ch.send(encode(bootFailure(e)));
       return;
@@ -107,6 +109,7 @@ async function main(): Promise<void> {
   let core: EngineCore;
   try {
     core = await createCore(start.init, env);
+    await hardenRealm();
   } catch (e) {
     send(bootFailure(e));
     return;

@@ -4,8 +4,10 @@
  * channel, over postMessage when SharedArrayBuffer is missing, over a child process's
  * pipe, or as plain calls for the inline placement.
  */
-import type { ScriptValue } from '../values.js';
+import { WireHandle, type ScriptValue } from '../values.js';
 import type { CoreInit } from '../core.js';
+import { EngineCrashedError } from '../errors.js';
+import type { InterruptReason } from './sab-channel.js';
 
 /** Host -> engine. */
 export type ToEngine =
@@ -13,6 +15,7 @@ export type ToEngine =
   | { t: 'exec'; code: string; timeoutMs: number; stream: boolean }
   | { t: 'load'; code: string; name: string; timeoutMs: number; stream: boolean }
   | { t: 'call'; fn: string; args: ScriptValue[]; timeoutMs: number; stream: boolean; optional: boolean }
+  | { t: 'install'; wheel: Uint8Array; name: string; timeoutMs: number }
   | { t: 'setConfig'; config: ScriptValue }
   | { t: 'setHostFunctions'; names: string[] }
   | { t: 'reset' }
@@ -58,4 +61,163 @@ export interface HostCallFailure {
   /** `PermissionError`, `Error`, `UnavailableError`... */
   type: string;
   message: string;
+}
+
+// ---- the process placement's pipe ---------------------------------------------------
+//
+// The process placement runs the core in a worker thread inside a child process. The pipe
+// between host and child carries framed messages (4-byte little-endian length, then the
+// msgpackr payload): the ToEngine messages above, out-of-band control frames that the
+// child's main thread applies at once (the core may be busy), and ToHost messages back.
+
+/** Host -> child process, applied by the child's main thread at once, even while the core runs. */
+export type ProcessControl =
+  | { t: 'interrupt'; reason: InterruptReason }
+  | { t: 'clearInterrupt' };
+
+/** Host -> child process: first `boot`, then requests, host returns and control frames. */
+export type ToProcess = ToEngine | ProcessControl;
+
+/** Child process -> host: what the core says, or the child's last word before it exits. */
+export type FromProcess = ToHost | { t: 'fatal'; message: string };
+
+// ---- validating what an engine sends ----------------------------------------------
+
+/** Deepest value parseToHost accepts by default (engines enforce limits.maxValueDepth well below). */
+export const MAX_WIRE_DEPTH = 1000;
+
+function malformed(problem: string): never {
+  // The problem may quote the engine's own keys: keep it short.
+  const p = problem.length > 300 ? `${problem.slice(0, 300)}...` : problem;
+  throw new EngineCrashedError(`the engine sent a malformed message: ${p}`);
+}
+
+function fields(x: unknown, where: string): Record<string, unknown> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) malformed(`${where} is not an object`);
+  const proto = Object.getPrototypeOf(x);
+  if (proto !== Object.prototype && proto !== null) malformed(`${where} is not a plain object`);
+  return x as Record<string, unknown>;
+}
+
+function str(o: Record<string, unknown>, key: string, where: string): string {
+  const v = o[key];
+  if (typeof v !== 'string') malformed(`${where}.${key} is not a string`);
+  return v;
+}
+
+function bool(o: Record<string, unknown>, key: string, where: string): boolean {
+  const v = o[key];
+  if (typeof v !== 'boolean') malformed(`${where}.${key} is not a boolean`);
+  return v;
+}
+
+function scriptValue(v: unknown, where: string, maxDepth: number): ScriptValue {
+  const path = new Set<object>();
+  const walk = (x: unknown, at: string, depth: number): void => {
+    switch (typeof x) {
+      case 'undefined':
+      case 'boolean':
+      case 'number':
+      case 'bigint':
+      case 'string':
+        return;
+      case 'object':
+        break;
+      default:
+        malformed(`${at} is a ${typeof x}`);
+    }
+    if (x === null) return;
+    if (depth > maxDepth) malformed(`${at} is nested deeper than ${maxDepth}`);
+    const proto = Object.getPrototypeOf(x);
+    if (proto === Uint8Array.prototype) return;
+    if (proto === WireHandle.prototype) {
+      const h = x as WireHandle;
+      if (typeof h.engineId !== 'string' || typeof h.id !== 'number' || typeof h.kind !== 'string') malformed(`${at} is a broken handle`);
+      return;
+    }
+    if (path.has(x)) malformed(`${at} refers back to one of its parents`);
+    path.add(x);
+    if (Array.isArray(x)) {
+      if (proto !== Array.prototype) malformed(`${at} is not a plain array`);
+      for (let i = 0; i < x.length; i++) walk(x[i], `${at}[${i}]`, depth + 1);
+    } else if (proto === Map.prototype) {
+      let i = 0;
+      for (const [k, item] of x as Map<unknown, unknown>) {
+        walk(k, `${at}.<entry ${i}>.key`, depth + 1);
+        walk(item, `${at}.<entry ${i++}>`, depth + 1);
+      }
+    } else if (proto === Object.prototype || proto === null) {
+      for (const key of Object.keys(x)) walk((x as Record<string, unknown>)[key], `${at}.${key}`, depth + 1);
+    } else {
+      malformed(`${at} is an instance of ${String((proto as { constructor?: { name?: unknown } })?.constructor?.name ?? 'an unknown class')}, not a script value`);
+    }
+    path.delete(x);
+  };
+  walk(v, where, 0);
+  return v as ScriptValue;
+}
+
+const FAILURE_KINDS: readonly string[] = ['script', 'timeout', 'interrupted', 'aborted', 'memory', 'invalid', 'crashed'];
+
+function failure(x: unknown, where: string): CoreFailure {
+  const o = fields(x, where);
+  const kind = str(o, 'kind', where);
+  if (!FAILURE_KINDS.includes(kind)) malformed(`${where}.kind is not a known failure kind`);
+  const f: CoreFailure = { kind: kind as CoreFailure['kind'], type: str(o, 'type', where), message: str(o, 'message', where) };
+  if (o.traceback !== undefined) f.traceback = str(o, 'traceback', where);
+  if (o.line !== undefined) {
+    if (typeof o.line !== 'number' || !Number.isInteger(o.line)) malformed(`${where}.line is not an integer`);
+    f.line = o.line;
+  }
+  if (o.path !== undefined) f.path = str(o, 'path', where);
+  if (o.restarted !== undefined) f.restarted = bool(o, 'restarted', where);
+  return f;
+}
+
+function captured(x: unknown): CapturedOutput {
+  const o = fields(x, 'out');
+  return { stdout: str(o, 'stdout', 'out'), stderr: str(o, 'stderr', 'out'), truncated: bool(o, 'truncated', 'out') };
+}
+
+/**
+ * Checks a decoded engine -> host message and returns a clean copy holding only the
+ * known fields. Code on the far side of a channel is untrusted: anything that is not a
+ * ToHost message throws EngineCrashedError naming the problem, and the caller must treat
+ * the engine as crashed.
+ */
+export function parseToHost(x: unknown, maxDepth = MAX_WIRE_DEPTH): ToHost {
+  const o = fields(x, 'message');
+  const t = o.t;
+  switch (t) {
+    case 'ready':
+      return { t };
+    case 'done':
+      return { t, value: scriptValue(o.value, 'result', maxDepth), defined: bool(o, 'defined', 'done'), out: captured(o.out) };
+    case 'failed':
+      return { t, failure: failure(o.failure, 'failure'), out: captured(o.out) };
+    case 'stats': {
+      const n = o.memoryBytes;
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) malformed('stats.memoryBytes is not a byte count');
+      return { t, memoryBytes: n };
+    }
+    case 'hostCall': {
+      const args = o.args;
+      if (!Array.isArray(args)) malformed('hostCall.args is not an array');
+      return { t, name: str(o, 'name', 'hostCall'), args: scriptValue(args, 'hostCall.args', maxDepth) as ScriptValue[] };
+    }
+    case 'output': {
+      const stream = o.stream;
+      if (stream !== 'stdout' && stream !== 'stderr') malformed('output.stream is not stdout or stderr');
+      return { t, stream, text: str(o, 'text', 'output') };
+    }
+    default:
+      return malformed(typeof t === 'string' ? `unknown message type ${JSON.stringify(t.slice(0, 40))}` : 'no message type');
+  }
+}
+
+/** parseToHost, plus the child process's own `fatal` message. */
+export function parseFromProcess(x: unknown, maxDepth = MAX_WIRE_DEPTH): FromProcess {
+  const o = fields(x, 'message');
+  if (o.t === 'fatal') return { t: 'fatal', message: str(o, 'message', 'fatal') };
+  return parseToHost(o, maxDepth);
 }

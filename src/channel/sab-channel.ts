@@ -161,6 +161,8 @@ export class HostChannel {
   }
   interrupt(reason: InterruptReason): void {
     Atomics.store(this.i32, INTERRUPT_INDEX, reason);
+    // Wakes a script that sleeps on the word (Python's time.sleep).
+    Atomics.notify(this.i32, INTERRUPT_INDEX);
   }
   clearInterrupt(): void {
     Atomics.store(this.i32, INTERRUPT_INDEX, InterruptReason.None);

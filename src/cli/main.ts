@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `scriptbox` command. `scriptbox run FILE [--timeout MS] [--allow CAP,...] [--json]`
- * runs a .lua (or .py, later) file in a sandboxed engine and prints what it printed.
+ * runs a .py or .lua file in a sandboxed engine and prints what it printed.
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
@@ -11,7 +11,7 @@ import { ScriptBoxError } from '../errors.js';
 
 const USAGE = `usage: scriptbox run FILE [--timeout MS] [--allow CAP,...] [--json]
 
-  run FILE        run a .lua file in a sandboxed engine (exit 1 on a script error)
+  run FILE        run a .py or .lua file in a sandboxed engine (exit 1 on a script error)
   --timeout MS    stop the script after MS milliseconds (default 30000)
   --allow CAPS    grant capabilities, comma-separated (e.g. log,kv.*)
   --json          print the ExecResult as JSON instead of the script's output`;

@@ -2,7 +2,7 @@
  * `scriptbox/vite`: serves the engines' wasm assets in dev, copies them into the build,
  * and sets the COOP/COEP headers that SharedArrayBuffer needs.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Plugin } from 'vite';
@@ -14,10 +14,24 @@ const ISOLATION = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
+/** Pyodide's runtime files: it looks them up by fixed names in one folder (its indexURL). */
+const PYODIDE_FILES = /^(pyodide\.asm\.(mjs|wasm)|pyodide\.mjs|python_stdlib\.zip|pyodide-lock\.json)$/;
+
 function assets(): Record<string, string> {
   const wasmoonDir = dirname(require.resolve('wasmoon/package.json'));
-  return { 'wasmoon/glue.wasm': join(wasmoonDir, 'dist', 'glue.wasm') };
+  const pyodideDir = dirname(require.resolve('pyodide/package.json'));
+  const files: Record<string, string> = { 'wasmoon/glue.wasm': join(wasmoonDir, 'dist', 'glue.wasm') };
+  for (const f of readdirSync(pyodideDir)) if (PYODIDE_FILES.test(f)) files[`pyodide/${f}`] = join(pyodideDir, f);
+  return files;
 }
+
+const TYPES: Record<string, string> = {
+  wasm: 'application/wasm',
+  mjs: 'text/javascript',
+  js: 'text/javascript',
+  json: 'application/json',
+  zip: 'application/zip',
+};
 
 export interface ScriptboxViteOptions {
   /** Send COOP/COEP headers (default true). Without them there is no SharedArrayBuffer. */
@@ -43,8 +57,10 @@ export function scriptbox(options: ScriptboxViteOptions = {}): Plugin {
         if (!url.startsWith('/@scriptbox/')) return next();
         const file = files[url.slice('/@scriptbox/'.length)];
         if (!file) return next();
-        res.setHeader('Content-Type', file.endsWith('.wasm') ? 'application/wasm' : 'application/octet-stream');
+        res.setHeader('Content-Type', TYPES[file.split('.').pop()!] ?? 'application/octet-stream');
         res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+        // This middleware answers before Vite's own, which would add server.headers.
+        if (isolate) for (const [k, v] of Object.entries(ISOLATION)) res.setHeader(k, v);
         res.end(readFileSync(file));
       });
     },

@@ -30,6 +30,9 @@ export async function serve(core: EngineCore, msg: ToEngine): Promise<ToHost> {
         return answer(await core.load(msg.code, msg.name, msg));
       case 'call':
         return answer(await core.call(msg.fn, msg.args, msg, msg.optional));
+      case 'install':
+        if (!core.install) return crashed(new Error(`the ${core.language} backend installs no packages`));
+        return answer(await core.install(msg.wheel, msg.name, { timeoutMs: msg.timeoutMs, stream: false }));
       case 'setConfig':
         core.setConfig(msg.config);
         return { t: 'done', value: null, defined: true, out: noOutput };

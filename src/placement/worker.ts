@@ -45,7 +45,8 @@ function messageTransport(ep: Endpoint, dead: Promise<never>): Transport {
   };
 }
 
-function failureOf(e: unknown): { type: string; message: string } {
+/** A host function's failure as plain data for the script (every placement that relays host calls uses it). */
+export function failureOf(e: unknown): { type: string; message: string } {
   if (e instanceof HostCallError) return e.failure;
   if (e instanceof ScriptBoxError) {
     const type = e.code === 'PERMISSION_DENIED' ? 'PermissionError' : e.name;

@@ -29,6 +29,17 @@ describe('scriptbox run', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ success: true, value: 3, stdout: 'sorted:\t1,2,3\n' });
   });
 
+  it('runs a .py file the same way', async () => {
+    const r = await cli('run', 'examples/hello.py', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ success: true, value: 3, stdout: 'sorted: [1, 2, 3]\n' });
+    const dir = await mkdtemp(join(tmpdir(), 'sb-cli-'));
+    await writeFile(join(dir, 'bad.py'), 'x = 1\nraise KeyError("rule")\n');
+    const bad = await cli('run', join(dir, 'bad.py'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("KeyError: 'rule'");
+  }, 60_000);
+
   it('exits 1 on a script error, with the error on stderr', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sb-cli-'));
     await writeFile(join(dir, 'bad.lua'), 'error("bad rule")');

@@ -38,11 +38,26 @@ export class BreachWatch {
 
   async start(): Promise<void> {
     process.env.SANDBOX_CANARY_ENV = CANARY_ENV;
-    this.server = createServer((s) => {
-      this.connections++;
-      s.destroy();
-    });
-    await new Promise<void>((r) => this.server!.listen(18080, '127.0.0.1', r));
+    // The corpus files run in parallel and all watch this port: wait until it is free, so
+    // each watch counts only its own attacks' connections.
+    const deadline = Date.now() + 100_000;
+    for (;;) {
+      const server = createServer((s) => {
+        this.connections++;
+        s.destroy();
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(18080, '127.0.0.1', resolve);
+        });
+        this.server = server;
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     this.protoObject = Object.getOwnPropertyNames(Object.prototype).sort().join();
     this.protoFunction = Object.getOwnPropertyNames(Function.prototype).sort().join();
   }

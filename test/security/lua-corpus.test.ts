@@ -1,6 +1,6 @@
 /**
- * Every Lua entry of the escape corpus, against the worker placement: each must be
- * contained, and the engine must answer afterwards.
+ * Every Lua entry of the escape corpus, against the worker and the process placements:
+ * each must be contained, and the engine must answer afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type ScriptEngine } from '../../src/index.js';
@@ -8,7 +8,7 @@ import { BreachWatch, loadCorpus } from './breach.js';
 
 const attacks = loadCorpus().filter((a) => a.language === 'lua');
 
-describe('Lua escape corpus, worker placement', () => {
+describe.each(['worker', 'process'] as const)('Lua escape corpus, %s placement', (placement) => {
   const watch = new BreachWatch();
   let engine: ScriptEngine;
   const greet = (name: unknown) => `hello ${String(name)}`;
@@ -25,6 +25,7 @@ describe('Lua escape corpus, worker placement', () => {
   beforeAll(async () => {
     await watch.start();
     engine = await createEngine('lua', {
+      placement,
       capabilities: ['*'],
       hostFunctions: { ...hostFunctions },
       limits: { timeoutMs: 3000, memoryBytes: 64 * 1024 * 1024, graceMs: 500 },

@@ -1,5 +1,5 @@
 /**
- * Every ScriptEngine method on the Lua backend, in both placements. One engine per
+ * Every ScriptEngine method on the Lua backend, in every placement. One engine per
  * placement is reused where a test allows.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import {
   type ScriptEngine, type ScriptValue,
 } from '../../../src/index.js';
 
-describe.each(['worker', 'inline'] as const)('Lua engine, %s placement', (placement) => {
+describe.each(['worker', 'process', 'inline'] as const)('Lua engine, %s placement', (placement) => {
   let engine: ScriptEngine;
   const events: { name: string; allowed: boolean }[] = [];
   const streamed: string[] = [];

@@ -1,0 +1,111 @@
+/**
+ * Entry of the process placement's child (dist/src/node/process-child.js). It runs under
+ * Node's permission model (see process-host.ts), hosts the core in a worker thread of its
+ * own through the worker placement, and relays between that worker and the host over
+ * fd 3: requests and host returns go to the worker, host calls, output and answers go
+ * back. Control frames (interrupt / clear) are applied at once, on this thread, to the
+ * worker's shared interrupt word, so they work while the core is busy.
+ *
+ * If the worker dies, the child says so and exits; if the host goes away, it exits too.
+ */
+import { Socket } from 'node:net';
+import { FrameReader, MAX_FRAME_BYTES, frame } from '../channel/frames.js';
+import type { FromProcess, HostCallFailure, ToEngine, ToProcess } from '../channel/protocol.js';
+import { HostCallError, type CoreInit } from '../core.js';
+import type { Connection, RequestHandlers } from '../placement/connection.js';
+import { connectWorker } from '../placement/worker.js';
+import { decode, encode, type ScriptValue } from '../values.js';
+import { spawnNodeWorker } from './worker-host.js';
+
+const pipe = new Socket({ fd: 3, readable: true, writable: true });
+
+function send(msg: FromProcess): void {
+  pipe.write(frame(encode(msg)));
+}
+
+function quit(message: string): void {
+  pipe.end(frame(encode({ t: 'fatal', message } satisfies FromProcess)), () => process.exit(1));
+  setTimeout(() => process.exit(1), 1000).unref();
+}
+
+pipe.on('error', () => process.exit(1));
+pipe.on('end', () => process.exit(0));
+pipe.on('close', () => process.exit(0));
+
+let conn: Connection | undefined;
+let booting = false;
+const requests: ToEngine[] = [];
+let serving = false;
+let hostReturn: ((ret: Extract<ToEngine, { t: 'hostReturn' }>) => void) | undefined;
+
+const handlers: RequestHandlers = {
+  hostCall: (name: string, args: ScriptValue[]) =>
+    new Promise<ScriptValue>((resolve, reject) => {
+      hostReturn = (ret) => (ret.ok ? resolve(ret.value) : reject(new HostCallError(ret.error as HostCallFailure)));
+      send({ t: 'hostCall', name, args });
+    }),
+  hostCallSync: () => {
+    throw new Error('the process placement relays host calls asynchronously');
+  },
+  output: (stream, text) => send({ t: 'output', stream, text }),
+};
+
+async function boot(init: CoreInit): Promise<void> {
+  booting = true;
+  try {
+    conn = await connectWorker(init, spawnNodeWorker, { sharedMemory: true });
+  } catch (e) {
+    const err = e as Error;
+    send({
+      t: 'failed',
+      failure: { kind: 'crashed', type: err?.name ?? 'Error', message: String(err?.message ?? e) },
+      out: { stdout: '', stderr: '', truncated: false },
+    });
+    return;
+  }
+  void conn.died.then((e) => quit(`the engine's worker thread died: ${e.message}`));
+  send({ t: 'ready' });
+  void pump();
+}
+
+async function pump(): Promise<void> {
+  if (serving || !conn) return;
+  serving = true;
+  try {
+    for (let msg = requests.shift(); msg; msg = requests.shift()) {
+      send(await conn.request(msg, handlers));
+    }
+  } catch (e) {
+    quit(`the engine's worker failed: ${(e as Error)?.message ?? e}`);
+  } finally {
+    serving = false;
+  }
+}
+
+function onFrame(bytes: Uint8Array): void {
+  const msg = decode(bytes) as ToProcess;
+  switch (msg.t) {
+    case 'boot':
+      if (!booting) void boot(msg.init);
+      return;
+    case 'interrupt':
+      conn?.interrupt(msg.reason);
+      return;
+    case 'clearInterrupt':
+      conn?.clearInterrupt();
+      return;
+    case 'hostReturn': {
+      const done = hostReturn;
+      hostReturn = undefined;
+      done?.(msg);
+      return;
+    }
+    default:
+      requests.push(msg);
+      void pump();
+  }
+}
+
+// The host is trusted; its frames are only bounded by the header.
+const reader = new FrameReader(MAX_FRAME_BYTES, onFrame, () => quit('the host sent an oversized frame'));
+pipe.on('data', (chunk: Uint8Array) => reader.push(chunk));

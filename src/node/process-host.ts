@@ -1,0 +1,183 @@
+/**
+ * Node glue for the process placement: starts the engine's child process under Node's
+ * permission model and wraps it in the ProcessPipe adapter.
+ *
+ * The child may read only the built package (dist/), the package's package.json (module
+ * type lookup) and the folders of its runtime dependencies. It may start worker threads
+ * (the core runs in one) and nothing else: no fs writes, no child processes, no native
+ * addons, no eval / new Function. Its environment is empty, its stdin/stdout are closed
+ * and its stderr is dropped once it has booted. Messages use a pipe on fd 3.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
+import { UnavailableError } from '../errors.js';
+import type { ProcessPipe } from '../placement/process.js';
+import { builtRoot } from './worker-host.js';
+
+/** Packages the engine loads at run time (resolved from the package, wherever npm put them). */
+const RUNTIME_DEPS = ['wasmoon', 'pyodide', 'msgpackr', 'comlink'] as const;
+
+/** The folder of package `name` as `from` (a file path) would resolve it, or undefined. */
+function packageDir(name: string, from: string): string | undefined {
+  let entry: string;
+  try {
+    entry = createRequire(from).resolve(name);
+  } catch {
+    return undefined;
+  }
+  for (let dir = dirname(entry); dirname(dir) !== dir; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    try {
+      if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === name) return dir;
+    } catch {
+      // not a readable manifest: keep walking up
+    }
+  }
+  return undefined;
+}
+
+function withRealPath(p: string): string[] {
+  try {
+    const real = realpathSync(p);
+    return real === p ? [p] : [p, real];
+  } catch {
+    return [p];
+  }
+}
+
+/** Every path the child may read: dist/, the package's package.json and the runtime dependencies' folders. */
+export function engineReadPaths(): string[] {
+  const dist = builtRoot();
+  const manifest = join(dirname(dist), 'package.json');
+  const paths = [dist];
+  if (existsSync(manifest)) paths.push(manifest);
+  for (const dep of RUNTIME_DEPS) {
+    const dir = packageDir(dep, manifest);
+    if (!dir) continue;
+    paths.push(dir);
+    // msgpackr's optional native codec: the child cannot load addons, but msgpackr looks for it.
+    if (dep === 'msgpackr') {
+      const extract = packageDir('msgpackr-extract', join(dir, 'package.json'));
+      if (extract) paths.push(extract);
+    }
+  }
+  return [...new Set(paths.flatMap(withRealPath))];
+}
+
+/** The permission-model switch: `--permission` where this Node has it, else the Node 20 name. */
+function permissionFlag(): string {
+  return process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
+}
+
+/** The exact Node flags the engine's child process runs with (before the entry script). */
+export function processFlags(): string[] {
+  const reads = engineReadPaths();
+  for (const p of reads) {
+    // Node 20 splits --allow-fs-read values at commas.
+    if (p.includes(',')) {
+      throw new UnavailableError(`placement 'process' cannot grant read access to ${p} because the path contains a comma; install scriptbox under a path without commas`);
+    }
+  }
+  return [
+    permissionFlag(),
+    ...reads.map((p) => `--allow-fs-read=${p}`),
+    '--allow-worker',
+    '--disallow-code-generation-from-strings',
+    '--no-warnings',
+  ];
+}
+
+/** The built child entry. */
+export function processEntry(): string {
+  const entry = join(builtRoot(), 'src', 'node', 'process-child.js');
+  if (!existsSync(entry)) {
+    throw new UnavailableError(`the engine process entry ${entry} is missing; run \`npm run build\` first`);
+  }
+  return entry;
+}
+
+let live = 0;
+
+/** Child processes started by this module that have not exited yet (tests assert it drops to 0). */
+export function liveProcessCount(): number {
+  return live;
+}
+
+/** How much of the child's stderr is kept for the error message when it dies while booting. */
+const BOOT_STDERR_BYTES = 2000;
+
+/** Starts the engine's child process: permission model on, empty environment, messages on fd 3. */
+export function spawnEngineProcess(): ProcessPipe {
+  const entry = processEntry();
+  const child = spawn(process.execPath, [...processFlags(), entry], {
+    cwd: builtRoot(),
+    env: {},
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    windowsHide: true,
+  });
+  live++;
+  let gone = false;
+  let exitInfo = '';
+  const exited = new Promise<void>((resolve) => {
+    const done = (info: string) => {
+      if (gone) return;
+      gone = true;
+      exitInfo = info;
+      live--;
+      resolve();
+    };
+    child.once('exit', (code, signal) => done(signal ? `signal ${signal}` : `code ${code}`));
+    // A child that could not be started at all never emits 'exit'.
+    child.once('error', (e) => {
+      if (child.pid === undefined) done(`it could not be started: ${e.message}`);
+    });
+  });
+  const messages = child.stdio[3] as Socket;
+  messages.on('error', () => {}); // EPIPE after the child died: its exit is reported instead
+  const stderr = child.stderr as Readable;
+  let booted = false;
+  let stderrTail = '';
+  stderr.setEncoding('utf8');
+  stderr.on('data', (text: string) => {
+    if (!booted) stderrTail = (stderrTail + text).slice(-BOOT_STDERR_BYTES);
+  });
+  let killing = false;
+  let exitCb: ((e: Error) => void) | undefined;
+  // 'close' comes after the child exited and its pipes drained, so every frame it sent is in.
+  let reported = false;
+  const reportExit = () => {
+    void exited.then(() => {
+      if (killing || reported) return;
+      reported = true;
+      const words = !booted && stderrTail.trim() ? `; while booting it wrote: ${stderrTail.trim()}` : '';
+      exitCb?.(new Error(`the engine's process exited (${exitInfo})${words}`));
+    });
+  };
+  child.once('close', reportExit);
+  child.once('error', () => {
+    if (child.pid === undefined) reportExit();
+  });
+  return {
+    write: (bytes) => {
+      if (!gone && messages.writable) messages.write(bytes);
+    },
+    onData: (cb) => messages.on('data', cb),
+    onExit: (cb) => {
+      exitCb = cb;
+    },
+    booted: () => {
+      booted = true;
+      stderrTail = '';
+    },
+    kill: async () => {
+      killing = true;
+      if (!gone) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

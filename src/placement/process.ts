@@ -1,0 +1,221 @@
+/**
+ * The process placement: the core runs in a worker thread inside a child Node process
+ * that runs under Node's permission model (src/node/process-host.ts starts it). Messages
+ * travel over one pipe as length-prefixed msgpackr frames (src/channel/frames.ts).
+ *
+ * Everything the child sends is untrusted. Each frame is size-checked, decoded and
+ * validated (parseFromProcess); a frame that is too big, not MessagePack, not a known
+ * message, or not expected at that moment kills the child, and the request fails with
+ * EngineCrashedError naming the problem. Interrupts are out-of-band control frames that
+ * the child's main thread applies to its worker's interrupt word while the core runs.
+ *
+ * No `node:` imports here (DESIGN §1): the spawner is injected.
+ */
+import { FrameReader, frames } from '../channel/frames.js';
+import { parseFromProcess, type CapturedOutput, type FromProcess, type ToEngine, type ToHost, type ToProcess } from '../channel/protocol.js';
+import type { InterruptReason } from '../channel/sab-channel.js';
+import type { CoreInit } from '../core.js';
+import { EngineCrashedError, UnavailableError } from '../errors.js';
+import { checkValue, decode, encode } from '../values.js';
+import type { Answer, Connection, RequestHandlers } from './connection.js';
+import { failureOf } from './worker.js';
+
+/** A started child process, as the placement sees it. */
+export interface ProcessPipe {
+  /** Writes bytes to the child's message pipe (fd 3). */
+  write(bytes: Uint8Array): void;
+  /** Bytes from the child's message pipe, in order. */
+  onData(cb: (chunk: Uint8Array) => void): void;
+  /** Called once when the child ends for any reason other than kill(), after its last bytes were delivered. */
+  onExit(cb: (error: Error) => void): void;
+  /** The child is up: from now on nothing it prints may reach the host, not even in error messages. */
+  booted(): void;
+  /** Kills the child (SIGKILL) and resolves once it has exited. */
+  kill(): Promise<void>;
+}
+
+/** How to start the engine's child process on this platform. */
+export type ProcessSpawner = () => ProcessPipe | Promise<ProcessPipe>;
+
+/** The part of the frame size limit that does not depend on the engine's limits. */
+export const BASE_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** The largest frame the host accepts from a child: 64 MiB + limits.memoryBytes + 2 x limits.maxOutputBytes. */
+export function maxFrameBytes(init: CoreInit): number {
+  return BASE_FRAME_BYTES + init.limits.memoryBytes + 2 * init.limits.maxOutputBytes;
+}
+
+function clip(text: string, max = 500): string {
+  const flat = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ');
+  return flat.length > max ? `${flat.slice(0, max)}...` : flat;
+}
+
+/** Output as the core must report it: at most `max` units in all, else cut and marked. */
+function capOutput(out: CapturedOutput, max: number): CapturedOutput {
+  if (out.stdout.length + out.stderr.length <= max) return out;
+  const stdout = out.stdout.slice(0, max);
+  return { stdout, stderr: out.stderr.slice(0, max - stdout.length), truncated: true };
+}
+
+const CLEAR: ToProcess = { t: 'clearInterrupt' };
+
+export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Promise<Connection> {
+  const pipe = await spawn();
+  // Engines keep values within maxValueDepth; a little slack for the message around them.
+  const maxDepth = init.limits.maxValueDepth + 8;
+  const maxBytes = maxFrameBytes(init);
+  const maxOutput = init.limits.maxOutputBytes;
+  let markDead!: (e: Error) => void;
+  const died = new Promise<Error>((r) => (markDead = r));
+  /** Set once the connection is over (crash, exit or kill); every later call fails with it. */
+  let dead: EngineCrashedError | undefined;
+  let killed = false;
+  /** True while a boot or a request waits for messages: any other message is a forgery. */
+  let expecting = false;
+  let clearPending = false;
+  const inbox: ToHost[] = [];
+  let wake: (() => void) | undefined;
+  const rouse = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  const fail = (err: EngineCrashedError, kill: boolean) => {
+    if (dead) return;
+    dead = err;
+    reader.stop();
+    if (kill) void pipe.kill().catch(() => {});
+    if (!killed) markDead(err);
+    rouse();
+  };
+
+  const onFrame = (bytes: Uint8Array) => {
+    let msg: FromProcess;
+    try {
+      msg = parseFromProcess(decode(bytes), maxDepth);
+    } catch (e) {
+      const err = e instanceof EngineCrashedError
+        ? e
+        : new EngineCrashedError(`the engine sent a frame that is not valid MessagePack: ${clip(String((e as Error)?.message ?? e), 200)}`);
+      fail(err, true);
+      return;
+    }
+    if (msg.t === 'fatal') {
+      fail(new EngineCrashedError(`the engine's process stopped: ${clip(msg.message)}`), true);
+      return;
+    }
+    if (!expecting) {
+      fail(new EngineCrashedError(`the engine sent '${msg.t}' while no request was running`), true);
+      return;
+    }
+    inbox.push(msg);
+    rouse();
+  };
+  const reader = new FrameReader(maxBytes, onFrame, (n) =>
+    fail(
+      new EngineCrashedError(
+        `the engine sent a ${n}-byte message, over the ${maxBytes}-byte limit (64 MiB + limits.memoryBytes + 2 x limits.maxOutputBytes); return smaller values`,
+      ),
+      true,
+    ),
+  );
+  pipe.onData((chunk) => reader.push(chunk));
+  pipe.onExit((e) => fail(new EngineCrashedError(`the engine's process died: ${e.message}`, { cause: e }), false));
+
+  const send = (msg: ToProcess) => {
+    if (dead) return;
+    const payloads = [encode(msg)];
+    if (clearPending) {
+      clearPending = false;
+      payloads.unshift(encode(CLEAR));
+    }
+    pipe.write(frames(payloads));
+  };
+
+  const receive = async (): Promise<ToHost> => {
+    for (;;) {
+      const next = inbox.shift();
+      if (next) return next;
+      if (dead) throw dead;
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+
+  let first: ToHost;
+  expecting = true;
+  try {
+    send({ t: 'boot', init });
+    first = await receive();
+  } catch (e) {
+    killed = true;
+    await pipe.kill().catch(() => {});
+    throw e;
+  } finally {
+    expecting = false;
+  }
+  if (first.t !== 'ready') {
+    killed = true;
+    await pipe.kill().catch(() => {});
+    if (first.t === 'failed') throw new UnavailableError(first.failure.message);
+    throw new EngineCrashedError(`the engine's process answered '${first.t}' instead of 'ready'`);
+  }
+  pipe.booted();
+
+  return {
+    placement: 'process',
+    canInterrupt: true,
+    died,
+    async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
+      if (dead) throw dead;
+      expecting = true;
+      let streamed = 0;
+      try {
+        send(msg);
+        for (;;) {
+          const reply = await receive();
+          if (reply.t === 'hostCall') {
+            let ret: ToEngine;
+            try {
+              const value = await h.hostCall(reply.name, reply.args);
+              ret = { t: 'hostReturn', ok: true, value: checkValue(value, { maxDepth: init.limits.maxValueDepth, root: `result of host.${reply.name}` }) };
+            } catch (e) {
+              ret = { t: 'hostReturn', ok: false, error: failureOf(e) };
+            }
+            send(ret);
+          } else if (reply.t === 'output') {
+            // The core cuts output at maxOutputBytes; the host holds a lying child to it too.
+            const room = maxOutput - streamed;
+            if (room <= 0) continue;
+            const text = reply.text.length > room ? reply.text.slice(0, room) : reply.text;
+            streamed += text.length;
+            h.output(reply.stream, text);
+          } else if (reply.t === 'ready') {
+            fail(new EngineCrashedError('the engine restarted unexpectedly'), true);
+            throw dead;
+          } else {
+            return reply.t === 'stats' ? reply : { ...reply, out: capOutput(reply.out, maxOutput) };
+          }
+        }
+      } finally {
+        expecting = false;
+      }
+    },
+    interrupt(reason: InterruptReason) {
+      send({ t: 'interrupt', reason });
+    },
+    clearInterrupt() {
+      // Rides with the next frame: one write, and still ahead of the request it clears for.
+      clearPending = true;
+    },
+    async kill() {
+      killed = true;
+      if (!dead) {
+        dead = new EngineCrashedError('the engine process was stopped');
+        reader.stop();
+        rouse();
+      }
+      await pipe.kill();
+    },
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * The Python backend: Pyodide from local files, one interpreter per core. Python talks to
+ * the host only through the `/dev/scriptbox` device (device.ts); the host calls the
+ * `_scriptbox` runtime (runtime.ts) with strings. Pyodide's interrupt buffer is a getter
+ * that CPython polls while it runs, so one poll checks the interrupt word, the deadline
+ * and the heap size.
+ */
+import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
+import type { CoreFailure } from '../../src/channel/protocol.js';
+import type { ScriptValue } from '../../src/values.js';
+import { OutputCapture } from '../output.js';
+import { installDevice, type DeviceRequest } from './device.js';
+import { RUNTIME } from './runtime.js';
+import { fromWire, toWire } from './wire.js';
+
+type Stop = null | 'interrupted' | 'timeout' | 'aborted' | 'memory';
+type PyFn = ((...args: unknown[]) => string) & { destroy(): void };
+
+interface Pyodide {
+  FS: Parameters<typeof installDevice>[0] & { writeFile(path: string, data: Uint8Array): void };
+  _module: { HEAPU8: Uint8Array; memory?: WebAssembly.Memory };
+  globals: { get(name: string): unknown; set(name: string, v: unknown): void; delete(name: string): void };
+  runPython(code: string, opts?: { filename?: string }): unknown;
+  setInterruptBuffer(b: unknown): void;
+  setStdout(o: { write(b: Uint8Array): number }): void;
+  setStderr(o: { write(b: Uint8Array): number }): void;
+  setStdin(o: { error: boolean }): void;
+}
+
+interface Runtime {
+  exec_: PyFn;
+  load: PyFn;
+  call: PyFn;
+  reset: PyFn;
+  set_host_names: PyFn;
+  install_wheel: PyFn;
+}
+
+type Reply = { ok: true; value: ScriptValue; defined?: boolean } | { ok: false; failure: CoreFailure };
+
+const STOP_TEXT = {
+  timeout: ['TimeoutError', 'the script ran past its time limit and was stopped'],
+  interrupted: ['Interrupted', 'the script was interrupted'],
+  aborted: ['AbortError', 'the call was aborted'],
+} as const;
+
+/** Locates Pyodide's files: the Vite plugin's URL in browsers, the installed package in Node. */
+async function loadPyodideFrom(indexURL: string | undefined, opts: object): Promise<Pyodide> {
+  const { loadPyodide } = await import('pyodide');
+  return (await loadPyodide({ ...(indexURL ? { indexURL } : {}), ...opts })) as unknown as Pyodide;
+}
+
+export class PythonCore implements EngineCore {
+  readonly language = 'python' as const;
+  private stop: Stop = null;
+  private deadline = Infinity;
+  private running = false;
+  private readonly out: OutputCapture;
+  private rt!: Runtime;
+
+  private constructor(
+    private readonly py: Pyodide,
+    private readonly init: CoreInit,
+    private readonly env: CoreEnv,
+  ) {
+    this.out = new OutputCapture(init.limits.maxOutputBytes, env);
+  }
+
+  static async create(init: CoreInit, env: CoreEnv): Promise<PythonCore> {
+    const py = await loadPyodideFrom(init.assetUrls?.pyodideIndex, {
+      // The `js` module sees an empty object, never this realm's globals.
+      jsglobals: Object.freeze(Object.create(null)),
+      env: { HOME: '/home/pyodide', PYTHONHASHSEED: '0' },
+      stdout: () => {},
+      stderr: () => {},
+      checkAPIVersion: true,
+    });
+    const core = new PythonCore(py, init, env);
+    core.boot();
+    return core;
+  }
+
+  private boot(): void {
+    const py = this.py;
+    const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const write = (b: Uint8Array) => {
+        this.out.write(stream, decoders[stream].decode(b, { stream: true }));
+        return b.length;
+      };
+      (stream === 'stdout' ? py.setStdout : py.setStderr)({ write });
+    }
+    py.setStdin({ error: true });
+    const booted = this.heapBytes();
+    if (booted > this.init.limits.memoryBytes) {
+      throw new Error(
+        `limits.memoryBytes (${this.init.limits.memoryBytes}) is below the ${booted} bytes Python needs to start; raise it (64 MiB or more)`,
+      );
+    }
+    this.capHeap();
+    installDevice(py.FS, (req) => this.serveDevice(req));
+    // CPython reads index 0 of the interrupt buffer every few thousand bytecodes.
+    const core = this;
+    py.setInterruptBuffer({
+      get 0() {
+        return core.poll();
+      },
+      set 0(_v: number) {},
+    });
+    py.globals.set('_sb_src', RUNTIME);
+    py.runPython(
+      "import sys, types\n_m = types.ModuleType('_scriptbox')\nsys.modules['_scriptbox'] = _m\nexec(compile(_sb_src, '<scriptbox>', 'exec'), _m.__dict__)\n",
+      { filename: '<scriptbox>' },
+    );
+    py.globals.delete('_sb_src');
+    const m = py.runPython("import sys\nsys.modules['_scriptbox']") as Record<string, PyFn>;
+    this.rt = {
+      exec_: m.exec_!,
+      load: m.load!,
+      call: m.call!,
+      reset: m.reset!,
+      set_host_names: m.set_host_names!,
+      install_wheel: m.install_wheel!,
+    };
+    py.runPython("del _m, sys, types\nimport sys\ndel sys");
+    this.setHostFunctions(this.init.hostFunctions);
+    // Host directories must never be mountable, whatever reaches the FS object.
+    const fsys = (py.FS as unknown as { filesystems: Record<string, unknown> }).filesystems;
+    delete fsys.NODEFS;
+    delete fsys.NODERAWFS;
+    const lockdown = m.lockdown as PyFn;
+    lockdown();
+    lockdown.destroy();
+  }
+
+  /**
+   * Makes memoryBytes a hard cap: growing the WASM heap past it fails (Python sees a
+   * MemoryError) and marks the run for a memory stop. The poll is the fallback check.
+   */
+  private capHeap(): void {
+    const mem = this.py._module.memory;
+    if (!mem || typeof mem.grow !== 'function') return;
+    const grow = mem.grow.bind(mem);
+    const limit = this.init.limits.memoryBytes;
+    Object.defineProperty(mem, 'grow', {
+      value: (pages: number) => {
+        if (mem.buffer.byteLength + pages * 65536 > limit) {
+          if (this.stop === null && this.running) this.stop = 'memory';
+          throw new RangeError('limits.memoryBytes reached');
+        }
+        return grow(pages);
+      },
+    });
+  }
+
+  /** The interrupt buffer's value: 2 (SIGINT) once the run must stop, and from then on. */
+  private poll(): number {
+    if (!this.running) return 0;
+    if (this.stop === null) {
+      const word = Atomics.load(this.env.interruptWord, 0);
+      if (word !== 0) this.stop = word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted';
+      else if (this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
+      else if (performance.now() > this.deadline) this.stop = 'timeout';
+      else return 0;
+    }
+    return 2;
+  }
+
+  private heapBytes(): number {
+    return this.py._module.HEAPU8.length;
+  }
+
+  private serveDevice(req: DeviceRequest): unknown {
+    if (req[0] === 'sleep') {
+      const ms = Math.max(0, Math.min(req[1] * 1000, this.deadline - performance.now()));
+      const word = this.env.interruptWord;
+      if (ms > 0 && Atomics.load(word, 0) === 0) {
+        try {
+          Atomics.wait(word, 0, 0, ms);
+        } catch {
+          // A thread that may not block (a browser page, inline): wait by spinning.
+          const end = performance.now() + ms;
+          while (performance.now() < end && Atomics.load(word, 0) === 0);
+        }
+      }
+      return this.poll() !== 0 ? 'interrupted' : 'ok';
+    }
+    const [, name, args] = req;
+    this.out.flush();
+    try {
+      return [true, this.env.hostCall(name, args as ScriptValue[])];
+    } catch (e) {
+      if (e instanceof HostCallError) return [false, e.failure];
+      return [false, { type: 'HostError', message: (e as Error)?.message ?? String(e) }];
+    }
+  }
+
+  private begin(run: RunContext): void {
+    this.stop = null;
+    this.deadline = performance.now() + run.timeoutMs;
+    this.out.begin(run.stream);
+    this.running = true;
+  }
+
+  /** Runs one runtime entry and turns its reply (or a stop) into an outcome. */
+  private finish(entry: () => string): CoreOutcome {
+    let text: string | undefined;
+    let thrown: unknown;
+    try {
+      text = entry();
+    } catch (e) {
+      thrown = e;
+    }
+    this.running = false;
+    if (this.stop === null && this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
+    const out = this.out.end();
+    if (this.stop) return { ok: false, failure: this.stopFailure(this.stop), out };
+    if (text === undefined) {
+      const err = thrown as Error;
+      return { ok: false, failure: { kind: 'crashed', type: err?.name ?? 'Error', message: String(err?.message ?? thrown) }, out };
+    }
+    const r = fromWire(text) as Reply;
+    if (!r.ok) return { ok: false, failure: r.failure, out };
+    return { ok: true, value: r.value, defined: r.defined ?? true, out };
+  }
+
+  private stopFailure(stop: Exclude<Stop, null>): CoreFailure {
+    if (stop === 'memory') {
+      return {
+        kind: 'memory',
+        type: 'MemoryError',
+        message: `the script used more than limits.memoryBytes (${this.init.limits.memoryBytes} bytes)`,
+      };
+    }
+    const [type, message] = STOP_TEXT[stop];
+    return { kind: stop, type, message };
+  }
+
+  exec(code: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.finish(() => this.rt.exec_(code, this.init.limits.maxValueDepth));
+  }
+
+  load(code: string, name: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.finish(() => this.rt.load(code, name, this.init.limits.maxValueDepth));
+  }
+
+  call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
+    this.begin(run);
+    return this.finish(() => this.rt.call(fn, toWire(args), optional, this.init.limits.maxValueDepth));
+  }
+
+  install(wheel: Uint8Array, name: string, run: RunContext): CoreOutcome {
+    const path = `/tmp/${name.replace(/[^\w.-]/g, '_')}`;
+    this.py.FS.writeFile(path, wheel);
+    this.begin(run);
+    return this.finish(() => this.rt.install_wheel(path));
+  }
+
+  setConfig(_config: ScriptValue): void {
+    // host.config arrives with the capabilities issue; the value is kept host-side.
+  }
+
+  setHostFunctions(names: string[]): void {
+    this.rt.set_host_names(JSON.stringify(names));
+  }
+
+  reset(): void {
+    this.rt.reset();
+  }
+
+  memoryBytes(): number {
+    return this.heapBytes();
+  }
+
+  dispose(): void {
+    for (const f of Object.values(this.rt ?? {})) f.destroy();
+  }
+}

@@ -1,0 +1,479 @@
+/**
+ * The Python side of the backend, run once at boot as the module `_scriptbox`. It holds no
+ * JavaScript object: it talks to the host through the `/dev/scriptbox` device with bytes
+ * only (see device.ts), and the JavaScript side calls its entry points with strings.
+ * Values cross as JSON with tagged forms for what JSON lacks (wire.ts is the JS half).
+ */
+export const RUNTIME = String.raw`
+import ast, base64, builtins, json, linecache, math, os, sys, time, traceback, types
+import asyncio, asyncio.events, heapq
+
+_DEV = os.open('/dev/scriptbox', os.O_RDWR)
+_TAG = '\x00'
+_MAX_SAFE = 2 ** 53 - 1
+_USER_FILES = {'<input>'}
+_MAX_DEPTH = 64
+
+
+def _request(msg):
+    os.write(_DEV, json.dumps(msg, separators=(',', ':'), allow_nan=False).encode())
+    head = os.read(_DEV, 4)
+    n = int.from_bytes(head, 'little')
+    parts = []
+    while n > 0:
+        chunk = os.read(_DEV, n)
+        if not chunk:
+            raise RuntimeError('scriptbox: the host channel closed')
+        parts.append(chunk)
+        n -= len(chunk)
+    return json.loads(b''.join(parts), object_hook=_untag)
+
+
+# ---- values -------------------------------------------------------------------------
+
+def _untag(d):
+    if len(d) == 1 and _TAG in d:
+        kind, data = d[_TAG]
+        if kind == 'b':
+            return base64.b64decode(data)
+        if kind == 'i':
+            return int(data)
+        if kind == 'f':
+            return float(data)
+        if kind == 'm':
+            return {(tuple(k) if type(k) is list else k): v for k, v in data}
+    return d
+
+
+class NoValueForm(Exception):
+    def __init__(self, path, value):
+        super().__init__(path)
+        self.path = path
+        self.value = value
+
+
+class BadValue(ValueError):
+    def __init__(self, path, message):
+        super().__init__(message)
+        self.path = path
+
+
+def _tag(kind, data):
+    return {_TAG: [kind, data]}
+
+
+def _enc(v, path, depth, seen):
+    t = type(v)
+    if v is None or t is bool or t is str:
+        return v
+    if t is int:
+        return v if -_MAX_SAFE <= v <= _MAX_SAFE else _tag('i', str(v))
+    if t is float:
+        return v if math.isfinite(v) else _tag('f', repr(v))
+    if depth >= _MAX_DEPTH:
+        raise BadValue(path, f'{path} is nested deeper than limits.maxValueDepth ({_MAX_DEPTH})')
+    if t is bytes or t is bytearray or t is memoryview:
+        return _tag('b', base64.b64encode(bytes(v)).decode('ascii'))
+    i = id(v)
+    if t is list or t is tuple or t is dict:
+        if i in seen:
+            raise BadValue(path, f'{path} refers to itself (a cycle); values must be trees')
+        seen.add(i)
+        try:
+            if t is dict:
+                if all(type(k) is str for k in v) and _TAG not in v:
+                    return {k: _enc(x, f'{path}.{k}', depth + 1, seen) for k, x in v.items()}
+                return _tag('m', [[_enc(k, f'{path} key', depth + 1, seen), _enc(x, f'{path}[{k!r}]', depth + 1, seen)] for k, x in v.items()])
+            return [_enc(x, f'{path}[{j}]', depth + 1, seen) for j, x in enumerate(v)]
+        finally:
+            seen.discard(i)
+    raise NoValueForm(path, v)
+
+
+def _dump(v, path):
+    return json.dumps(_enc(v, path, 0, set()), separators=(',', ':'), allow_nan=False)
+
+
+# ---- errors -------------------------------------------------------------------------
+
+def _user_frames(tb):
+    # The script's own frames only: not this runtime's, not the standard library's.
+    return [f for f in traceback.extract_tb(tb) if f.filename in _USER_FILES]
+
+
+def _error(e, stage='script'):
+    t = type(e)
+    info = {'kind': stage, 'type': t.__name__, 'message': str(e)}
+    frames = _user_frames(e.__traceback__)
+    if isinstance(e, SyntaxError):
+        if e.lineno is not None:
+            info['line'] = e.lineno
+        info['message'] = e.msg
+        lines = traceback.format_exception_only(t, e)
+    else:
+        if frames:
+            info['line'] = frames[-1].lineno
+        lines = traceback.format_exception_only(t, e)
+    tb = ''.join(traceback.format_list(frames)) if frames else ''
+    info['traceback'] = ('Traceback (most recent call last):\n' + tb if tb else '') + ''.join(lines)
+    return info
+
+
+def _fail(info):
+    return json.dumps({'ok': False, 'failure': info})
+
+
+# ---- an event loop that runs on this thread, sleeping through the host device -------
+
+class _Selector:
+    def select(self, timeout=None):
+        if timeout is None:
+            raise RuntimeError('scriptbox: the event loop has nothing left to run but a future that never completes')
+        if timeout > 0:
+            sleep(timeout)
+        return []
+
+    def close(self):
+        pass
+
+
+class ScriptLoop(asyncio.BaseEventLoop):
+    """A plain asyncio loop: timers sleep in slices the host can interrupt; no sockets."""
+
+    def __init__(self):
+        super().__init__()
+        self._selector = _Selector()
+
+    def _process_events(self, event_list):
+        pass
+
+    def _write_to_self(self):
+        pass
+
+
+_loop = ScriptLoop()
+asyncio.events._set_running_loop(None)
+
+
+def _new_loop():
+    return ScriptLoop()
+
+
+asyncio.new_event_loop = _new_loop
+asyncio.events.new_event_loop = _new_loop
+asyncio.get_event_loop = lambda: _loop
+asyncio.set_event_loop(_loop)
+
+
+def _asyncio_run(main, *, debug=None, loop_factory=None):
+    if _loop.is_running():
+        raise RuntimeError('asyncio.run() cannot be called from a running event loop; await the coroutine instead')
+    return _run(main)
+
+
+asyncio.run = _asyncio_run
+asyncio.runners.run = _asyncio_run
+
+
+def _run(value):
+    global _loop
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        if _loop.is_running():
+            raise RuntimeError('scriptbox: cannot run a coroutine while another one runs')
+        try:
+            return _loop.run_until_complete(value)
+        except BaseException:
+            # Tasks left by a failed or stopped run must not wake up in the next one.
+            _loop = ScriptLoop()
+            asyncio.set_event_loop(_loop)
+            raise
+    return value
+
+
+# ---- blocking helpers ---------------------------------------------------------------
+
+_real_sleep = time.sleep
+
+
+def sleep(seconds):
+    """time.sleep that the host can interrupt."""
+    seconds = float(seconds)
+    if seconds < 0:
+        raise ValueError('sleep length must be non-negative')
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        if _request(['sleep', min(left, 1.0)]) == 'interrupted':
+            raise KeyboardInterrupt
+
+
+time.sleep = sleep
+
+
+def _no_input(prompt=''):
+    raise EOFError('input() has no terminal in a sandbox; pass data through call() arguments or host functions')
+
+
+builtins.input = _no_input
+
+
+# ---- the host module ----------------------------------------------------------------
+
+class HostError(Exception):
+    """A host function failed; .type names the host-side error."""
+
+    def __init__(self, type_, message):
+        super().__init__(f'{type_}: {message}')
+        self.type = type_
+
+
+_BUILTIN_ERRORS = {'PermissionError': PermissionError, 'TimeoutError': TimeoutError}
+
+
+def _host_call(name, args):
+    try:
+        wire = [_enc(a, f'host.{name} argument {i + 1}', 0, set()) for i, a in enumerate(args)]
+    except NoValueForm as e:
+        raise TypeError(f'{e.path} is a {type(e.value).__name__}, which cannot be sent to the host; send plain data') from None
+    reply = _request(['call', name, wire])
+    if reply[0]:
+        return reply[1]
+    err = reply[1]
+    cls = _BUILTIN_ERRORS.get(err['type'])
+    if cls is not None:
+        raise cls(err['message'])
+    if err['type'] == 'Interrupted':
+        raise KeyboardInterrupt
+    raise HostError(err['type'], err['message'])
+
+
+class _Namespace:
+    __slots__ = ('_prefix', '_names')
+
+    def __init__(self, prefix, names):
+        object.__setattr__(self, '_prefix', prefix)
+        object.__setattr__(self, '_names', names)
+
+    def __getattr__(self, attr):
+        full = self._prefix + attr
+        if full in self._names:
+            return _stub(full)
+        if any(n.startswith(full + '.') for n in self._names):
+            return _Namespace(full + '.', self._names)
+        raise AttributeError(f"host has no function '{full}'; the host registers host functions (hostFunctions / registerHostFunction)")
+
+    def __setattr__(self, attr, value):
+        raise AttributeError('the host module is read-only')
+
+    def __dir__(self):
+        return sorted({n[len(self._prefix):].split('.')[0] for n in self._names if n.startswith(self._prefix)})
+
+    def __repr__(self):
+        return f"<host namespace '{self._prefix[:-1]}'>"
+
+
+def _stub(name):
+    def call(*args):
+        return _host_call(name, args)
+    call.__name__ = name.rsplit('.', 1)[-1]
+    call.__qualname__ = 'host.' + name
+    return call
+
+
+class _HostModule(types.ModuleType):
+    def __getattr__(self, attr):
+        if attr.startswith('__'):
+            raise AttributeError(attr)
+        return _Namespace('', _host_names).__getattr__(attr)
+
+    def __setattr__(self, attr, value):
+        raise AttributeError('the host module is read-only')
+
+    def __dir__(self):
+        return _Namespace('', _host_names).__dir__() + ['HostError']
+
+
+_host_names = frozenset()
+host = _HostModule('host', 'Functions the host granted to this script. host.name(...) blocks until the host answers.')
+types.ModuleType.__setattr__(host, 'HostError', HostError)
+
+
+def set_host_names(names_json):
+    global _host_names
+    _host_names = frozenset(json.loads(names_json))
+
+
+# ---- user code ----------------------------------------------------------------------
+
+G = {}
+
+
+def reset():
+    global G
+    G = {'__name__': '__main__', '__builtins__': builtins}
+    sys.modules['host'] = host
+    sys.modules['__main__'] = types.ModuleType('__main__')
+
+
+reset()
+_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+
+def _remember(code, name):
+    _USER_FILES.add(name)
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+
+
+def _guard(fn):
+    try:
+        return fn()
+    except BaseException as e:
+        if type(e) is NoValueForm:
+            return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'path': e.path,
+                          'message': f'{e.path} is a Python {type(e.value).__name__}, which has no value form; return data instead'})
+        if type(e) is BadValue and e.path.startswith('result'):
+            return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'path': e.path, 'message': str(e)})
+        return _fail(_error(e))
+
+
+def exec_(code, depth):
+    global _MAX_DEPTH
+    _MAX_DEPTH = depth
+
+    def go():
+        sys.modules['host'] = host
+        _remember(code, '<input>')
+        tree = ast.parse(code, '<input>', 'exec')
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = tree.body.pop()
+        _run(eval(compile(tree, '<input>', 'exec', flags=_FLAGS), G))
+        if last is None:
+            return json.dumps({'ok': True, 'value': None})
+        value = _run(eval(compile(ast.Expression(last.value), '<input>', 'eval', flags=_FLAGS), G))
+        try:
+            wire = _dump(value, 'result')
+        except NoValueForm:
+            wire = json.dumps(repr(value))
+        return '{"ok":true,"value":' + wire + '}'
+    return _guard(go)
+
+
+def load(code, name, depth):
+    global _MAX_DEPTH
+    _MAX_DEPTH = depth
+
+    def go():
+        sys.modules['host'] = host
+        _remember(code, name)
+        _run(eval(compile(code, name, 'exec', flags=_FLAGS), G))
+        return json.dumps({'ok': True, 'value': None})
+    return _guard(go)
+
+
+_MISSING = object()
+
+
+def _lookup(fn):
+    parts = fn.split('.')
+    obj = G.get(parts[0], _MISSING)
+    for p in parts[1:]:
+        if obj is _MISSING:
+            break
+        obj = obj.get(p, _MISSING) if type(obj) is dict else getattr(obj, p, _MISSING)
+    return obj
+
+
+def call(fn, args_json, optional, depth):
+    global _MAX_DEPTH
+    _MAX_DEPTH = depth
+
+    def go():
+        sys.modules['host'] = host
+        f = _lookup(fn)
+        if f is _MISSING or not callable(f):
+            if optional:
+                return '{"ok":true,"value":null,"defined":false}'
+            what = 'is not defined' if f is _MISSING else f'has type {type(f).__name__}, not a function'
+            return _fail({'kind': 'invalid', 'type': 'NameError',
+                          'message': f"Python function '{fn}' {what}; define it with load() first (dotted names look up attributes)"})
+        args = json.loads(args_json, object_hook=_untag)
+        return '{"ok":true,"value":' + _dump(_run(f(*args)), 'result') + '}'
+    return _guard(go)
+
+
+def install_wheel(path):
+    import zipfile, importlib
+    site = next(p for p in sys.path if p.endswith('site-packages'))
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            if not any(n.endswith('.dist-info/WHEEL') for n in names):
+                return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'message': 'the file is a zip archive but not a wheel (no *.dist-info/WHEEL inside)'})
+            meta = next((n for n in names if n.endswith('.dist-info/METADATA')), None)
+            needs = []
+            if meta:
+                for line in z.read(meta).decode('utf-8', 'replace').splitlines():
+                    if line.startswith('Requires-Dist:') and 'extra ==' not in line:
+                        needs.append(line.split(':', 1)[1].strip())
+            if any(n.endswith(('.so', '.pyd')) for n in names):
+                return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'message': 'the wheel holds compiled extension modules; only pure-Python wheels can be installed'})
+            missing = []
+            for req in needs:
+                dist = req.replace('(', ' ').replace(';', ' ').split()[0]
+                for op in '<>=!~[':
+                    dist = dist.split(op)[0]
+                try:
+                    importlib.metadata.distribution(dist)
+                except Exception:
+                    missing.append(dist)
+            if missing:
+                return _fail({'kind': 'invalid', 'type': 'UnavailableError',
+                              'message': f'the wheel needs {", ".join(missing)}, which would have to be downloaded; there is no package index here: install those wheels first'})
+            z.extractall(site)
+    except zipfile.BadZipFile:
+        return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'message': 'the file is not a wheel (not a zip archive)'})
+    finally:
+        os.unlink(path)
+    importlib.invalidate_caches()
+    return json.dumps({'ok': True, 'value': None})
+
+
+# ---- lockdown: no module that reaches JavaScript stays importable --------------------
+
+_BLOCKED = frozenset({'js', 'pyodide_js', 'pyodide', '_pyodide', '_pyodide_core', 'micropip', 'ctypes', '_ctypes'})
+
+
+class _Blocker:
+    """Refuses the modules that would hand a script JavaScript objects or raw memory."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition('.')[0] in _BLOCKED:
+            raise ModuleNotFoundError(f"No module named '{name}': it is not available in the ScriptBox sandbox", name=name)
+        return None
+
+    @staticmethod
+    def invalidate_caches():
+        pass
+
+
+def lockdown():
+    sys.meta_path[:] = [_Blocker] + [f for f in sys.meta_path if not hasattr(f, 'jsproxies') and 'JsFinder' not in type(f).__name__]
+    for name in list(sys.modules):
+        if name.partition('.')[0] in _BLOCKED:
+            del sys.modules[name]
+    # Pyodide's own modules stay alive (its C side holds them): drop every JavaScript
+    # object their namespaces and the import hook's table still hold.
+    import gc
+    for o in gc.get_objects():
+        if type(o) is dict and str(o.get('__name__', '')).partition('.')[0] in _BLOCKED:
+            for k, v in list(o.items()):
+                if type(v).__name__ == 'JsProxy':
+                    o[k] = None
+        elif hasattr(o, 'jsproxies') and type(getattr(o, 'jsproxies', None)) is dict:
+            o.jsproxies.clear()
+    gc.collect()
+`;
