@@ -5,6 +5,9 @@
  * an engine takes to answer again after a hard kill. Run: `npm run measure:python`.
  */
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createEngine, type ScriptEngine } from '../src/index.js';
 import type { Placement } from '../src/engine.js';
@@ -14,14 +17,15 @@ const fmt = (ms: number): string => (ms >= 1 ? `${ms.toFixed(1)} ms` : `${(ms * 
 
 /** Stock Pyodide, the way its docs show it, in a fresh worker thread: spawn -> first result. */
 function stockOnce(): Promise<number> {
+  const pyodideDir = dirname(createRequire(import.meta.url).resolve('pyodide/package.json'));
   const src = `
-    const { parentPort } = require('node:worker_threads');
-    import('pyodide').then(async ({ loadPyodide }) => {
-      const py = await loadPyodide();
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.dir + '/pyodide.mjs').then(async ({ loadPyodide }) => {
+      const py = await loadPyodide({ indexURL: workerData.dir + '/' });
       parentPort.postMessage(py.runPython('1 + 1'));
     });`;
   const t = performance.now();
-  const w = new Worker(src, { eval: true });
+  const w = new Worker(src, { eval: true, workerData: { dir: pyodideDir } });
   return new Promise((resolve, reject) => {
     w.once('message', () => {
       resolve(performance.now() - t);
@@ -110,6 +114,12 @@ async function interruptAndRestart(placement: Placement): Promise<{ interrupt: n
 
 async function main(): Promise<void> {
   const rows: [string, string][] = [];
+  const push = rows.push.bind(rows);
+  // Progress on stderr, so a long run shows where it is.
+  rows.push = (...r: [string, string][]) => {
+    for (const [k, v] of r) process.stderr.write(`${k}: ${v}\n`);
+    return push(...r);
+  };
   const runs = 5;
   const stock: number[] = [];
   const worker: number[] = [];
@@ -131,7 +141,7 @@ async function main(): Promise<void> {
   }
   for (const p of ['worker', 'process'] as const) rows.push([`python/wasm/${p} RSS per engine (3 engines)`, `${((await rssPerEngine(p, 3)) / 2 ** 20).toFixed(1)} MB`]);
   const w = Math.max(...rows.map((r) => r[0].length));
-  console.log(`node ${process.version}, ${navigator.hardwareConcurrency} cpus, ${new Date().toISOString()}`);
+  console.log(`node ${process.version}, ${cpus().length} cpus, ${new Date().toISOString()}`);
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
 }
 

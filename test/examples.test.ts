@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { apiTour } from '../examples/api-tour.js';
+import { pythonTour } from '../examples/python-tour.js';
 
 describe('README examples', () => {
   it('the API tour does what README says', async () => {
@@ -10,4 +11,8 @@ describe('README examples', () => {
     expect(area).toBe(12);
     expect(name).toBe('Ann');
   });
+
+  it('the Python tour does what README says', async () => {
+    expect(await pythonTour()).toEqual({ name: 'Ann', awaited: 'top-level await works', area: 12 });
+  }, 60_000);
 });

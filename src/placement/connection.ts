@@ -4,8 +4,9 @@
  */
 import type { ToEngine, ToHost } from '../channel/protocol.js';
 import type { InterruptReason } from '../channel/sab-channel.js';
-import type { CoreInit } from '../core.js';
-import type { ScriptValue } from '../values.js';
+import { HostCallError, type CoreInit } from '../core.js';
+import { ScriptBoxError } from '../errors.js';
+import { checkValue, type ScriptValue } from '../values.js';
 
 export type PlacementKind = 'worker' | 'inline' | 'process';
 
@@ -35,3 +36,24 @@ export interface Connection {
 }
 
 export type ConnectionFactory = (init: CoreInit) => Promise<Connection>;
+
+/** A host function's failure as the script sees it: plain data, never the JS error. */
+export function failureOf(e: unknown): { type: string; message: string } {
+  if (e instanceof HostCallError) return e.failure;
+  if (e instanceof ScriptBoxError) {
+    const type = e.code === 'PERMISSION_DENIED' ? 'PermissionError' : e.name;
+    return { type, message: e.message };
+  }
+  const err = e as Error;
+  return { type: err?.name ?? 'Error', message: String(err?.message ?? e) };
+}
+
+/** Runs one host call for a core on the far side of a channel and builds its answer. */
+export async function serveHostCall(h: RequestHandlers, name: string, args: ScriptValue[], maxDepth: number): Promise<ToEngine> {
+  try {
+    const value = await h.hostCall(name, args);
+    return { t: 'hostReturn', ok: true, value: checkValue(value, { maxDepth, root: `result of host.${name}` }) };
+  } catch (e) {
+    return { t: 'hostReturn', ok: false, error: failureOf(e) };
+  }
+}

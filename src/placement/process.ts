@@ -17,8 +17,7 @@ import type { InterruptReason } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
 import { checkValue, decode, encode } from '../values.js';
-import type { Answer, Connection, RequestHandlers } from './connection.js';
-import { failureOf } from './worker.js';
+import { serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
 
 /** A started child process, as the placement sees it. */
 export interface ProcessPipe {
@@ -175,14 +174,7 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
         for (;;) {
           const reply = await receive();
           if (reply.t === 'hostCall') {
-            let ret: ToEngine;
-            try {
-              const value = await h.hostCall(reply.name, reply.args);
-              ret = { t: 'hostReturn', ok: true, value: checkValue(value, { maxDepth: init.limits.maxValueDepth, root: `result of host.${reply.name}` }) };
-            } catch (e) {
-              ret = { t: 'hostReturn', ok: false, error: failureOf(e) };
-            }
-            send(ret);
+            send(await serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth));
           } else if (reply.t === 'output') {
             // The core cuts output at maxOutputBytes; the host holds a lying child to it too.
             const room = maxOutput - streamed;

@@ -4,13 +4,12 @@
  * else over postMessage.
  */
 import type { Endpoint } from '../channel/endpoint.js';
-import type { ToEngine, ToHost } from '../channel/protocol.js';
+import { parseToHost, type ToEngine } from '../channel/protocol.js';
 import { HostChannel, InterruptReason, createChannelLayout } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
-import { HostCallError } from '../core.js';
-import { EngineCrashedError, ScriptBoxError, UnavailableError } from '../errors.js';
-import { checkValue, decode, encode } from '../values.js';
-import type { Answer, Connection, RequestHandlers } from './connection.js';
+import { EngineCrashedError, UnavailableError } from '../errors.js';
+import { decode, encode } from '../values.js';
+import { serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
 
 /** How to start a worker on this platform. */
 export type WorkerSpawner = () => Endpoint | Promise<Endpoint>;
@@ -46,16 +45,6 @@ function messageTransport(ep: Endpoint, dead: Promise<never>): Transport {
 }
 
 /** A host function's failure as plain data for the script (every placement that relays host calls uses it). */
-export function failureOf(e: unknown): { type: string; message: string } {
-  if (e instanceof HostCallError) return e.failure;
-  if (e instanceof ScriptBoxError) {
-    const type = e.code === 'PERMISSION_DENIED' ? 'PermissionError' : e.name;
-    return { type, message: e.message };
-  }
-  const err = e as Error;
-  return { type: err?.name ?? 'Error', message: String(err?.message ?? e) };
-}
-
 export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: { sharedMemory: boolean }): Promise<Connection> {
   const ep = await spawn();
   let markDead!: (e: Error) => void;
@@ -67,7 +56,7 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   const host = layout ? new HostChannel(layout, dead) : undefined;
   const transport: Transport = host ?? messageTransport(ep, dead);
   ep.post({ init, layout });
-  const first = decode(await transport.receive()) as ToHost;
+  const first = parseToHost(decode(await transport.receive()));
   if (first.t !== 'ready') {
     await ep.terminate();
     const msg = first.t === 'failed' ? first.failure.message : `unexpected ${first.t}`;
@@ -80,16 +69,10 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
     async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
       await transport.send(encode(msg));
       for (;;) {
-        const reply = decode(await transport.receive()) as ToHost;
+        // The worker runs untrusted code: its messages are validated like any input.
+        const reply = parseToHost(decode(await transport.receive()));
         if (reply.t === 'hostCall') {
-          let ret: ToEngine;
-          try {
-            const value = await h.hostCall(reply.name, reply.args);
-            ret = { t: 'hostReturn', ok: true, value: checkValue(value, { maxDepth: init.limits.maxValueDepth, root: `result of host.${reply.name}` }) };
-          } catch (e) {
-            ret = { t: 'hostReturn', ok: false, error: failureOf(e) };
-          }
-          await transport.send(encode(ret));
+          await transport.send(encode(await serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth)));
         } else if (reply.t === 'output') {
           h.output(reply.stream, reply.text);
         } else if (reply.t === 'ready') {

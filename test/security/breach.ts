@@ -99,3 +99,31 @@ export class BreachWatch {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }
+
+/** The host functions the corpus README asks a runner to grant, plus a check that none was replaced. */
+export function corpusHostFunctions(): { hostFunctions: Record<string, (...a: unknown[]) => unknown>; untouched(): boolean } {
+  const greet = (name: unknown) => `hello ${String(name)}`;
+  const hostFunctions: Record<string, (...a: unknown[]) => unknown> = {
+    echo: (x: unknown) => x,
+    get_config: () => ({ db: { host: 'localhost', port: 5432 }, flags: ['a', 'b'] }),
+    fail: () => {
+      throw new Error('host failure');
+    },
+    greet,
+    log: (msg: unknown) => void msg,
+  };
+  const snapshot = { ...hostFunctions };
+  const props = (f: unknown) => Object.getOwnPropertyNames(f).sort().join();
+  const shapes = Object.fromEntries(Object.entries(hostFunctions).map(([k, f]) => [k, props(f)]));
+  return {
+    hostFunctions,
+    untouched: () =>
+      Object.entries(snapshot).every(([k, f]) => hostFunctions[k] === f && props(f) === shapes[k]) && greet('x') === 'hello x',
+  };
+}
+
+/** Everything an attempt left where a leak could show: output, value and error. */
+export function attemptOutput(r: { stdout: string; stderr: string; value?: unknown; error?: { message: string } }): string {
+  const value = JSON.stringify(r.value ?? null, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+  return `${r.stdout}\n${r.stderr}\n${value}\n${r.error?.message ?? ''}`;
+}

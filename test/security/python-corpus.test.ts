@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type ScriptEngine } from '../../src/index.js';
-import { BreachWatch, loadCorpus } from './breach.js';
+import { BreachWatch, attemptOutput, corpusHostFunctions, loadCorpus } from './breach.js';
 
 const attacks = loadCorpus().filter((a) => a.language === 'python');
 const placements = (process.env.SCRIPTBOX_CORPUS_PLACEMENTS ?? 'worker,process').split(',') as ('worker' | 'process')[];
@@ -12,23 +12,14 @@ const placements = (process.env.SCRIPTBOX_CORPUS_PLACEMENTS ?? 'worker,process')
 describe.each(placements)('Python escape corpus, %s placement', (placement) => {
   const watch = new BreachWatch();
   let engine: ScriptEngine;
-  const greet = (name: unknown) => `hello ${String(name)}`;
-  const hostFunctions = {
-    echo: (x: unknown) => x,
-    get_config: () => ({ db: { host: 'localhost', port: 5432 }, flags: ['a', 'b'] }),
-    fail: () => {
-      throw new Error('host failure');
-    },
-    greet,
-    log: (msg: unknown) => void msg,
-  } as const;
+  const host = corpusHostFunctions();
 
   beforeAll(async () => {
     await watch.start();
     engine = await createEngine('python', {
       placement,
       capabilities: ['*'],
-      hostFunctions: { ...hostFunctions },
+      hostFunctions: host.hostFunctions,
       limits: { timeoutMs: 4000, memoryBytes: 256 * 1024 * 1024, graceMs: 500 },
     });
   }, 60_000);
@@ -45,10 +36,10 @@ describe.each(placements)('Python escape corpus, %s placement', (placement) => {
     it(`contains ${attack.id}`, async () => {
       watch.arm();
       const r = await engine.exec(attack.code);
-      const output = `${r.stdout}\n${r.stderr}\n${JSON.stringify(r.value ?? null, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}\n${r.error?.message ?? ''}`;
+      const output = attemptOutput(r);
       expect(watch.breaches(output), output).toEqual([]);
       if (attack.expect === 'error') expect(r.success, `${attack.id} should end with an error`).toBe(false);
-      expect(hostFunctions.greet).toBe(greet);
+      expect(host.untouched()).toBe(true);
       // The engine still answers (restarted if it had to be).
       expect((await engine.exec('1 + 1')).value).toBe(2);
       expect((await engine.exec('import host\nhost.greet("x")')).value).toBe('hello x');
