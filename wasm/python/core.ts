@@ -70,7 +70,7 @@ export class PythonCore implements EngineCore {
     const py = await loadPyodideFrom(init.assetUrls?.pyodideIndex, {
       // The `js` module sees an empty object, never this realm's globals.
       jsglobals: Object.freeze(Object.create(null)),
-      env: { HOME: '/home/pyodide', PYTHONHASHSEED: '0' },
+      env: { HOME: '/home/pyodide' },
       stdout: () => {},
       stderr: () => {},
       checkAPIVersion: true,
