@@ -10,15 +10,21 @@ import { createEngine } from '../index.js';
 import { ScriptBoxError } from '../errors.js';
 
 const USAGE = `usage: scriptbox run FILE [--timeout MS] [--allow CAP,...] [--json]
+       scriptbox bench [--quick] [--json [FILE]] [--only WORKLOAD,...] [--targets PATTERN]
 
   run FILE        run a .py or .lua file in a sandboxed engine (exit 1 on a script error)
   --timeout MS    stop the script after MS milliseconds (default 30000)
   --allow CAPS    grant capabilities, comma-separated (e.g. log,kv.*)
-  --json          print the ExecResult as JSON instead of the script's output`;
+  --json          print the ExecResult as JSON instead of the script's output
+  bench           run the benchmark harness (scriptbox bench --help)`;
 
 const LANGS: Record<string, 'lua' | 'python'> = { '.lua': 'lua', '.py': 'python' };
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'bench') {
+    const { benchMain } = await import('./bench.js');
+    return benchMain(argv.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({

@@ -1,0 +1,45 @@
+/** The report as a table for people (the JSON is the report object itself). */
+import type { BenchReport, BenchResult } from './types.js';
+
+function num(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toPrecision(2);
+}
+
+function label(r: BenchResult): string {
+  const engines = r.params?.engines;
+  return engines !== undefined && !Array.isArray(engines) ? `${r.workload} (${engines} engine${engines === 1 ? '' : 's'})` : r.workload;
+}
+
+/** A Markdown table: workload, target, median, p95, unit, samples, ratio to the baseline. */
+export function formatTable(report: BenchReport): string {
+  const rows = report.results.map((r) => [
+    label(r),
+    r.target,
+    num(r.median),
+    num(r.p95),
+    r.unit,
+    String(r.samples),
+    r.ratio !== undefined ? `${num(r.ratio)}x ${r.baseline!.replace('baseline/', '')}` : '',
+  ]);
+  const head = ['workload', 'target', 'median', 'p95', 'unit', 'samples', 'vs baseline'];
+  const lines = [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);
+  const m = report.machine;
+  // One line per target and reason, naming the workloads it covers.
+  const groups = new Map<string, string[]>();
+  for (const s of report.skipped) {
+    const key = `${s.target}\u0000${s.reason}`;
+    groups.set(key, [...(groups.get(key) ?? []), s.workload]);
+  }
+  const workloads = new Set([...report.results.map((r) => r.workload), ...report.skipped.map((s) => s.workload)]);
+  const skipped = groups.size
+    ? `\n\nSkipped:\n${[...groups]
+        .map(([key, ws]) => {
+          const [target, reason] = key.split('\u0000');
+          return `- ${target} ${ws.length === workloads.size ? '(all workloads)' : ws.join(', ')}: ${reason}`;
+        })
+        .join('\n')}`
+    : '';
+  return `${m.cpus} cpus, Node ${m.node}, ${m.platform}, ${m.when}${report.quick ? ' (quick)' : ''}\n\n${lines.join('\n')}${skipped}`;
+}

@@ -1,0 +1,124 @@
+/**
+ * Runs the selected workloads on the selected targets, then the baselines they name, and
+ * builds the report. Engines are made once per target and reused across workloads.
+ */
+import type { EngineOptions, ScriptEngine } from '../engine.js';
+import { InvalidInputError } from '../errors.js';
+import { allTargets, targetMatcher } from './targets.js';
+import type { BenchReport, BenchResult, EngineTarget, Skipped } from './types.js';
+import { BENCH_SCRIPT, WORKLOADS, type BaselineEnv, type BenchContext } from './workloads.js';
+
+export interface BenchEnv {
+  node: boolean;
+  cpus: number;
+  nodeVersion: string;
+  platform: string;
+  baselines: BaselineEnv;
+  rssBytes(): number;
+  settle(): Promise<void>;
+  createEngine(language: EngineTarget['language'], options: EngineOptions): Promise<ScriptEngine>;
+}
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Workload ids; all when absent. */
+  only?: string[];
+  /** `--targets` pattern; all when absent. */
+  targets?: string;
+  progress(text: string): void;
+}
+
+export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<BenchReport> {
+  const known = WORKLOADS.map((w) => w.id);
+  const unknown = (opts.only ?? []).filter((id) => !known.includes(id));
+  if (unknown.length) throw new InvalidInputError(`unknown workload ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  const match = targetMatcher(opts.targets);
+  const choices = allTargets({ node: env.node }).filter((c) => match(c.target.id));
+  if (choices.length === 0) throw new InvalidInputError(`--targets ${opts.targets} matches no target; targets look like python/wasm/worker`);
+  const workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.id));
+
+  const primary = new Map<string, Promise<ScriptEngine>>();
+  const extras: ScriptEngine[] = [];
+  const create = (t: EngineTarget) =>
+    env.createEngine(t.language, {
+      placement: t.placement,
+      ...(t.placement === 'inline' ? { trusted: true } : {}),
+      capabilities: ['echo'],
+      hostFunctions: { echo: (x) => x },
+      limits: { timeoutMs: 120_000 },
+    });
+  const loaded = async (t: EngineTarget) => {
+    const e = await create(t);
+    await e.load(BENCH_SCRIPT[t.language], 'bench');
+    return e;
+  };
+  const ctx: BenchContext = {
+    quick: opts.quick,
+    cpus: env.cpus,
+    create,
+    engine(t) {
+      if (!primary.has(t.id)) primary.set(t.id, loaded(t));
+      return primary.get(t.id)!;
+    },
+    async extraEngine(t) {
+      const e = await loaded(t);
+      extras.push(e);
+      return e;
+    },
+    rssBytes: env.rssBytes,
+    settle: env.settle,
+    progress: opts.progress,
+    baselines: env.baselines,
+  };
+
+  const results: BenchResult[] = [];
+  const skipped: Skipped[] = [];
+  try {
+    for (const w of workloads) {
+      const mine: BenchResult[] = [];
+      for (const { target: t, unavailable } of choices) {
+        const reason = unavailable ?? w.skip?.(t);
+        if (reason) {
+          skipped.push({ workload: w.id, target: t.id, reason });
+          continue;
+        }
+        opts.progress(`${w.id} on ${t.id}`);
+        try {
+          for (const m of await w.measure(ctx, t)) {
+            const r: BenchResult = { workload: w.id, target: t.id, median: m.median, p95: m.p95, unit: w.unit, samples: m.samples };
+            const base = w.baseline?.(t);
+            if (base) r.baseline = base;
+            if (m.params) r.params = m.params;
+            mine.push(r);
+          }
+        } catch (e) {
+          skipped.push({ workload: w.id, target: t.id, reason: `failed: ${(e as Error).message}` });
+        }
+      }
+      // Baselines this workload's results name (call-rtt also shows plain postMessage).
+      const wanted = new Set(mine.flatMap((r) => (r.baseline ? [r.baseline] : [])));
+      if (w.id === 'call-rtt' && mine.length) wanted.add('baseline/postMessage');
+      for (const id of wanted) {
+        const measure = w.baselines?.[id];
+        if (!measure) continue;
+        opts.progress(`${w.id} on ${id}`);
+        const m = await measure(ctx);
+        mine.push({ workload: w.id, target: id, median: m.median, p95: m.p95, unit: w.unit, samples: m.samples });
+      }
+      for (const r of mine) {
+        const base = r.baseline && mine.find((b) => b.target === r.baseline && !b.params);
+        if (base && base.median > 0) r.ratio = r.median / base.median;
+      }
+      results.push(...mine);
+    }
+  } finally {
+    for (const p of primary.values()) await p.then((e) => e.dispose()).catch(() => {});
+    for (const e of extras) await e.dispose().catch(() => {});
+  }
+  return {
+    machine: { cpus: env.cpus, node: env.nodeVersion, platform: env.platform, when: new Date().toISOString() },
+    quick: opts.quick,
+    results,
+    skipped,
+  };
+}

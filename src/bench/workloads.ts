@@ -1,0 +1,273 @@
+/**
+ * The workloads of DESIGN §7, each defined once: how to measure it on any engine target,
+ * which baseline it is compared with, and when a target cannot run it (and why).
+ */
+import type { ScriptEngine } from '../engine.js';
+import { BENCH_SCRIPT, ENDLESS, FIRST } from './scripts.js';
+import { sample, type Stats } from './sample.js';
+import type { Budget, EngineTarget, Unit } from './types.js';
+
+/** What a workload needs from the harness. */
+export interface BenchContext {
+  quick: boolean;
+  cpus: number;
+  /** A warm engine for the target with the bench script loaded (created once, reused). */
+  engine(t: EngineTarget): Promise<ScriptEngine>;
+  /** A fresh engine for the target with the bench script loaded; the harness disposes it at the end. */
+  extraEngine(t: EngineTarget): Promise<ScriptEngine>;
+  /** Creates an engine with the harness's options; the caller disposes it. */
+  create(t: EngineTarget): Promise<ScriptEngine>;
+  rssBytes(): number;
+  settle(): Promise<void>;
+  progress(text: string): void;
+  baselines: BaselineEnv;
+}
+
+/** The baselines' machinery (Node: src/node/bench-env.ts). */
+export interface BaselineEnv {
+  stockPyodideColdStart(): Promise<number>;
+  stockWasmoonColdStart(): Promise<number>;
+  postMessageEcho(): { call(p: unknown): Promise<unknown>; close(): Promise<void> };
+  comlinkEcho(): Promise<{ call(p: unknown): Promise<unknown>; close(): Promise<void> }>;
+}
+
+export interface Measured extends Stats {
+  params?: Record<string, number | number[]>;
+}
+
+export interface Workload {
+  id: string;
+  unit: Unit;
+  /** One line for README and the table. */
+  what: string;
+  baseline?(t: EngineTarget): string | undefined;
+  /** Why this target cannot run the workload, if it cannot. */
+  skip?(t: EngineTarget): string | undefined;
+  measure(ctx: BenchContext, t: EngineTarget): Promise<Measured[]>;
+  /** How each baseline this workload names is measured. */
+  baselines?: Record<string, (ctx: BenchContext) => Promise<Measured>>;
+}
+
+const budget = (quick: boolean, iterations: [number, number], time: [number, number], warm = true): Budget => ({
+  iterations: quick ? iterations[0] : iterations[1],
+  time: quick ? time[0] : time[1],
+  warmupIterations: warm ? (quick ? 20 : 200) : 0,
+  warmupTime: warm ? (quick ? 50 : 300) : 0,
+  warmup: warm,
+});
+
+const us = (s: Stats): Measured => ({ ...s, median: s.median * 1000, p95: s.p95 * 1000 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A round trip through a worker that echoes the same message our channel carries. */
+async function echoBaseline(ctx: BenchContext, kind: 'postMessage' | 'comlink', payload: unknown): Promise<Measured> {
+  const w = kind === 'postMessage' ? ctx.baselines.postMessageEcho() : await ctx.baselines.comlinkEcho();
+  try {
+    return us(await sample(`baseline/${kind}`, () => w.call(payload).then(() => {}), budget(ctx.quick, [300, 3000], [200, 2000])));
+  } finally {
+    await w.close();
+  }
+}
+
+const CALL_MSG = { t: 'call', fn: 'noop', args: [], timeoutMs: 30000, stream: false, optional: false };
+
+const noInterrupt = (t: EngineTarget) =>
+  t.placement === 'inline' ? 'inline runs on the caller\'s thread, so nothing can call interrupt() while a script runs (its deadline stops it)' : undefined;
+
+function transfer(id: string, bytes: number): Workload {
+  const payload = new Uint8Array(bytes).map((_, i) => i & 0xff);
+  return {
+    id,
+    unit: 'us',
+    what: `call('same', [${bytes >= 1e6 ? '1 MB' : '1 KB'} of bytes]) and back`,
+    baseline: () => 'baseline/structuredClone',
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      const big = bytes >= 1e6;
+      return [us(await sample(`${id} ${t.id}`, () => e.call('same', [payload]).then(() => {}), budget(ctx.quick, big ? [5, 30] : [200, 2000], big ? [200, 2000] : [200, 2000])))];
+    },
+    baselines: {
+      // The same bytes cloned there and back, as a structured-clone channel would.
+      'baseline/structuredClone': async (ctx) =>
+        us(await sample('baseline/structuredClone', async () => void structuredClone(structuredClone(payload)), budget(ctx.quick, [200, 2000], [200, 2000]))),
+    },
+  };
+}
+
+export const WORKLOADS: Workload[] = [
+  {
+    id: 'cold-start',
+    unit: 'ms',
+    what: 'createEngine -> first exec result, fresh engine',
+    baseline: (t) => (t.language === 'python' ? 'baseline/stock-loadPyodide' : 'baseline/stock-wasmoon'),
+    async measure(ctx, t) {
+      const s = await sample(
+        `cold-start ${t.id}`,
+        async () => {
+          const t0 = performance.now();
+          const e = await ctx.create(t);
+          await e.exec(FIRST[t.language]);
+          const ms = performance.now() - t0;
+          await e.dispose();
+          return ms;
+        },
+        budget(ctx.quick, t.language === 'python' ? [2, 7] : [3, 15], [0, 0], false),
+      );
+      return [s];
+    },
+    baselines: {
+      'baseline/stock-loadPyodide': async (ctx) => sample('baseline/stock-loadPyodide', () => ctx.baselines.stockPyodideColdStart(), budget(ctx.quick, [2, 7], [0, 0], false)),
+      'baseline/stock-wasmoon': async (ctx) => sample('baseline/stock-wasmoon', () => ctx.baselines.stockWasmoonColdStart(), budget(ctx.quick, [3, 15], [0, 0], false)),
+    },
+  },
+  {
+    id: 'pool-acquire',
+    unit: 'ms',
+    what: 'pool.acquire -> first exec result, warm pool',
+    skip: () => 'createPool arrives with the pools issue (7); nothing to measure yet',
+    measure: async () => [],
+  },
+  {
+    id: 'call-rtt',
+    unit: 'us',
+    what: "call('noop') round trip",
+    baseline: () => 'baseline/comlink',
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      return [us(await sample(`call-rtt ${t.id}`, () => e.call('noop').then(() => {}), budget(ctx.quick, [300, 3000], [200, 2000])))];
+    },
+    baselines: {
+      'baseline/comlink': (ctx) => echoBaseline(ctx, 'comlink', CALL_MSG),
+      'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', CALL_MSG),
+    },
+  },
+  {
+    id: 'host-call-rtt',
+    unit: 'us',
+    what: 'script calls a granted host function returning its argument, per call',
+    baseline: () => 'baseline/postMessage',
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      const n = 200;
+      const s = await sample(
+        `host-call-rtt ${t.id}`,
+        async () => {
+          const t0 = performance.now();
+          await e.call('hc', [n]);
+          return (performance.now() - t0) / n;
+        },
+        // Samples are per-call times (overridden), so the budget is in iterations only.
+        { ...budget(ctx.quick, [10, 60], [0, 0]), warmupIterations: ctx.quick ? 3 : 10, warmupTime: 0 },
+      );
+      return [us(s)];
+    },
+    baselines: { 'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', { t: 'hostReturn', ok: true, value: 1 }) },
+  },
+  transfer('transfer-1k', 1024),
+  transfer('transfer-1m', 1024 * 1024),
+  {
+    id: 'interrupt',
+    unit: 'ms',
+    what: 'endless loop running, interrupt() -> exec result returned, engine answers again',
+    skip: noInterrupt,
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      const s = await sample(
+        `interrupt ${t.id}`,
+        async () => {
+          const running = e.exec(ENDLESS[t.language]);
+          await sleep(30);
+          const t0 = performance.now();
+          e.interrupt();
+          const r = await running;
+          const ms = performance.now() - t0;
+          if (r.success) throw new Error('the endless loop ended by itself');
+          const after = await e.exec(FIRST[t.language]);
+          if (after.value !== 2) throw new Error('the engine did not answer after the interrupt');
+          return ms;
+        },
+        budget(ctx.quick, [3, 15], [0, 0], false),
+      );
+      return [s];
+    },
+  },
+  {
+    id: 'fib',
+    unit: 'ms',
+    what: 'fib(27) in the script',
+    baseline: (t) => (t.backend === 'native' ? `${t.language}/wasm/${t.placement}` : undefined),
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      return [await sample(`fib ${t.id}`, () => e.call('fib', [27]).then(() => {}), budget(ctx.quick, [3, 15], [0, 0]))];
+    },
+  },
+  {
+    id: 'json',
+    unit: 'ms',
+    what: 'parse + dump a 100 KB JSON document in the script',
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      return [await sample(`json ${t.id}`, () => e.call('json_roundtrip').then(() => {}), budget(ctx.quick, [5, 30], [0, 1000]))];
+    },
+  },
+  {
+    id: 'memory',
+    unit: 'MB',
+    what: 'RSS added per engine (1, 2, 4 engines; the process placement counts its child processes)',
+    async measure(ctx, t) {
+      const counts = ctx.quick ? [1, 2] : [1, 2, 4];
+      const out: Measured[] = [];
+      await ctx.settle();
+      const before = ctx.rssBytes();
+      let made = 0;
+      for (const n of counts) {
+        while (made < n) {
+          ctx.progress(`memory ${t.id}: engine ${made + 1}/${n}`);
+          await ctx.extraEngine(t);
+          made++;
+        }
+        await ctx.settle();
+        const per = (ctx.rssBytes() - before) / n / 2 ** 20;
+        out.push({ median: per, p95: per, samples: 1, params: { engines: n } });
+      }
+      return out;
+    },
+  },
+  {
+    id: 'throughput',
+    unit: 'calls/s',
+    what: "call('noop') per second with N engines called at once (N = 1, 2, cores)",
+    skip: (t) => (t.placement === 'inline' ? 'inline engines share the caller\'s thread: N of them are not N times anything' : undefined),
+    async measure(ctx, t) {
+      const ns = [...new Set([1, 2, ctx.cpus])].sort((a, b) => a - b);
+      const windowMs = ctx.quick ? 250 : 1000;
+      const out: Measured[] = [];
+      const engines = [await ctx.engine(t)];
+      for (const n of ns) {
+        while (engines.length < n) engines.push(await ctx.extraEngine(t));
+        const group = engines.slice(0, n);
+        const s = await sample(
+          `throughput ${t.id} x${n}`,
+          async () => {
+            let calls = 0;
+            const end = performance.now() + windowMs;
+            await Promise.all(
+              group.map(async (e) => {
+                while (performance.now() < end) {
+                  await e.call('noop');
+                  calls++;
+                }
+              }),
+            );
+            return calls / (windowMs / 1000);
+          },
+          budget(ctx.quick, [3, 5], [0, 0], false),
+        );
+        out.push({ ...s, params: { engines: n } });
+      }
+      return out;
+    },
+  },
+];
+
+export { BENCH_SCRIPT };

@@ -1,0 +1,81 @@
+/**
+ * The benchmark harness: `scriptbox bench --quick --json` (what CI runs) must report every
+ * workload for every available target, or say why not. Never a timing threshold.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { formatTable } from '../../src/bench/report.js';
+import { allTargets, targetMatcher } from '../../src/bench/targets.js';
+import type { BenchReport } from '../../src/bench/types.js';
+import { WORKLOADS } from '../../src/bench/workloads.js';
+
+const run = promisify(execFile);
+
+describe('bench targets', () => {
+  it('lists every language x backend x placement, with reasons for what cannot run', () => {
+    const all = allTargets({ node: true });
+    expect(all).toHaveLength(12);
+    expect(all.filter((c) => !c.unavailable).map((c) => c.target.id)).toEqual([
+      'python/wasm/worker',
+      'python/wasm/process',
+      'python/wasm/inline',
+      'lua/wasm/worker',
+      'lua/wasm/process',
+      'lua/wasm/inline',
+    ]);
+    expect(allTargets({ node: false }).find((c) => c.target.id === 'lua/wasm/process')?.unavailable).toMatch(/needs Node/);
+  });
+
+  it('--targets patterns match by part', () => {
+    const m = targetMatcher('python/*,*/wasm/process');
+    expect(['python/wasm/worker', 'lua/wasm/process', 'lua/wasm/worker'].map(m)).toEqual([true, true, false]);
+    expect(targetMatcher('lua')('lua/wasm/inline')).toBe(true);
+    expect(targetMatcher(undefined)('anything')).toBe(true);
+  });
+});
+
+describe('scriptbox bench --quick --json', () => {
+  it('reports every workload for every available target, or why not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sb-bench-'));
+    const file = join(dir, 'bench.json');
+    const { stdout } = await run(process.execPath, ['--expose-gc', 'dist/src/cli/main.js', 'bench', '--quick', '--json', file], {
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 15 * 60_000,
+    });
+    const report = JSON.parse(await readFile(file, 'utf8')) as BenchReport;
+    expect(report.machine).toMatchObject({ cpus: expect.any(Number), node: process.version, platform: expect.any(String), when: expect.any(String) });
+    expect(report.skipped.filter((s) => s.reason.startsWith('failed'))).toEqual([]);
+    const available = allTargets({ node: true }).filter((c) => !c.unavailable);
+    for (const w of WORKLOADS) {
+      for (const { target } of available) {
+        const measured = report.results.some((r) => r.workload === w.id && r.target === target.id);
+        const skip = report.skipped.find((s) => s.workload === w.id && s.target === target.id);
+        expect(measured || !!skip?.reason, `${w.id} on ${target.id}`).toBe(true);
+      }
+    }
+    for (const r of report.results) {
+      expect(r.samples, `${r.workload} ${r.target}`).toBeGreaterThan(0);
+      expect(Number.isFinite(r.median) && Number.isFinite(r.p95)).toBe(true);
+      if (r.baseline) {
+        expect(report.results.some((b) => b.workload === r.workload && b.target === r.baseline), `${r.workload}: baseline ${r.baseline}`).toBe(true);
+        expect(r.ratio).toBeGreaterThan(0);
+      }
+    }
+    for (const b of ['baseline/stock-loadPyodide', 'baseline/stock-wasmoon', 'baseline/comlink', 'baseline/postMessage', 'baseline/structuredClone']) {
+      expect(report.results.some((r) => r.target === b), b).toBe(true);
+    }
+    expect(stdout).toContain('| workload | target | median | p95 | unit | samples | vs baseline |');
+    expect(formatTable(report)).toContain('Skipped:');
+  }, 20 * 60_000);
+
+  it('rejects unknown workloads and targets with exit 2', async () => {
+    const bad = await run(process.execPath, ['dist/src/cli/main.js', 'bench', '--only', 'nope']).catch((e: { code: number; stderr: string }) => e);
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown workload nope; known: cold-start/) });
+    const none = await run(process.execPath, ['dist/src/cli/main.js', 'bench', '--targets', 'ruby/*']).catch((e: { code: number; stderr: string }) => e);
+    expect(none).toMatchObject({ code: 2, stderr: expect.stringMatching(/matches no target/) });
+  });
+});
