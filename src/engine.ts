@@ -2,7 +2,9 @@
  * The public engine contract (DESIGN §2): ScriptEngine, its options and results.
  */
 import type { HostCallEvent, HostCallInfo, HostFunction } from './capabilities/registry.js';
+import type { LogEntry } from './capabilities/builtins.js';
 import type { ScriptBoxError } from './errors.js';
+import type { StateStore } from './state/store.js';
 import type { ScriptValue } from './values.js';
 
 export type Language = 'python' | 'lua';
@@ -23,6 +25,11 @@ export interface Limits {
   maxValueDepth?: number;
   /** Time an interrupted script gets to stop before its worker is killed and restarted. Default 500 ms. */
   graceMs?: number;
+  /**
+   * Call quotas per capability pattern for the engine's lifetime, e.g. `{ 'net.fetch': 10 }`.
+   * A call past its quota raises PermissionError in the script.
+   */
+  hostCalls?: Record<string, number>;
 }
 
 export interface EngineOptions {
@@ -45,6 +52,10 @@ export interface EngineOptions {
   config?: Record<string, ScriptValue>;
   /** Streams output while a call runs. */
   onOutput?: (chunk: { stream: 'stdout' | 'stderr'; text: string }) => void;
+  /** Where `host.log` goes (capability `log`). Default: the console, prefixed with the engine id. */
+  onLog?: (entry: LogEntry) => void;
+  /** Shared kv and channels (`host.kv`, `host.channel`). Default: a private MemoryStore. */
+  state?: StateStore;
   /** Disposes the engine when aborted. */
   signal?: AbortSignal;
 }

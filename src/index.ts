@@ -14,6 +14,11 @@ export * from './errors.js';
 export type * from './engine.js';
 export type { HostFunction, HostCallInfo, HostCallEvent } from './capabilities/registry.js';
 export type { ScriptValue } from './values.js';
+export type { StateStore, StoreLimits } from './state/store.js';
+export type { LogEntry, LogLevel } from './capabilities/builtins.js';
+export { MemoryStore } from './state/memory.js';
+export { SqliteStore } from './state/sqlite.js';
+export { IndexedDbStore } from './state/indexeddb.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 

@@ -6,7 +6,7 @@ import type { CoreLimits } from './core.js';
 import type { EngineOptions, Language, Limits } from './engine.js';
 import { InvalidInputError, UnavailableError } from './errors.js';
 
-export const DEFAULT_LIMITS: Required<Limits> = {
+export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
   timeoutMs: 30_000,
   memoryBytes: 256 * 1024 * 1024,
   maxCodeBytes: 1024 * 1024,
@@ -17,14 +17,17 @@ export const DEFAULT_LIMITS: Required<Limits> = {
 
 const KNOWN_OPTIONS = [
   'backend', 'placement', 'trusted', 'capabilities', 'hostFunctions', 'authorize', 'onHostCall',
-  'limits', 'config', 'onOutput', 'signal',
+  'limits', 'config', 'onOutput', 'onLog', 'state', 'signal',
 ];
-const LATER_OPTIONS = ['state', 'allowedHosts', 'mounts', 'snapshot'];
+const LATER_OPTIONS = ['allowedHosts', 'mounts', 'snapshot'];
+const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'close'];
 
 export interface ResolvedOptions {
   language: Language;
   placement: 'worker' | 'inline' | 'process';
-  limits: Required<Limits>;
+  limits: Required<Omit<Limits, 'hostCalls'>>;
+  /** Call quotas per capability pattern, for the engine's lifetime. */
+  quotas: [string, number][];
   capabilities: string[];
   options: EngineOptions;
 }
@@ -85,17 +88,37 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   if (o.hostFunctions !== undefined && !isPlainObject(o.hostFunctions)) {
     throw new InvalidInputError('hostFunctions must be an object mapping names to functions');
   }
-  for (const k of ['authorize', 'onHostCall', 'onOutput'] as const) {
+  for (const k of ['authorize', 'onHostCall', 'onOutput', 'onLog'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'function') throw new InvalidInputError(`${k} must be a function`);
   }
   if (o.config !== undefined && !isPlainObject(o.config)) throw new InvalidInputError('config must be a plain object');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new InvalidInputError('signal must be an AbortSignal');
+  if (o.state !== undefined) {
+    const st = o.state as unknown as Record<string, unknown>;
+    const missing = STORE_METHODS.filter((m) => typeof st?.[m] !== 'function');
+    if (missing.length) {
+      throw new InvalidInputError(`state must be a StateStore (MemoryStore, SqliteStore, IndexedDbStore...); it lacks ${missing.join(', ')}`);
+    }
+  }
   const limits = { ...DEFAULT_LIMITS };
+  const quotas: [string, number][] = [];
   if (o.limits !== undefined) {
     if (!isPlainObject(o.limits)) throw new InvalidInputError('limits must be an object');
     for (const [k, v] of Object.entries(o.limits)) {
+      if (k === 'hostCalls') {
+        if (v === undefined) continue;
+        if (!isPlainObject(v)) throw new InvalidInputError("limits.hostCalls maps capability patterns to call counts, e.g. { 'net.fetch': 10 }");
+        for (const [pattern, n] of Object.entries(v)) {
+          checkGrantPattern(pattern, 'limits.hostCalls');
+          if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+            throw new InvalidInputError(`limits.hostCalls['${pattern}'] must be a whole number of calls >= 0 (got ${JSON.stringify(n)})`);
+          }
+          quotas.push([pattern, n]);
+        }
+        continue;
+      }
       if (!(k in DEFAULT_LIMITS)) {
-        throw new InvalidInputError(`unknown limit '${k}'; known limits: ${Object.keys(DEFAULT_LIMITS).join(', ')}`);
+        throw new InvalidInputError(`unknown limit '${k}'; known limits: ${[...Object.keys(DEFAULT_LIMITS), 'hostCalls'].join(', ')}`);
       }
       if (v === undefined) continue;
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (k !== 'timeoutMs' && !Number.isInteger(v))) {
@@ -107,9 +130,9 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
       throw new InvalidInputError(`limits.memoryBytes must be at least 1 MiB (got ${limits.memoryBytes})`);
     }
   }
-  return { language: lang, placement: placement as ResolvedOptions['placement'], limits, capabilities, options: o };
+  return { language: lang, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, options: o };
 }
 
-export function coreLimits(l: Required<Limits>): CoreLimits {
+export function coreLimits(l: ResolvedOptions['limits']): CoreLimits {
   return { memoryBytes: l.memoryBytes, maxOutputBytes: l.maxOutputBytes, maxValueDepth: l.maxValueDepth };
 }

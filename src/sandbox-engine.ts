@@ -3,6 +3,7 @@
  * the capability registry, enforces timeouts with the escalation ladder (interrupt in
  * place, then kill and restart), and replays loaded scripts after a restart.
  */
+import { BUILTIN_CAPABILITIES, builtinFunctions, type LogEntry } from './capabilities/builtins.js';
 import { HostFunctionRegistry, granted, type HostFunction } from './capabilities/registry.js';
 import type { CoreFailure, ToEngine } from './channel/protocol.js';
 import { InterruptReason } from './channel/sab-channel.js';
@@ -14,6 +15,8 @@ import {
 } from './errors.js';
 import { checkTimeout, coreLimits, type ResolvedOptions } from './options.js';
 import type { Answer, Connection, ConnectionFactory, RequestHandlers } from './placement/connection.js';
+import { MemoryStore } from './state/memory.js';
+import type { StateStore } from './state/store.js';
 import { checkValue, type ScriptValue } from './values.js';
 
 let nextId = 1;
@@ -41,6 +44,10 @@ export class SandboxEngine implements ScriptEngine {
   private counts = { execs: 0, calls: 0, hostCalls: 0, restarts: 0 };
   private lastEscalation: EngineStats['lastEscalation'] = null;
   private readonly opts: EngineOptions;
+  private readonly store: StateStore;
+  /** The store was made here (not given), so dispose closes it. */
+  private readonly ownStore: boolean;
+  private readonly quotaUsed = new Map<string, number>();
 
   constructor(
     private readonly resolved: ResolvedOptions,
@@ -51,12 +58,41 @@ export class SandboxEngine implements ScriptEngine {
     this.placement = resolved.placement;
     this.opts = resolved.options;
     this.config = (this.opts.config ?? {}) as ScriptValue;
+    this.ownStore = !this.opts.state;
+    this.store = this.opts.state ?? new MemoryStore();
+    const builtins = builtinFunctions({ engineId: this.id, store: this.store, config: () => this.config, log: (e) => this.log(e) });
+    for (const [name, b] of Object.entries(builtins)) this.registry.add(name, b.fn, b.capability, { builtin: true });
     for (const [name, v] of Object.entries(this.opts.hostFunctions ?? {})) {
       if (typeof v === 'function') this.registry.add(name, v);
       else if (v && typeof v === 'object') this.registry.add(name, (v as { fn: unknown }).fn, (v as { capability?: unknown }).capability);
       else this.registry.add(name, v);
     }
     this.opts.signal?.addEventListener('abort', () => void this.dispose(), { once: true });
+    this.warnUnknownGrants();
+  }
+
+  /** A granted name that matches nothing this engine offers is most likely a typo: say so once. */
+  private warnUnknownGrants(): void {
+    const known = [...new Set([...BUILTIN_CAPABILITIES, ...this.registry.capabilities()])].sort();
+    const unknown = this.resolved.capabilities.filter((p) => p !== '*' && !known.some((c) => granted([p], c)));
+    if (unknown.length) {
+      console.warn(
+        `scriptbox: ${this.id} was granted ${unknown.map((u) => `'${u}'`).join(', ')}, which match${unknown.length === 1 ? 'es' : ''} no capability it offers; known: ${known.join(', ')}`,
+      );
+    }
+  }
+
+  private log(e: LogEntry): void {
+    if (this.opts.onLog) {
+      try {
+        this.opts.onLog(e);
+      } catch {
+        // a logging hook's failure must not change the script's result
+      }
+      return;
+    }
+    const method = e.level === 'debug' ? 'debug' : e.level === 'warn' ? 'warn' : e.level === 'error' ? 'error' : 'info';
+    console[method](`[scriptbox ${e.engineId}] ${e.message}`);
   }
 
   /** Boots the first core; called once by createEngine. */
@@ -169,6 +205,18 @@ export class SandboxEngine implements ScriptEngine {
         type: 'PermissionError',
         message: `host.${name} needs capability '${entry.capability}', which this engine was not granted`,
       });
+    }
+    for (const [pattern, max] of this.resolved.quotas) {
+      if (!granted([pattern], entry.capability)) continue;
+      const used = this.quotaUsed.get(pattern) ?? 0;
+      if (used >= max) {
+        this.audit(name, entry.capability, false, started, 'quota used up');
+        throw new HostCallError({
+          type: 'PermissionError',
+          message: `host.${name} is over its quota: limits.hostCalls['${pattern}'] allows ${max} call${max === 1 ? '' : 's'} per engine`,
+        });
+      }
+      this.quotaUsed.set(pattern, used + 1);
     }
     return () => {
       const deny = () => {
@@ -468,6 +516,7 @@ export class SandboxEngine implements ScriptEngine {
     await c?.kill().catch(() => {});
     await this.killing;
     if (this.connecting) await this.connecting.then((x) => x.kill()).catch(() => {});
+    if (this.ownStore) await this.store.close().catch(() => {});
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -33,6 +33,7 @@ export interface HostCallEvent {
 interface Entry {
   fn: HostFunction;
   capability: string;
+  builtin: boolean;
 }
 
 const NAME = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/;
@@ -59,7 +60,7 @@ export function checkGrantPattern(p: unknown, where: string): string {
 export class HostFunctionRegistry {
   private readonly entries = new Map<string, Entry>();
 
-  add(name: unknown, fn: unknown, capability?: unknown): void {
+  add(name: unknown, fn: unknown, capability?: unknown, opts: { builtin?: boolean } = {}): void {
     if (typeof name !== 'string' || !NAME.test(name)) {
       throw new InvalidInputError(
         `host function name ${JSON.stringify(name)} is not valid; use identifiers joined by dots, like 'users.get'`,
@@ -71,12 +72,16 @@ export class HostFunctionRegistry {
     if (capability !== undefined && (typeof capability !== 'string' || !NAME.test(capability))) {
       throw new InvalidInputError(`capability of host function '${name}' must be a dotted name like 'users.read'`);
     }
-    for (const other of this.entries.keys()) {
+    if (this.entries.get(name)?.builtin) {
+      throw new InvalidInputError(`'${name}' is a built-in host function (grant its capability to use it); register yours under another name`);
+    }
+    for (const [other, e] of this.entries) {
       if (other.startsWith(`${name}.`) || name.startsWith(`${other}.`)) {
-        throw new InvalidInputError(`host function '${name}' clashes with '${other}': one cannot be a namespace of the other`);
+        const what = e.builtin ? `the built-in '${other}'` : `'${other}'`;
+        throw new InvalidInputError(`host function '${name}' clashes with ${what}: one cannot be a namespace of the other`);
       }
     }
-    this.entries.set(name, { fn: fn as HostFunction, capability: (capability as string | undefined) ?? name });
+    this.entries.set(name, { fn: fn as HostFunction, capability: (capability as string | undefined) ?? name, builtin: opts.builtin === true });
   }
 
   get(name: string): Entry | undefined {
@@ -85,5 +90,10 @@ export class HostFunctionRegistry {
 
   names(): string[] {
     return [...this.entries.keys()];
+  }
+
+  /** Every capability some function here declares. */
+  capabilities(): string[] {
+    return [...new Set([...this.entries.values()].map((e) => e.capability))];
   }
 }

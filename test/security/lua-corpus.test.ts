@@ -19,6 +19,7 @@ describe.each(['worker', 'process'] as const)('Lua escape corpus, %s placement',
       placement,
       capabilities: ['*'],
       hostFunctions: host.hostFunctions,
+      onLog: () => {},
       limits: { timeoutMs: 3000, memoryBytes: 64 * 1024 * 1024, graceMs: 500 },
     });
   });

@@ -20,6 +20,7 @@ describe.each(placements)('Python escape corpus, %s placement', (placement) => {
       placement,
       capabilities: ['*'],
       hostFunctions: host.hostFunctions,
+      onLog: () => {},
       limits: { timeoutMs: 4000, memoryBytes: 256 * 1024 * 1024, graceMs: 500 },
     });
   }, 60_000);

@@ -1,0 +1,110 @@
+/**
+ * The built-in host functions of DESIGN §3, each off until its capability is granted:
+ * `log`, `kv.*` on the engine's StateStore, `config.get` into the engine's config, and
+ * `channel.send` / `channel.receive` on the store's channels. They are ordinary host
+ * functions: the same registry, grants, authorize hook, quotas and audit apply.
+ */
+import { InvalidInputError } from '../errors.js';
+import type { StateStore } from '../state/store.js';
+import type { ScriptValue } from '../values.js';
+import type { HostFunction } from './registry.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface LogEntry {
+  engineId: string;
+  level: LogLevel;
+  message: string;
+}
+
+export interface BuiltinContext {
+  engineId: string;
+  store: StateStore;
+  config(): ScriptValue;
+  log(entry: LogEntry): void;
+}
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** Capability names the built-ins declare, for grant checks and warnings. */
+export const BUILTIN_CAPABILITIES = ['log', 'kv.read', 'kv.write', 'config.read', 'channel.send', 'channel.receive'] as const;
+
+function text(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new InvalidInputError(`${what} must be a non-empty string (got ${v === null ? 'None/nil' : typeof v})`);
+  return v;
+}
+
+/** `a.b.c` into nested objects (and Maps); `undefined` when a part is missing. */
+export function dotted(root: ScriptValue, path: string): ScriptValue | undefined {
+  let cur: unknown = root;
+  for (const part of path.split('.')) {
+    if (cur instanceof Map) cur = cur.get(part);
+    else if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && !(cur instanceof Uint8Array) && Object.prototype.hasOwnProperty.call(cur, part)) {
+      cur = (cur as Record<string, unknown>)[part];
+    } else return undefined;
+    if (cur === undefined) return undefined;
+  }
+  return cur as ScriptValue;
+}
+
+export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: HostFunction; capability: string }> {
+  return {
+    log: {
+      capability: 'log',
+      fn: (message: unknown, level: unknown = 'info') => {
+        const lv = (level ?? 'info') as LogLevel;
+        if (!LEVELS.includes(lv)) throw new InvalidInputError(`host.log level must be one of ${LEVELS.join(', ')} (got ${JSON.stringify(level)})`);
+        ctx.log({ engineId: ctx.engineId, level: lv, message: typeof message === 'string' ? message : JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? String(v) : v)) });
+        return null;
+      },
+    },
+    'kv.get': {
+      capability: 'kv.read',
+      fn: async (key: unknown, fallback: ScriptValue = null) => {
+        const v = await ctx.store.get(text(key, 'host.kv.get key'));
+        return v === undefined ? (fallback ?? null) : v;
+      },
+    },
+    'kv.set': {
+      capability: 'kv.write',
+      fn: async (key: unknown, value: ScriptValue) => {
+        await ctx.store.set(text(key, 'host.kv.set key'), value ?? null);
+        return null;
+      },
+    },
+    'kv.delete': { capability: 'kv.write', fn: (key: unknown) => ctx.store.delete(text(key, 'host.kv.delete key')) },
+    'kv.keys': {
+      capability: 'kv.read',
+      fn: (prefix: unknown = '') => {
+        if (prefix !== null && typeof prefix !== 'string') throw new InvalidInputError('host.kv.keys prefix must be a string');
+        return ctx.store.keys((prefix as string | null) ?? '');
+      },
+    },
+    'config.get': {
+      capability: 'config.read',
+      fn: (path: unknown, fallback: ScriptValue = null) => {
+        const v = dotted(ctx.config(), text(path, 'host.config.get key'));
+        return v === undefined ? (fallback ?? null) : v;
+      },
+    },
+    'channel.send': {
+      capability: 'channel.send',
+      fn: async (name: unknown, message: ScriptValue) => {
+        await ctx.store.send(text(name, 'host.channel.send channel'), message ?? null);
+        return null;
+      },
+    },
+    'channel.receive': {
+      capability: 'channel.receive',
+      fn: async (name: unknown, timeoutS: unknown = 0) => {
+        // An endless wait (inf) is bounded by the script's own timeout anyway.
+        const t = timeoutS === Infinity ? 86_400 : (timeoutS ?? 0);
+        if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
+          throw new InvalidInputError(`host.channel.receive timeout is in seconds and must be a number >= 0 (got ${JSON.stringify(timeoutS)})`);
+        }
+        const got = await ctx.store.receive(text(name, 'host.channel.receive channel'), t * 1000);
+        return got ? got.message : null;
+      },
+    },
+  };
+}
