@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { apiTour } from '../examples/api-tour.js';
 import { pythonTour } from '../examples/python-tour.js';
+import { crossLanguage } from '../examples/cross-language.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 describe('README examples', () => {
   it('the API tour does what README says', async () => {
@@ -14,5 +17,17 @@ describe('README examples', () => {
 
   it('the Python tour does what README says', async () => {
     expect(await pythonTour()).toEqual({ name: 'Ann', awaited: 'top-level await works', area: 12 });
+  }, 60_000);
+
+  it('a Lua rule calls a Python function through a forwarding host function', async () => {
+    expect(await crossLanguage()).toEqual({ big: { approved: true, score: 70 }, small: { approved: false, score: 20 } });
+  }, 60_000);
+
+  it.each(['examples/builtins.py', 'examples/builtins.lua'])('%s runs with the built-ins granted, and is denied without', async (file) => {
+    const run = promisify(execFile);
+    const { stdout } = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'log,kv.*,channel.*', '--json']);
+    expect(JSON.parse(stdout)).toMatchObject({ success: true, value: [1, { kind: 'visit' }, ['visits']] });
+    const denied = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'log', '--json']).catch((e: { stdout: string }) => e);
+    expect(JSON.parse(denied.stdout).error.message).toMatch(/host.kv.get needs capability 'kv.read'/);
   }, 60_000);
 });

@@ -75,6 +75,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await using engine = await createEngine(language, {
       capabilities,
+      // host.log goes to stderr, so stdout stays the script's own output (or the JSON).
+      onLog: ({ level, message }) => void process.stderr.write(`[${level}] ${message}\n`),
       ...(timeoutMs ? { limits: { timeoutMs } } : {}),
       ...(values.json ? {} : { onOutput: ({ stream, text }) => (stream === 'stdout' ? process.stdout : process.stderr).write(text) }),
     });
