@@ -3,7 +3,7 @@
  * (caller's thread, worker, child process). A core is synchronous at heart: a script
  * that calls the host blocks in `env.hostCall` until the answer is there.
  */
-import type { CapturedOutput, CoreFailure, HostCallFailure } from './channel/protocol.js';
+import type { AsyncHostResult, CapturedOutput, CoreFailure, HostCallFailure } from './channel/protocol.js';
 import type { ScriptValue } from './values.js';
 
 export type Language = 'python' | 'lua';
@@ -32,6 +32,10 @@ export interface CoreEnv {
   interruptWord: Int32Array;
   /** Calls a host function and blocks until it answers. Throws {@link HostCallError}. */
   hostCall(name: string, args: ScriptValue[]): ScriptValue;
+  /** Starts a host call without waiting (Python's `host.aio`); returns its id. */
+  hostStart(name: string, args: ScriptValue[]): number;
+  /** Blocks up to `timeoutMs` until started calls finish; returns those that did (maybe none). */
+  hostWait(timeoutMs: number): AsyncHostResult[];
   /** Streams output while a request runs (only when the host asked for streaming). */
   output(stream: 'stdout' | 'stderr', text: string): void;
 }

@@ -170,6 +170,7 @@ export class SandboxEngine implements ScriptEngine {
         const fn = this.authorizeCall(name, args);
         const v = fn();
         if (v && typeof (v as Promise<unknown>).then === 'function') {
+          (v as Promise<unknown>).catch(() => {}); // it was audited; nobody awaits it
           throw new HostCallError({
             type: 'UnavailableError',
             message: `host.${name} returned a Promise, and the inline placement cannot wait for one; make it synchronous or use placement 'worker'`,

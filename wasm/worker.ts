@@ -53,6 +53,8 @@ async function serveOverChannel(core: EngineCore, ch: EngineChannel): Promise<ne
   }
 }
 
+let asyncIds = 0;
+
 async function main(): Promise<void> {
   const p = await parent();
   const start = await firstMessage(p);
@@ -71,6 +73,17 @@ async function main(): Promise<void> {
       },
       output(stream, text) {
         ch.send(encode({ t: 'output', stream, text } satisfies ToHost));
+      },
+      hostStart(name, args) {
+        const id = ++asyncIds;
+        ch.send(encode({ t: 'hostStart', id, name, args } satisfies ToHost));
+        return id;
+      },
+      hostWait(timeoutMs) {
+        ch.send(encode({ t: 'hostWait', timeoutMs } satisfies ToHost));
+        const reply = decode(ch.receive()) as ToEngine;
+        if (reply.t !== 'hostResults') throw new Error(`expected hostResults, got ${reply.t}`);
+        return reply.results;
       },
     };
     let core: EngineCore;
@@ -100,6 +113,12 @@ async function main(): Promise<void> {
     },
     output(stream, text) {
       send({ t: 'output', stream, text });
+    },
+    hostStart(name) {
+      throw new HostCallError({ type: 'UnavailableError', message: `host.aio.${name} needs SharedArrayBuffer in this version; serve the page cross-origin isolated (COOP/COEP)` });
+    },
+    hostWait() {
+      return [];
     },
   };
   p.onMessage((m) => {

@@ -18,6 +18,11 @@ def hc(n):
     for i in range(n):
         echo(i)
 
+async def ahc(n):
+    echo = host.aio.echo
+    for i in range(n):
+        await echo(i)
+
 def fib(n):
     return n if n < 2 else fib(n - 1) + fib(n - 2)
 

@@ -163,6 +163,28 @@ export const WORKLOADS: Workload[] = [
     },
     baselines: { 'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', { t: 'hostReturn', ok: true, value: 1 }) },
   },
+  {
+    id: 'host-aio-rtt',
+    unit: 'us',
+    what: 'Python `await host.aio.echo(i)`, per call, from a loop of 200',
+    baseline: () => 'baseline/postMessage',
+    skip: (t) => (t.language !== 'python' ? 'host.aio is the Python form; Lua host calls block' : undefined),
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      const n = 200;
+      const s = await sample(
+        `host-aio-rtt ${t.id}`,
+        async () => {
+          const t0 = performance.now();
+          await e.call('ahc', [n]);
+          return (performance.now() - t0) / n;
+        },
+        { ...budget(ctx.quick, [10, 60], [0, 0]), warmupIterations: ctx.quick ? 3 : 10, warmupTime: 0 },
+      );
+      return [us(s)];
+    },
+    baselines: { 'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', { t: 'hostReturn', ok: true, value: 1 }) },
+  },
   transfer('transfer-1k', 1024),
   transfer('transfer-1m', 1024 * 1024),
   {

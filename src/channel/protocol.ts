@@ -20,8 +20,13 @@ export type ToEngine =
   | { t: 'setHostFunctions'; names: string[] }
   | { t: 'reset' }
   | { t: 'stats' }
-  | { t: 'hostReturn'; ok: true; value: ScriptValue }
-  | { t: 'hostReturn'; ok: false; error: HostCallFailure };
+  | { t: 'hostReturn'; ok: true; value: ScriptValue; id?: number }
+  | { t: 'hostReturn'; ok: false; error: HostCallFailure; id?: number }
+  /** Answers `hostWait`: the non-blocking host calls that finished (maybe none). */
+  | { t: 'hostResults'; results: AsyncHostResult[] };
+
+/** One finished non-blocking host call (Python's `host.aio`). */
+export type AsyncHostResult = { id: number; ok: true; value: ScriptValue } | { id: number; ok: false; error: HostCallFailure };
 
 /** Engine -> host. */
 export type ToHost =
@@ -29,7 +34,12 @@ export type ToHost =
   | { t: 'done'; value: ScriptValue; defined: boolean; out: CapturedOutput }
   | { t: 'failed'; failure: CoreFailure; out: CapturedOutput }
   | { t: 'stats'; memoryBytes: number }
-  | { t: 'hostCall'; name: string; args: ScriptValue[] }
+  /** With an `id` (the process placement's relay), calls run concurrently and answers carry the id. */
+  | { t: 'hostCall'; name: string; args: ScriptValue[]; id?: number }
+  /** Starts a non-blocking host call; its answer comes with a later `hostWait`. */
+  | { t: 'hostStart'; id: number; name: string; args: ScriptValue[] }
+  /** Blocks the engine until a started call finishes or `timeoutMs` passes. */
+  | { t: 'hostWait'; timeoutMs: number }
   | { t: 'output'; stream: 'stdout' | 'stderr'; text: string };
 
 /** Output a request produced, cut at `maxOutputBytes`. */
@@ -203,7 +213,24 @@ export function parseToHost(x: unknown, maxDepth = MAX_WIRE_DEPTH): ToHost {
     case 'hostCall': {
       const args = o.args;
       if (!Array.isArray(args)) malformed('hostCall.args is not an array');
-      return { t, name: str(o, 'name', 'hostCall'), args: scriptValue(args, 'hostCall.args', maxDepth) as ScriptValue[] };
+      const call: ToHost = { t, name: str(o, 'name', 'hostCall'), args: scriptValue(args, 'hostCall.args', maxDepth) as ScriptValue[] };
+      if (o.id !== undefined) {
+        if (typeof o.id !== 'number' || !Number.isSafeInteger(o.id)) malformed('hostCall.id is not an integer');
+        call.id = o.id as number;
+      }
+      return call;
+    }
+    case 'hostStart': {
+      const args = o.args;
+      if (!Array.isArray(args)) malformed('hostStart.args is not an array');
+      const id = o.id;
+      if (typeof id !== 'number' || !Number.isSafeInteger(id)) malformed('hostStart.id is not an integer');
+      return { t, id: id as number, name: str(o, 'name', 'hostStart'), args: scriptValue(args, 'hostStart.args', maxDepth) as ScriptValue[] };
+    }
+    case 'hostWait': {
+      const ms = o.timeoutMs;
+      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) malformed('hostWait.timeoutMs is not a duration');
+      return { t, timeoutMs: ms as number };
     }
     case 'output': {
       const stream = o.stream;

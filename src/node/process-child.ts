@@ -36,13 +36,16 @@ let conn: Connection | undefined;
 let booting = false;
 const requests: ToEngine[] = [];
 let serving = false;
-let hostReturn: ((ret: Extract<ToEngine, { t: 'hostReturn' }>) => void) | undefined;
+/** Host calls sent to the parent and not answered yet, by id (the parent may answer out of order). */
+const hostReturns = new Map<number, (ret: Extract<ToEngine, { t: 'hostReturn' }>) => void>();
+let nextCallId = 1;
 
 const handlers: RequestHandlers = {
   hostCall: (name: string, args: ScriptValue[]) =>
     new Promise<ScriptValue>((resolve, reject) => {
-      hostReturn = (ret) => (ret.ok ? resolve(ret.value) : reject(new HostCallError(ret.error as HostCallFailure)));
-      send({ t: 'hostCall', name, args });
+      const id = nextCallId++;
+      hostReturns.set(id, (ret) => (ret.ok ? resolve(ret.value) : reject(new HostCallError(ret.error as HostCallFailure))));
+      send({ t: 'hostCall', name, args, id });
     }),
   hostCallSync: () => {
     throw new Error('the process placement relays host calls asynchronously');
@@ -95,8 +98,8 @@ function onFrame(bytes: Uint8Array): void {
       conn?.clearInterrupt();
       return;
     case 'hostReturn': {
-      const done = hostReturn;
-      hostReturn = undefined;
+      const done = msg.id === undefined ? undefined : hostReturns.get(msg.id);
+      if (msg.id !== undefined) hostReturns.delete(msg.id);
       done?.(msg);
       return;
     }

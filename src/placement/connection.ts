@@ -2,7 +2,7 @@
  * What a placement gives the engine: a way to send one request to a core and get its
  * answer, serving the core's host calls and output meanwhile.
  */
-import type { ToEngine, ToHost } from '../channel/protocol.js';
+import type { AsyncHostResult, ToEngine, ToHost } from '../channel/protocol.js';
 import type { InterruptReason } from '../channel/sab-channel.js';
 import { HostCallError, type CoreInit } from '../core.js';
 import { ScriptBoxError } from '../errors.js';
@@ -55,5 +55,42 @@ export async function serveHostCall(h: RequestHandlers, name: string, args: Scri
     return { t: 'hostReturn', ok: true, value: checkValue(value, { maxDepth, root: `result of host.${name}` }) };
   } catch (e) {
     return { t: 'hostReturn', ok: false, error: failureOf(e) };
+  }
+}
+
+/**
+ * The host half of non-blocking host calls (Python's `host.aio`) for one request: calls
+ * start when the engine says so and run concurrently; `wait` hands over what finished.
+ */
+export class AsyncHostCalls {
+  private readonly done: AsyncHostResult[] = [];
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly h: RequestHandlers,
+    private readonly maxDepth: number,
+  ) {}
+
+  start(id: number, name: string, args: ScriptValue[]): void {
+    void serveHostCall(this.h, name, args, this.maxDepth).then((ret) => {
+      const r = ret as Extract<ToEngine, { t: 'hostReturn' }>;
+      this.done.push(r.ok ? { id, ok: true, value: r.value } : { id, ok: false, error: r.error });
+      this.wake?.();
+    });
+  }
+
+  /** What finished, waiting up to `timeoutMs` for at least one. */
+  async wait(timeoutMs: number): Promise<ToEngine> {
+    if (this.done.length === 0 && timeoutMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+    return { t: 'hostResults', results: this.done.splice(0) };
   }
 }

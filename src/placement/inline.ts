@@ -3,18 +3,31 @@
  * only), no way to stop C code that never returns, and host functions must be synchronous.
  * Timeouts still work for script code: the core checks its own deadline.
  */
-import type { ToEngine } from '../channel/protocol.js';
+import type { AsyncHostResult, ToEngine } from '../channel/protocol.js';
 import type { CoreEnv, CoreFactory, CoreInit, EngineCore } from '../core.js';
-import type { Answer, Connection, RequestHandlers } from './connection.js';
+import { failureOf, type Answer, type Connection, type RequestHandlers } from './connection.js';
 import { serve } from './serve.js';
 
 export async function connectInline(init: CoreInit, createCore: CoreFactory): Promise<Connection> {
   const word = new Int32Array(1);
   let handlers: RequestHandlers | undefined;
+  // Inline host functions are synchronous: a "started" call has already finished.
+  let asyncIds = 0;
+  const finished: AsyncHostResult[] = [];
   const env: CoreEnv = {
     interruptWord: word,
     hostCall: (name, args) => handlers!.hostCallSync(name, args),
     output: (stream, text) => handlers?.output(stream, text),
+    hostStart(name, args) {
+      const id = ++asyncIds;
+      try {
+        finished.push({ id, ok: true, value: handlers!.hostCallSync(name, args) });
+      } catch (e) {
+        finished.push({ id, ok: false, error: failureOf(e) });
+      }
+      return id;
+    },
+    hostWait: () => finished.splice(0),
   };
   let core: EngineCore | undefined = await createCore(init, env);
   return {

@@ -17,7 +17,7 @@ import type { InterruptReason } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
 import { checkValue, decode, encode } from '../values.js';
-import { serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
+import { AsyncHostCalls, serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
 
 /** A started child process, as the placement sees it. */
 export interface ProcessPipe {
@@ -169,12 +169,23 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
       if (dead) throw dead;
       expecting = true;
       let streamed = 0;
+      const aio = new AsyncHostCalls(h, init.limits.maxValueDepth);
       try {
         send(msg);
         for (;;) {
           const reply = await receive();
-          if (reply.t === 'hostCall') {
+          if (reply.t === 'hostCall' && reply.id !== undefined) {
+            // The child relays its worker's host.aio calls with ids: run them side by side.
+            const id = reply.id;
+            void serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth).then((ret) => {
+              if (!dead) send({ ...ret, id } as ToEngine);
+            });
+          } else if (reply.t === 'hostCall') {
             send(await serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth));
+          } else if (reply.t === 'hostStart') {
+            aio.start(reply.id, reply.name, reply.args);
+          } else if (reply.t === 'hostWait') {
+            send(await aio.wait(reply.timeoutMs));
           } else if (reply.t === 'output') {
             // The core cuts output at maxOutputBytes; the host holds a lying child to it too.
             const room = maxOutput - streamed;

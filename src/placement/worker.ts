@@ -9,7 +9,7 @@ import { HostChannel, InterruptReason, createChannelLayout } from '../channel/sa
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
 import { decode, encode } from '../values.js';
-import { serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
+import { AsyncHostCalls, serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
 
 /** How to start a worker on this platform. */
 export type WorkerSpawner = () => Endpoint | Promise<Endpoint>;
@@ -68,11 +68,16 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
     died,
     async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
       await transport.send(encode(msg));
+      const aio = new AsyncHostCalls(h, init.limits.maxValueDepth);
       for (;;) {
         // The worker runs untrusted code: its messages are validated like any input.
         const reply = parseToHost(decode(await transport.receive()));
         if (reply.t === 'hostCall') {
           await transport.send(encode(await serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth)));
+        } else if (reply.t === 'hostStart') {
+          aio.start(reply.id, reply.name, reply.args);
+        } else if (reply.t === 'hostWait') {
+          await transport.send(encode(await aio.wait(reply.timeoutMs)));
         } else if (reply.t === 'output') {
           h.output(reply.stream, reply.text);
         } else if (reply.t === 'ready') {

@@ -185,6 +185,19 @@ export class PythonCore implements EngineCore {
       }
       return this.poll() !== 0 ? 'interrupted' : 'ok';
     }
+    if (req[0] === 'astart') {
+      this.out.flush();
+      try {
+        return [true, this.env.hostStart(req[1], req[2] as ScriptValue[])];
+      } catch (e) {
+        if (e instanceof HostCallError) return [false, e.failure];
+        throw e;
+      }
+    }
+    if (req[0] === 'await') {
+      const ms = Math.max(0, Math.min(req[1] * 1000, this.deadline - performance.now()));
+      return this.env.hostWait(ms);
+    }
     const [, name, args] = req;
     this.out.flush();
     try {

@@ -6,7 +6,7 @@
 import { fromWire, toWire } from './wire.js';
 
 /** What a request from Python asks for, after the wire is decoded. */
-export type DeviceRequest = ['call', string, unknown[]] | ['sleep', number];
+export type DeviceRequest = ['call', string, unknown[]] | ['sleep', number] | ['astart', string, unknown[]] | ['await', number];
 
 /** Answers one request with a value that is sent back as wire text. */
 export type DeviceHandler = (req: DeviceRequest) => unknown;

@@ -125,8 +125,27 @@ def _fail(info):
 
 # ---- an event loop that runs on this thread, sleeping through the host device -------
 
+_aio_pending = {}
+
+
+def _settle(results):
+    for r in results:
+        fut = _aio_pending.pop(r['id'], None)
+        if fut is None or fut.done():
+            continue
+        if r['ok']:
+            fut.set_result(r['value'])
+        else:
+            fut.set_exception(_host_exception(r['error']))
+
+
 class _Selector:
     def select(self, timeout=None):
+        if _aio_pending:
+            # Host calls are out: wait for their answers, briefly, so timers still fire.
+            wait = 0.05 if timeout is None else min(timeout, 0.05)
+            _settle(_request(['await', wait]))
+            return []
         if timeout is None:
             raise RuntimeError('scriptbox: the event loop has nothing left to run but a future that never completes')
         if timeout > 0:
@@ -186,6 +205,7 @@ def _run(value):
             # Tasks left by a failed or stopped run must not wake up in the next one.
             _loop = ScriptLoop()
             asyncio.set_event_loop(_loop)
+            _aio_pending.clear()
             raise
     return value
 
@@ -233,35 +253,56 @@ _BUILTIN_ERRORS = {'PermissionError': PermissionError, 'TimeoutError': TimeoutEr
 
 
 def _host_call(name, args):
-    try:
-        wire = [_enc(a, f'host.{name} argument {i + 1}', 0, set()) for i, a in enumerate(args)]
-    except NoValueForm as e:
-        raise TypeError(f'{e.path} is a {type(e.value).__name__}, which cannot be sent to the host; send plain data') from None
+    wire = _wire_args(name, args)
     reply = _request(['call', name, wire])
     if reply[0]:
         return reply[1]
-    err = reply[1]
+    raise _host_exception(reply[1])
+
+
+def _host_exception(err):
     cls = _BUILTIN_ERRORS.get(err['type'])
     if cls is not None:
-        raise cls(err['message'])
+        return cls(err['message'])
     if err['type'] == 'Interrupted':
-        raise KeyboardInterrupt
-    raise HostError(err['type'], err['message'])
+        return KeyboardInterrupt()
+    return HostError(err['type'], err['message'])
+
+
+def _wire_args(name, args):
+    try:
+        return [_enc(a, f'host.{name} argument {i + 1}', 0, set()) for i, a in enumerate(args)]
+    except NoValueForm as e:
+        raise TypeError(f'{e.path} is a {type(e.value).__name__}, which cannot be sent to the host; send plain data') from None
+
+
+async def _host_acall(name, args):
+    wire = _wire_args(name, args)
+    reply = _request(['astart', name, wire])
+    if not reply[0]:
+        raise _host_exception(reply[1])
+    fut = asyncio.get_running_loop().create_future()
+    _aio_pending[reply[1]] = fut
+    try:
+        return await fut
+    finally:
+        _aio_pending.pop(reply[1], None)
 
 
 class _Namespace:
-    __slots__ = ('_prefix', '_names')
+    __slots__ = ('_prefix', '_names', '_aio')
 
-    def __init__(self, prefix, names):
+    def __init__(self, prefix, names, aio=False):
         object.__setattr__(self, '_prefix', prefix)
         object.__setattr__(self, '_names', names)
+        object.__setattr__(self, '_aio', aio)
 
     def __getattr__(self, attr):
         full = self._prefix + attr
         if full in self._names:
-            return _stub(full)
+            return _astub(full) if self._aio else _stub(full)
         if any(n.startswith(full + '.') for n in self._names):
-            return _Namespace(full + '.', self._names)
+            return _Namespace(full + '.', self._names, self._aio)
         raise AttributeError(f"host has no function '{full}'; the host registers host functions (hostFunctions / registerHostFunction)")
 
     def __setattr__(self, attr, value):
@@ -282,10 +323,21 @@ def _stub(name):
     return call
 
 
+def _astub(name):
+    def call(*args):
+        return _host_acall(name, args)
+    call.__name__ = name.rsplit('.', 1)[-1]
+    call.__qualname__ = 'host.aio.' + name
+    return call
+
+
 class _HostModule(types.ModuleType):
     def __getattr__(self, attr):
         if attr.startswith('__'):
             raise AttributeError(attr)
+        if attr == 'aio':
+            # host.aio.name(...) is the awaitable form: asyncio.gather runs such calls at once.
+            return _Namespace('', _host_names, True)
         return _Namespace('', _host_names).__getattr__(attr)
 
     def __setattr__(self, attr, value):

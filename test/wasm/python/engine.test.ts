@@ -272,3 +272,29 @@ describe('Python boot limits', () => {
     expect((e as Error).message).toMatch(/limits.memoryBytes .* raise it/);
   }, 60_000);
 });
+
+describe.each(['worker', 'process'] as const)('host.aio, %s placement', (placement) => {
+  it('runs host calls concurrently under asyncio.gather, and raises host failures', async () => {
+    // A barrier: each call waits for the other to arrive. Calls made one after the other
+    // would never meet, and each would answer 'alone' after its fallback.
+    let arrived = 0;
+    let release!: () => void;
+    const both = new Promise<void>((r) => (release = r));
+    const meet = async (x: unknown) => {
+      if (++arrived === 2) release();
+      const met = await Promise.race([both.then(() => true), new Promise((r) => setTimeout(() => r(false), 3000))]);
+      return met ? `together ${String(x)}` : `alone ${String(x)}`;
+    };
+    await using e = await createEngine('python', {
+      placement,
+      capabilities: ['meet', 'fail'],
+      hostFunctions: { meet, fail: async () => Promise.reject(new Error('nope')), secret: () => 1 },
+    });
+    const r = await e.exec('import host, asyncio\nawait asyncio.gather(host.aio.meet(1), host.aio.meet(2))');
+    expect(r.value).toEqual(['together 1', 'together 2']);
+    const f = await e.exec('try:\n    await host.aio.fail()\nexcept host.HostError as ex:\n    r = str(ex)\nr');
+    expect(f.value).toBe('Error: nope');
+    expect((await e.exec('await host.aio.secret()')).error?.type).toBe('PermissionError');
+    expect((await e.exec('await host.aio.missing()')).error?.type).toBe('AttributeError');
+  }, 60_000);
+});
