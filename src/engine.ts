@@ -54,6 +54,8 @@ export interface EngineOptions {
   onOutput?: (chunk: { stream: 'stdout' | 'stderr'; text: string }) => void;
   /** Where `host.log` goes (capability `log`). Default: the console, prefixed with the engine id. */
   onLog?: (entry: LogEntry) => void;
+  /** host[:port] patterns `host.fetch` may reach (`api.example.com`, `127.0.0.1:8080`, `*.example.com`). Default: none. */
+  allowedHosts?: string[];
   /** Shared kv and channels (`host.kv`, `host.channel`). Default: a private MemoryStore. */
   state?: StateStore;
   /** Disposes the engine when aborted. */

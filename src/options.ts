@@ -1,6 +1,7 @@
 /**
  * Checks EngineOptions at the public entry, with messages that name the option and the fix.
  */
+import { checkAllowedHosts } from './capabilities/fetch.js';
 import { checkGrantPattern } from './capabilities/registry.js';
 import type { CoreLimits } from './core.js';
 import type { EngineOptions, Language, Limits } from './engine.js';
@@ -17,9 +18,9 @@ export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
 
 const KNOWN_OPTIONS = [
   'backend', 'placement', 'trusted', 'capabilities', 'hostFunctions', 'authorize', 'onHostCall',
-  'limits', 'config', 'onOutput', 'onLog', 'state', 'signal',
+  'limits', 'config', 'onOutput', 'onLog', 'state', 'allowedHosts', 'signal',
 ];
-const LATER_OPTIONS = ['allowedHosts', 'mounts', 'snapshot'];
+const LATER_OPTIONS = ['mounts', 'snapshot'];
 const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'close'];
 
 export interface ResolvedOptions {
@@ -29,6 +30,7 @@ export interface ResolvedOptions {
   /** Call quotas per capability pattern, for the engine's lifetime. */
   quotas: [string, number][];
   capabilities: string[];
+  allowedHosts: string[];
   options: EngineOptions;
 }
 
@@ -130,7 +132,8 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
       throw new InvalidInputError(`limits.memoryBytes must be at least 1 MiB (got ${limits.memoryBytes})`);
     }
   }
-  return { language: lang, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, options: o };
+  const allowedHosts = checkAllowedHosts(o.allowedHosts);
+  return { language: lang, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, options: o };
 }
 
 export function coreLimits(l: ResolvedOptions['limits']): CoreLimits {

@@ -14,7 +14,7 @@ import {
   UnavailableError,
 } from './errors.js';
 import { checkTimeout, coreLimits, type ResolvedOptions } from './options.js';
-import type { Answer, Connection, ConnectionFactory, RequestHandlers } from './placement/connection.js';
+import { failureOf, type Answer, type Connection, type ConnectionFactory, type RequestHandlers } from './placement/connection.js';
 import { MemoryStore } from './state/memory.js';
 import type { StateStore } from './state/store.js';
 import { checkValue, type ScriptValue } from './values.js';
@@ -60,7 +60,13 @@ export class SandboxEngine implements ScriptEngine {
     this.config = (this.opts.config ?? {}) as ScriptValue;
     this.ownStore = !this.opts.state;
     this.store = this.opts.state ?? new MemoryStore();
-    const builtins = builtinFunctions({ engineId: this.id, store: this.store, config: () => this.config, log: (e) => this.log(e) });
+    const builtins = builtinFunctions({
+      engineId: this.id,
+      store: this.store,
+      config: () => this.config,
+      log: (e) => this.log(e),
+      allowedHosts: resolved.allowedHosts,
+    });
     for (const [name, b] of Object.entries(builtins)) this.registry.add(name, b.fn, b.capability, { builtin: true });
     for (const [name, v] of Object.entries(this.opts.hostFunctions ?? {})) {
       if (typeof v === 'function') this.registry.add(name, v);
@@ -228,7 +234,7 @@ export class SandboxEngine implements ScriptEngine {
         if (e instanceof HostCallError) throw e;
         const err = e as Error;
         this.audit(name, entry.capability, true, started, String(err?.message ?? e));
-        throw new HostCallError({ type: err?.name ?? 'Error', message: String(err?.message ?? e) });
+        throw new HostCallError(failureOf(e));
       };
       try {
         if (this.opts.authorize) {

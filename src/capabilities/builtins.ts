@@ -7,6 +7,7 @@
 import { InvalidInputError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { ScriptValue } from '../values.js';
+import { makeFetch } from './fetch.js';
 import type { HostFunction } from './registry.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -22,12 +23,14 @@ export interface BuiltinContext {
   store: StateStore;
   config(): ScriptValue;
   log(entry: LogEntry): void;
+  /** host[:port] patterns `host.fetch` may reach. */
+  allowedHosts: readonly string[];
 }
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** Capability names the built-ins declare, for grant checks and warnings. */
-export const BUILTIN_CAPABILITIES = ['log', 'kv.read', 'kv.write', 'config.read', 'channel.send', 'channel.receive'] as const;
+export const BUILTIN_CAPABILITIES = ['log', 'kv.read', 'kv.write', 'config.read', 'channel.send', 'channel.receive', 'net.fetch'] as const;
 
 function text(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.length === 0) throw new InvalidInputError(`${what} must be a non-empty string (got ${v === null ? 'None/nil' : typeof v})`);
@@ -49,6 +52,7 @@ export function dotted(root: ScriptValue, path: string): ScriptValue | undefined
 
 export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: HostFunction; capability: string }> {
   return {
+    fetch: { capability: 'net.fetch', fn: makeFetch(ctx.allowedHosts) },
     log: {
       capability: 'log',
       fn: (message: unknown, level: unknown = 'info') => {
