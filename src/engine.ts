@@ -56,6 +56,8 @@ export interface EngineOptions {
   onLog?: (entry: LogEntry) => void;
   /** host[:port] patterns `host.fetch` may reach (`api.example.com`, `127.0.0.1:8080`, `*.example.com`). Default: none. */
   allowedHosts?: string[];
+  /** Host directories scripts may use through `host.fs` (Node): `[{ hostPath, path: '/data', readOnly }]`. */
+  mounts?: { hostPath: string; path: string; readOnly?: boolean }[];
   /** Shared kv and channels (`host.kv`, `host.channel`). Default: a private MemoryStore. */
   state?: StateStore;
   /** Disposes the engine when aborted. */

@@ -44,6 +44,11 @@ async function spawner(): Promise<{ spawn: WorkerSpawner; assets?: CoreInit['ass
  */
 export async function createEngine(language: Language, options?: EngineOptions): Promise<ScriptEngine> {
   const resolved = resolveOptions(language, options);
+  if (resolved.options.mounts !== undefined) {
+    if (!isNode) throw new UnavailableError("mounts give scripts host directories, which needs Node; in a browser, pass data through host functions or the state store");
+    const { checkMounts, MountedFiles } = await import('./node/mounts.js');
+    resolved.files = new MountedFiles(await checkMounts(resolved.options.mounts));
+  }
   let connect: (init: CoreInit) => Promise<Connection>;
   if (resolved.placement === 'inline') {
     const [{ connectInline }, { createCore }] = await Promise.all([

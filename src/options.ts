@@ -18,9 +18,9 @@ export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
 
 const KNOWN_OPTIONS = [
   'backend', 'placement', 'trusted', 'capabilities', 'hostFunctions', 'authorize', 'onHostCall',
-  'limits', 'config', 'onOutput', 'onLog', 'state', 'allowedHosts', 'signal',
+  'limits', 'config', 'onOutput', 'onLog', 'state', 'allowedHosts', 'mounts', 'signal',
 ];
-const LATER_OPTIONS = ['mounts', 'snapshot'];
+const LATER_OPTIONS = ['snapshot'];
 const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'close'];
 
 export interface ResolvedOptions {
@@ -31,6 +31,8 @@ export interface ResolvedOptions {
   quotas: [string, number][];
   capabilities: string[];
   allowedHosts: string[];
+  /** Set by createEngine once `mounts` were checked against the host's file system (Node). */
+  files?: import('./capabilities/builtins.js').MountedFiles;
   options: EngineOptions;
 }
 

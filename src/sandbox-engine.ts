@@ -66,6 +66,7 @@ export class SandboxEngine implements ScriptEngine {
       config: () => this.config,
       log: (e) => this.log(e),
       allowedHosts: resolved.allowedHosts,
+      ...(resolved.files ? { files: resolved.files } : {}),
     });
     for (const [name, b] of Object.entries(builtins)) this.registry.add(name, b.fn, b.capability, { builtin: true });
     for (const [name, v] of Object.entries(this.opts.hostFunctions ?? {})) {

@@ -4,7 +4,7 @@
  * `channel.send` / `channel.receive` on the store's channels. They are ordinary host
  * functions: the same registry, grants, authorize hook, quotas and audit apply.
  */
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, PermissionDeniedError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { ScriptValue } from '../values.js';
 import { makeFetch } from './fetch.js';
@@ -25,12 +25,21 @@ export interface BuiltinContext {
   log(entry: LogEntry): void;
   /** host[:port] patterns `host.fetch` may reach. */
   allowedHosts: readonly string[];
+  /** The mounted host directories (Node), when `mounts` were given. */
+  files?: MountedFiles;
+}
+
+/** What the fs built-ins need (src/node/mounts.ts implements it). */
+export interface MountedFiles {
+  read(path: unknown, encoding?: unknown): Promise<string | Uint8Array>;
+  list(path: unknown): Promise<string[]>;
+  write(path: unknown, data: unknown): Promise<null>;
 }
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** Capability names the built-ins declare, for grant checks and warnings. */
-export const BUILTIN_CAPABILITIES = ['log', 'kv.read', 'kv.write', 'config.read', 'channel.send', 'channel.receive', 'net.fetch'] as const;
+export const BUILTIN_CAPABILITIES = ['log', 'kv.read', 'kv.write', 'config.read', 'channel.send', 'channel.receive', 'net.fetch', 'fs.read', 'fs.write'] as const;
 
 function text(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.length === 0) throw new InvalidInputError(`${what} must be a non-empty string (got ${v === null ? 'None/nil' : typeof v})`);
@@ -51,8 +60,15 @@ export function dotted(root: ScriptValue, path: string): ScriptValue | undefined
 }
 
 export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: HostFunction; capability: string }> {
+  const files = (): MountedFiles => {
+    if (!ctx.files) throw new PermissionDeniedError('host.fs: this engine has no mounts; pass mounts: [{ hostPath, path, readOnly }] to createEngine');
+    return ctx.files;
+  };
   return {
     fetch: { capability: 'net.fetch', fn: makeFetch(ctx.allowedHosts) },
+    'fs.read': { capability: 'fs.read', fn: (path: unknown, encoding?: unknown) => files().read(path, encoding) },
+    'fs.list': { capability: 'fs.read', fn: (path: unknown) => files().list(path) },
+    'fs.write': { capability: 'fs.write', fn: (path: unknown, data: unknown) => files().write(path, data) },
     log: {
       capability: 'log',
       fn: (message: unknown, level: unknown = 'info') => {
