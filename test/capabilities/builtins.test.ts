@@ -122,3 +122,23 @@ describe('quotas, bad grants, clashes, hanging host functions', () => {
     expect((await e.exec('1 + 1')).value).toBe(2);
   }, 60_000);
 });
+
+describe('bad input through the built-ins', () => {
+  it('a kv value over the store limit, a closed store, and a host result with no value form are script errors', async () => {
+    const store = new MemoryStore({ maxValueBytes: 1024 });
+    await using e = await createEngine('python', {
+      state: store,
+      capabilities: ['kv.*', 'channel.*', 'weird'],
+      hostFunctions: { weird: () => ({ when: new Date(0) }) },
+    });
+    const big = await e.exec('import host\nhost.kv.set("big", "x" * 5000)');
+    expect(big.error?.message).toMatch(/over the store's maxValueBytes \(1024\)/);
+    expect(await store.get('big')).toBeUndefined();
+    const weird = await e.exec('host.weird()');
+    expect(weird.error?.message).toMatch(/result of host.weird.*when/);
+    await store.close();
+    const closed = await e.exec('host.channel.receive("jobs", 0.1)');
+    expect(closed.error?.message).toMatch(/DisposedError|closed/);
+    expect((await e.exec('1 + 1')).value).toBe(2);
+  }, 60_000);
+});
