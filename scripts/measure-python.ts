@@ -4,11 +4,8 @@
  * RSS per engine, `call('noop')` round trip per placement, interrupt latency, and the time
  * an engine takes to answer again after a hard kill. Run: `npm run measure:python`.
  */
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { rssBytes, stockPyodideColdStart } from '../src/node/bench-env.js';
 import { createEngine, type ScriptEngine } from '../src/index.js';
 import type { Placement } from '../src/engine.js';
 
@@ -16,24 +13,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const fmt = (ms: number): string => (ms >= 1 ? `${ms.toFixed(1)} ms` : `${(ms * 1000).toFixed(1)} µs`);
 
 /** Stock Pyodide, the way its docs show it, in a fresh worker thread: spawn -> first result. */
-function stockOnce(): Promise<number> {
-  const pyodideDir = dirname(createRequire(import.meta.url).resolve('pyodide/package.json'));
-  const src = `
-    const { parentPort, workerData } = require('node:worker_threads');
-    import(workerData.dir + '/pyodide.mjs').then(async ({ loadPyodide }) => {
-      const py = await loadPyodide({ indexURL: workerData.dir + '/' });
-      parentPort.postMessage(py.runPython('1 + 1'));
-    });`;
-  const t = performance.now();
-  const w = new Worker(src, { eval: true, workerData: { dir: pyodideDir } });
-  return new Promise((resolve, reject) => {
-    w.once('message', () => {
-      resolve(performance.now() - t);
-      void w.terminate();
-    });
-    w.once('error', reject);
-  });
-}
+const stockOnce = stockPyodideColdStart;
 
 async function createOnce(placement: Placement): Promise<number> {
   const t = performance.now();
@@ -42,21 +22,6 @@ async function createOnce(placement: Placement): Promise<number> {
   const ms = performance.now() - t;
   await e.dispose();
   return ms;
-}
-
-/** Resident set of this process plus its child processes (the process placement's engines). */
-function rssBytes(): number {
-  let total = process.memoryUsage().rss;
-  try {
-    const kids = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    for (const pid of kids) {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) total += Number(m[1]) * 1024;
-    }
-  } catch {
-    // not Linux: own RSS only
-  }
-  return total;
 }
 
 async function rssPerEngine(placement: Placement, n: number): Promise<number> {

@@ -74,6 +74,33 @@ const CALL_MSG = { t: 'call', fn: 'noop', args: [], timeoutMs: 30000, stream: fa
 const noInterrupt = (t: EngineTarget) =>
   t.placement === 'inline' ? 'inline runs on the caller\'s thread, so nothing can call interrupt() while a script runs (its deadline stops it)' : undefined;
 
+/** Host calls from a script loop of 200 (`fn` in the bench script), per call. */
+function hostLoop(id: string, fn: string, what: string, skip?: (t: EngineTarget) => string | undefined): Workload {
+  return {
+    id,
+    unit: 'us',
+    what,
+    baseline: () => 'baseline/postMessage',
+    ...(skip ? { skip } : {}),
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      const n = 200;
+      const s = await sample(
+        `${id} ${t.id}`,
+        async () => {
+          const t0 = performance.now();
+          await e.call(fn, [n]);
+          return (performance.now() - t0) / n;
+        },
+        // Samples are per-call times (overridden), so the budget is in iterations only.
+        { ...budget(ctx.quick, [10, 60], [0, 0]), warmupIterations: ctx.quick ? 3 : 10, warmupTime: 0 },
+      );
+      return [us(s)];
+    },
+    baselines: { 'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', { t: 'hostReturn', ok: true, value: 1 }) },
+  };
+}
+
 function transfer(id: string, bytes: number): Workload {
   const payload = new Uint8Array(bytes).map((_, i) => i & 0xff);
   return {
@@ -141,50 +168,10 @@ export const WORKLOADS: Workload[] = [
       'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', CALL_MSG),
     },
   },
-  {
-    id: 'host-call-rtt',
-    unit: 'us',
-    what: 'script calls a granted host function returning its argument, per call',
-    baseline: () => 'baseline/postMessage',
-    async measure(ctx, t) {
-      const e = await ctx.engine(t);
-      const n = 200;
-      const s = await sample(
-        `host-call-rtt ${t.id}`,
-        async () => {
-          const t0 = performance.now();
-          await e.call('hc', [n]);
-          return (performance.now() - t0) / n;
-        },
-        // Samples are per-call times (overridden), so the budget is in iterations only.
-        { ...budget(ctx.quick, [10, 60], [0, 0]), warmupIterations: ctx.quick ? 3 : 10, warmupTime: 0 },
-      );
-      return [us(s)];
-    },
-    baselines: { 'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', { t: 'hostReturn', ok: true, value: 1 }) },
-  },
-  {
-    id: 'host-aio-rtt',
-    unit: 'us',
-    what: 'Python `await host.aio.echo(i)`, per call, from a loop of 200',
-    baseline: () => 'baseline/postMessage',
-    skip: (t) => (t.language !== 'python' ? 'host.aio is the Python form; Lua host calls block' : undefined),
-    async measure(ctx, t) {
-      const e = await ctx.engine(t);
-      const n = 200;
-      const s = await sample(
-        `host-aio-rtt ${t.id}`,
-        async () => {
-          const t0 = performance.now();
-          await e.call('ahc', [n]);
-          return (performance.now() - t0) / n;
-        },
-        { ...budget(ctx.quick, [10, 60], [0, 0]), warmupIterations: ctx.quick ? 3 : 10, warmupTime: 0 },
-      );
-      return [us(s)];
-    },
-    baselines: { 'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', { t: 'hostReturn', ok: true, value: 1 }) },
-  },
+  hostLoop('host-call-rtt', 'hc', 'script calls a granted host function returning its argument, per call'),
+  hostLoop('host-aio-rtt', 'ahc', 'Python `await host.aio.echo(i)`, per call, from a loop of 200', (t) =>
+    t.language !== 'python' ? 'host.aio is the Python form; Lua host calls block' : undefined,
+  ),
   transfer('transfer-1k', 1024),
   transfer('transfer-1m', 1024 * 1024),
   {
