@@ -207,3 +207,15 @@ function fixBytes(v: unknown): unknown {
   for (const k of Object.keys(o)) o[k] = fixBytes(o[k]);
   return o;
 }
+
+/** Joins byte chunks into one array (a single chunk is returned as is). */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
  * comes back as plain data.
  */
 import { InvalidInputError, PermissionDeniedError } from '../errors.js';
-import type { ScriptValue } from '../values.js';
+import { concatBytes, type ScriptValue } from '../values.js';
 
 /** `example.com` (default ports), `example.com:8080`, `example.com:*`, `*.example.com[:port]`. */
 const HOST_PATTERN = /^(\*\.)?[A-Za-z0-9.-]+(:(\d{1,5}|\*))?$|^\[[0-9A-Fa-f:.]+\](:(\d{1,5}|\*))?$/;
@@ -133,11 +133,5 @@ async function readLimited(res: Response): Promise<Uint8Array> {
     }
     parts.push(value);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return parts.length ? concatBytes(parts) : new Uint8Array(0);
 }

@@ -9,6 +9,8 @@
  * blocks its thread for longer than the spin.
  */
 
+import { concatBytes } from '../values.js';
+
 const HEADER_INTS = 16;
 /** Index of the interrupt word: 0 = run, otherwise an {@link InterruptReason}. */
 export const INTERRUPT_INDEX = 0;
@@ -72,25 +74,16 @@ class Mailbox {
   *receive(): Steps<Uint8Array> {
     const { i32, base } = this;
     const parts: Uint8Array[] = [];
-    let total = 0;
     for (;;) {
       if (Atomics.load(i32, base) !== FULL) yield { index: base, value: EMPTY };
       const n = i32[base + 1]!;
       const more = i32[base + 2] === 1;
       parts.push(this.data.slice(0, n));
-      total += n;
       Atomics.store(i32, base, EMPTY);
       Atomics.notify(i32, base);
       if (!more) break;
     }
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 }
 

@@ -300,7 +300,7 @@ class _Namespace:
     def __getattr__(self, attr):
         full = self._prefix + attr
         if full in self._names:
-            return _astub(full) if self._aio else _stub(full)
+            return _stub(full, self._aio)
         if any(n.startswith(full + '.') for n in self._names):
             return _Namespace(full + '.', self._names, self._aio)
         raise AttributeError(f"host has no function '{full}'; the host registers host functions (hostFunctions / registerHostFunction)")
@@ -315,19 +315,13 @@ class _Namespace:
         return f"<host namespace '{self._prefix[:-1]}'>"
 
 
-def _stub(name):
-    def call(*args):
-        return _host_call(name, args)
-    call.__name__ = name.rsplit('.', 1)[-1]
-    call.__qualname__ = 'host.' + name
-    return call
+def _stub(name, aio=False):
+    target = _host_acall if aio else _host_call
 
-
-def _astub(name):
     def call(*args):
-        return _host_acall(name, args)
+        return target(name, args)
     call.__name__ = name.rsplit('.', 1)[-1]
-    call.__qualname__ = 'host.aio.' + name
+    call.__qualname__ = ('host.aio.' if aio else 'host.') + name
     return call
 
 

@@ -1,0 +1,62 @@
+/**
+ * Runs one language's entries of the escape corpus against each placement that claims to
+ * be a sandbox: every attempt must be contained (breach detectors of breach.ts), end with
+ * an error where the corpus says so, and leave an engine that still answers `probes`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type ScriptEngine } from '../../src/index.js';
+import type { Language, Limits } from '../../src/engine.js';
+import { BreachWatch, attemptOutput, corpusHostFunctions, loadCorpus } from './breach.js';
+
+export interface CorpusRun {
+  language: Language;
+  title: string;
+  minEntries: number;
+  limits: Limits;
+  /** Code -> the value it must give after every attempt. */
+  probes: [string, unknown][];
+  bootTimeoutMs?: number;
+  attemptTimeoutMs?: number;
+}
+
+export function describeCorpus(run: CorpusRun): void {
+  const attacks = loadCorpus().filter((a) => a.language === run.language);
+  const placements = (process.env.SCRIPTBOX_CORPUS_PLACEMENTS ?? 'worker,process').split(',') as ('worker' | 'process')[];
+  describe.each(placements)(`${run.title} escape corpus, %s placement`, (placement) => {
+    const watch = new BreachWatch();
+    const host = corpusHostFunctions();
+    let engine: ScriptEngine;
+
+    beforeAll(async () => {
+      await watch.start();
+      engine = await createEngine(run.language, {
+        placement,
+        capabilities: ['*'],
+        hostFunctions: host.hostFunctions,
+        onLog: () => {},
+        limits: run.limits,
+      });
+    }, run.bootTimeoutMs ?? 10_000);
+    afterAll(async () => {
+      await engine.dispose();
+      await watch.stop();
+    });
+
+    it(`has the ${run.title} entries`, () => {
+      expect(attacks.length).toBeGreaterThanOrEqual(run.minEntries);
+    });
+
+    for (const attack of attacks) {
+      it(`contains ${attack.id}`, async () => {
+        watch.arm();
+        const r = await engine.exec(attack.code);
+        const output = attemptOutput(r);
+        expect(watch.breaches(output), output).toEqual([]);
+        if (attack.expect === 'error') expect(r.success, `${attack.id} should end with an error`).toBe(false);
+        expect(host.untouched()).toBe(true);
+        // The engine still answers (restarted if it had to be), with pristine shared state.
+        for (const [code, value] of run.probes) expect((await engine.exec(code)).value, code).toEqual(value);
+      }, run.attemptTimeoutMs ?? 5_000);
+    }
+  });
+}
