@@ -68,11 +68,25 @@ export interface EngineCore {
   load(code: string, name: string, run: RunContext): MaybePromise<CoreOutcome>;
   /** Calls a (dotted) global function. With `optional`, a missing function is `defined: false`, not a failure. */
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): MaybePromise<CoreOutcome>;
+  /**
+   * Makes an object and keeps it in the core's handle table: Python calls the (dotted)
+   * class or factory; Lua calls `T.new(...)` when `T` is a table with `new`, else `T(...)`.
+   * The value is always a WireHandle, whatever the object is.
+   */
+  create(cls: string, args: ScriptValue[], run: RunContext): MaybePromise<CoreOutcome>;
+  /** Calls a method of a handle's object (Lua: `obj:method(...)`); `__call__` calls the object itself. */
+  callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): MaybePromise<CoreOutcome>;
+  /** Reads an attribute of a handle's object (Lua: `obj[attr]`, through `__index`). */
+  getAttr(handle: number, attr: string, run: RunContext): MaybePromise<CoreOutcome>;
+  /** Forgets handles; unknown ids are ignored. */
+  release(ids: number[]): void;
+  /** How many handles the core holds. */
+  handleCount(): number;
   /** Installs a pure-Python wheel (Python only; other cores leave it out). */
   install?(wheel: Uint8Array, name: string, run: RunContext): MaybePromise<CoreOutcome>;
   setConfig(config: ScriptValue): void;
   setHostFunctions(names: string[]): void;
-  /** Back to a fresh state: no user globals left. */
+  /** Back to a fresh state: no user globals and no handles left. */
   reset(): MaybePromise<void>;
   memoryBytes(): number;
   dispose(): void;

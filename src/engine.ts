@@ -65,7 +65,12 @@ export interface EngineOptions {
 }
 
 export interface RunOptions {
+  /** Overrides limits.timeoutMs for this call. */
   timeoutMs?: number;
+  /**
+   * Aborting stops the call: a queued call is dropped without running, a running one is
+   * interrupted (then killed after graceMs). The promise rejects with AbortError.
+   */
   signal?: AbortSignal;
 }
 
@@ -85,6 +90,8 @@ export interface ExecResult {
 export interface EngineStats {
   /** Memory the script's heap uses now. */
   memoryBytes: number;
+  /** Objects the engine holds for live RemoteObjects. */
+  handles: number;
   execs: number;
   calls: number;
   hostCalls: number;
@@ -95,10 +102,21 @@ export interface EngineStats {
   lastEscalation: 'interrupted' | 'restarted' | null;
 }
 
-/** A handle to an object living inside an engine. */
+/**
+ * A handle to an object living inside an engine: what `create` returns, and what a result
+ * with no value form (an instance, a function) becomes. Passed back as an argument, it is
+ * the object itself. Valid until disposed or until its engine restarts (then DisposedError).
+ */
 export interface RemoteObject extends AsyncDisposable {
-  call(method: string, args?: ScriptValue[]): Promise<ScriptValue>;
-  get(attr: string): Promise<ScriptValue>;
+  /** The id inside the engine. */
+  readonly id: number;
+  /** What the object is (`Rect`, `function`, `table`), for messages. */
+  readonly kind: string;
+  /** Calls a method (Python `obj.m(*args)`, Lua `obj:m(...)`); `'__call__'` calls the object itself. */
+  call(method: string, args?: ScriptValue[], opts?: RunOptions): Promise<ScriptValue>;
+  /** Reads an attribute (Python) or a field (Lua). */
+  get(attr: string, opts?: RunOptions): Promise<ScriptValue>;
+  /** Frees the object inside the engine; forgotten handles are freed when garbage-collected. */
   dispose(): Promise<void>;
 }
 
@@ -123,7 +141,8 @@ export interface ScriptEngine extends AsyncDisposable {
   loadInit(code: string, name?: string): Promise<void>;
   /** Calls a script function; dotted names (`geom.area`) look into tables / modules. */
   call(fn: string, args?: ScriptValue[], opts?: RunOptions): Promise<ScriptValue>;
-  create(cls: string, args?: ScriptValue[]): Promise<RemoteObject>;
+  /** Makes an object in the engine (Python `geom.Rect(2, 3)`, Lua `Rect.new(2, 3)`) and returns a handle. */
+  create(cls: string, args?: ScriptValue[], opts?: RunOptions): Promise<RemoteObject>;
   registerHostFunction(name: string, fn: HostFunction, opts?: { capability?: string }): void;
   /** Sets the config and calls the script's `configure(config)` if it defines one. */
   configure(config: ScriptValue): Promise<void>;

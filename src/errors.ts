@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'ENGINE_CRASHED'
   | 'INVALID_INPUT'
   | 'UNAVAILABLE'
-  | 'DISPOSED';
+  | 'DISPOSED'
+  | 'ABORTED';
 
 /** Base class of every ScriptBox error. */
 export class ScriptBoxError extends Error {
@@ -99,6 +100,19 @@ export class DisposedError extends ScriptBoxError {
   }
 }
 
+/**
+ * The caller aborted the call through its AbortSignal. Named `AbortError` like the
+ * platform's, so code that checks `err.name === 'AbortError'` works; `reason` is the
+ * signal's reason.
+ */
+export class AbortError extends ScriptBoxError {
+  readonly reason: unknown;
+  constructor(message: string, reason: unknown) {
+    super('ABORTED', message, { cause: reason });
+    this.reason = reason;
+  }
+}
+
 const byCode: Record<ErrorCode, (message: string) => ScriptBoxError> = {
   SCRIPT_ERROR: (m) => new ScriptError({ type: 'Error', message: m }),
   TIMEOUT: (m) => new TimeoutError(m),
@@ -108,6 +122,7 @@ const byCode: Record<ErrorCode, (message: string) => ScriptBoxError> = {
   INVALID_INPUT: (m) => new InvalidInputError(m),
   UNAVAILABLE: (m) => new UnavailableError(m),
   DISPOSED: (m) => new DisposedError(m),
+  ABORTED: (m) => new AbortError(m, undefined),
 };
 
 /** Rebuilds an error class from its code after it crossed a channel as plain data. */

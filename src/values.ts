@@ -6,6 +6,7 @@
  * engine, and errors. Bigints ride as int64 or, when larger, msgpackr's bigint extension.
  */
 import { Packr, addExtension } from 'msgpackr';
+import type { RemoteObject } from './engine.js';
 import { InvalidInputError } from './errors.js';
 
 /** A value that can cross between the host and a script. */
@@ -20,6 +21,8 @@ export type ScriptValue =
   | ScriptValue[]
   | { [key: string]: ScriptValue }
   | Map<ScriptValue, ScriptValue>
+  /** An object inside the engine: a result with no value form, or an argument passed back. */
+  | RemoteObject
   | WireHandle;
 
 /** A reference to an object that lives inside an engine (no value form). */
@@ -83,6 +86,11 @@ export interface CheckOptions {
   maxDepth: number;
   /** Name of the root in error paths, e.g. `args`. */
   root: string;
+  /**
+   * Turns a handle object (a RemoteObject) into the reference that crosses, or returns
+   * undefined for anything else. Throws when the handle cannot be used here.
+   */
+  handle?: (v: object, path: string) => WireHandle | undefined;
 }
 
 function describe(v: unknown): string {
@@ -128,6 +136,8 @@ export function checkValue(value: unknown, opts: CheckOptions): ScriptValue {
     const obj = v as object;
     if (obj instanceof Uint8Array) return obj;
     if (obj instanceof WireHandle) return obj;
+    const ref = opts.handle?.(obj, path);
+    if (ref) return ref;
     if (seen.has(obj)) {
       throw new InvalidInputError(`${path} refers back to one of its parents (a cycle); values must be trees`, path);
     }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { apiTour } from '../examples/api-tour.js';
 import { pythonTour } from '../examples/python-tour.js';
 import { crossLanguage } from '../examples/cross-language.js';
+import { objectsTour } from '../examples/objects-tour.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -17,6 +18,10 @@ describe('README examples', () => {
 
   it('the Python tour does what README says', async () => {
     expect(await pythonTour()).toEqual({ name: 'Ann', awaited: 'top-level await works', area: 12 });
+  }, 60_000);
+
+  it('the objects, async and cancellation tour does what README says', async () => {
+    expect(await objectsTour()).toEqual({ owner: 'ann', total: 140, hasKiwi: true, aborted: true, after: 42, area: 6, bigArea: 600, handles: 1 });
   }, 60_000);
 
   it('a Lua rule calls a Python function through a forwarding host function', async () => {

@@ -10,6 +10,10 @@ import json, host
 def noop():
     pass
 
+class Obj:
+    def noop(self):
+        pass
+
 def same(v):
     return v
 
@@ -39,6 +43,10 @@ def doc_bytes():
 // (ASCII, no escapes), written the way a script author would.
 const LUA = `
 function noop() end
+Obj = {}
+Obj.__index = Obj
+function Obj.new() return setmetatable({}, Obj) end
+function Obj:noop() end
 function same(v) return v end
 function hc(n)
   local echo = host.echo

@@ -59,16 +59,22 @@ const budget = (quick: boolean, iterations: [number, number], time: [number, num
 const us = (s: Stats): Measured => ({ ...s, median: s.median * 1000, p95: s.p95 * 1000 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Round trips of `once`, in microseconds, with the budget every round-trip workload uses. */
+async function roundTrips(ctx: BenchContext, label: string, once: () => Promise<unknown>): Promise<Measured> {
+  return us(await sample(label, () => once().then(() => {}), budget(ctx.quick, [300, 3000], [200, 2000])));
+}
+
 /** A round trip through a worker that echoes the same message our channel carries. */
 async function echoBaseline(ctx: BenchContext, kind: 'postMessage' | 'comlink', payload: unknown): Promise<Measured> {
   const w = kind === 'postMessage' ? ctx.baselines.postMessageEcho() : await ctx.baselines.comlinkEcho();
   try {
-    return us(await sample(`baseline/${kind}`, () => w.call(payload).then(() => {}), budget(ctx.quick, [300, 3000], [200, 2000])));
+    return await roundTrips(ctx, `baseline/${kind}`, () => w.call(payload));
   } finally {
     await w.close();
   }
 }
 
+const METHOD_MSG = { t: 'callMethod', handle: 1, method: 'noop', args: [], timeoutMs: 30000, stream: false };
 const CALL_MSG = { t: 'call', fn: 'noop', args: [], timeoutMs: 30000, stream: false, optional: false };
 
 const noInterrupt = (t: EngineTarget) =>
@@ -161,12 +167,28 @@ export const WORKLOADS: Workload[] = [
     baseline: () => 'baseline/comlink',
     async measure(ctx, t) {
       const e = await ctx.engine(t);
-      return [us(await sample(`call-rtt ${t.id}`, () => e.call('noop').then(() => {}), budget(ctx.quick, [300, 3000], [200, 2000])))];
+      return [await roundTrips(ctx, `call-rtt ${t.id}`, () => e.call('noop'))];
     },
     baselines: {
       'baseline/comlink': (ctx) => echoBaseline(ctx, 'comlink', CALL_MSG),
       'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', CALL_MSG),
     },
+  },
+  {
+    id: 'method-call-rtt',
+    unit: 'us',
+    what: "RemoteObject.call('noop') round trip on an object made by create('Obj'); compare call-rtt on the same target",
+    baseline: () => 'baseline/comlink',
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      const obj = await e.create('Obj');
+      try {
+        return [await roundTrips(ctx, `method-call-rtt ${t.id}`, () => obj.call('noop'))];
+      } finally {
+        await obj.dispose();
+      }
+    },
+    baselines: { 'baseline/comlink': (ctx) => echoBaseline(ctx, 'comlink', METHOD_MSG) },
   },
   hostLoop('host-call-rtt', 'hc', 'script calls a granted host function returning its argument, per call'),
   hostLoop('host-aio-rtt', 'ahc', 'Python `await host.aio.echo(i)`, per call, from a loop of 200', (t) =>

@@ -16,6 +16,12 @@ export type ToEngine =
   | { t: 'load'; code: string; name: string; timeoutMs: number; stream: boolean }
   | { t: 'call'; fn: string; args: ScriptValue[]; timeoutMs: number; stream: boolean; optional: boolean }
   | { t: 'install'; wheel: Uint8Array; name: string; timeoutMs: number }
+  /** Makes an object and answers a handle to it (see EngineCore.create). */
+  | { t: 'create'; cls: string; args: ScriptValue[]; timeoutMs: number; stream: boolean }
+  | { t: 'callMethod'; handle: number; method: string; args: ScriptValue[]; timeoutMs: number; stream: boolean }
+  | { t: 'getAttr'; handle: number; attr: string; timeoutMs: number; stream: boolean }
+  /** Frees handles the host let go of (disposed or garbage-collected RemoteObjects). */
+  | { t: 'release'; ids: number[] }
   | { t: 'setConfig'; config: ScriptValue }
   | { t: 'setHostFunctions'; names: string[] }
   | { t: 'reset' }
@@ -33,7 +39,7 @@ export type ToHost =
   | { t: 'ready' }
   | { t: 'done'; value: ScriptValue; defined: boolean; out: CapturedOutput }
   | { t: 'failed'; failure: CoreFailure; out: CapturedOutput }
-  | { t: 'stats'; memoryBytes: number }
+  | { t: 'stats'; memoryBytes: number; handles: number }
   /** With an `id` (the process placement's relay), calls run concurrently and answers carry the id. */
   | { t: 'hostCall'; name: string; args: ScriptValue[]; id?: number }
   /** Starts a non-blocking host call; its answer comes with a later `hostWait`. */
@@ -208,7 +214,9 @@ export function parseToHost(x: unknown, maxDepth = MAX_WIRE_DEPTH): ToHost {
     case 'stats': {
       const n = o.memoryBytes;
       if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) malformed('stats.memoryBytes is not a byte count');
-      return { t, memoryBytes: n };
+      const h = o.handles;
+      if (typeof h !== 'number' || !Number.isSafeInteger(h) || h < 0) malformed('stats.handles is not a count');
+      return { t, memoryBytes: n, handles: h };
     }
     case 'hostCall': {
       const args = o.args;

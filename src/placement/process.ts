@@ -16,7 +16,7 @@ import { parseFromProcess, type CapturedOutput, type FromProcess, type ToEngine,
 import type { InterruptReason } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
-import { checkValue, decode, encode } from '../values.js';
+import { decode, encode } from '../values.js';
 import { AsyncHostCalls, serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
 
 /** A started child process, as the placement sees it. */

@@ -30,6 +30,15 @@ export async function serve(core: EngineCore, msg: ToEngine): Promise<ToHost> {
         return answer(await core.load(msg.code, msg.name, msg));
       case 'call':
         return answer(await core.call(msg.fn, msg.args, msg, msg.optional));
+      case 'create':
+        return answer(await core.create(msg.cls, msg.args, msg));
+      case 'callMethod':
+        return answer(await core.callMethod(msg.handle, msg.method, msg.args, msg));
+      case 'getAttr':
+        return answer(await core.getAttr(msg.handle, msg.attr, msg));
+      case 'release':
+        core.release(msg.ids);
+        return { t: 'done', value: null, defined: true, out: noOutput };
       case 'install':
         if (!core.install) return crashed(new Error(`the ${core.language} backend installs no packages`));
         return answer(await core.install(msg.wheel, msg.name, { timeoutMs: msg.timeoutMs, stream: false }));
@@ -43,7 +52,7 @@ export async function serve(core: EngineCore, msg: ToEngine): Promise<ToHost> {
         await core.reset();
         return { t: 'done', value: null, defined: true, out: noOutput };
       case 'stats':
-        return { t: 'stats', memoryBytes: core.memoryBytes() };
+        return { t: 'stats', memoryBytes: core.memoryBytes(), handles: core.handleCount() };
       default:
         return crashed(new Error(`unexpected message ${(msg as { t: string }).t}`));
     }

@@ -20,7 +20,7 @@ describe('parseToHost', () => {
     expect(parseToHost({ t: 'done', value, defined: true, out: { ...out, more: 1 }, junk: 2 })).toEqual({ t: 'done', value, defined: true, out });
     const failure = { kind: 'script', type: 'RuntimeError', message: 'm', traceback: 'tb', line: 3, path: 'p', restarted: false };
     expect(parseToHost({ t: 'failed', failure: { ...failure, extra: 1 }, out })).toEqual({ t: 'failed', failure, out });
-    expect(parseToHost({ t: 'stats', memoryBytes: 10 })).toEqual({ t: 'stats', memoryBytes: 10 });
+    expect(parseToHost({ t: 'stats', memoryBytes: 10, handles: 2 })).toEqual({ t: 'stats', memoryBytes: 10, handles: 2 });
     expect(parseToHost({ t: 'hostCall', name: 'kv.get', args: [1, 'a'] })).toEqual({ t: 'hostCall', name: 'kv.get', args: [1, 'a'] });
     expect(parseToHost({ t: 'output', stream: 'stderr', text: 'hi' })).toEqual({ t: 'output', stream: 'stderr', text: 'hi' });
     // and what comes off the wire
@@ -53,8 +53,9 @@ describe('parseToHost', () => {
     ['an unknown failure kind', { t: 'failed', failure: { kind: 'escaped', type: 'E', message: 'm' }, out }, /failure\.kind/],
     ['a non-string failure message', { t: 'failed', failure: { kind: 'script', type: 'E', message: 5 }, out }, /failure\.message/],
     ['a fractional line', { t: 'failed', failure: { kind: 'script', type: 'E', message: 'm', line: 1.5 }, out }, /failure\.line/],
-    ['a negative memory size', { t: 'stats', memoryBytes: -1 }, /memoryBytes/],
-    ['an infinite memory size', { t: 'stats', memoryBytes: Infinity }, /memoryBytes/],
+    ['a negative memory size', { t: 'stats', memoryBytes: -1, handles: 0 }, /memoryBytes/],
+    ['an infinite memory size', { t: 'stats', memoryBytes: Infinity, handles: 0 }, /memoryBytes/],
+    ['a fractional handle count', { t: 'stats', memoryBytes: 1, handles: 0.5 }, /handles/],
     ['a host call with a numeric name', { t: 'hostCall', name: 5, args: [] }, /hostCall\.name/],
     ['a host call with object args', { t: 'hostCall', name: 'x', args: {} }, /hostCall\.args is not an array/],
     ['output to stdin', { t: 'output', stream: 'stdin', text: '' }, /output\.stream/],

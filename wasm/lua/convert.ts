@@ -1,6 +1,7 @@
 /**
  * Moves values between JS and the Lua stack through the raw C API, following DESIGN §4.
- * Only plain data crosses: tables become arrays / objects / Maps, never proxies.
+ * Only plain data crosses: tables become arrays / objects / Maps, never proxies. Objects
+ * with no value form cross as handles when the caller's read policy says so (handles.ts).
  */
 import { InvalidInputError } from '../../src/errors.js';
 import { MapEntries, WireHandle, type ScriptValue } from '../../src/values.js';
@@ -16,8 +17,38 @@ function keyPath(path: string, key: unknown): string {
   return `${path}[${String(key)}]`;
 }
 
-/** What to do with a value that has no value form (function, userdata, thread). */
-export type OpaquePolicy = (type: number, path: string, index: number) => ScriptValue;
+const TYPE_NAMES = ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'];
+
+export function luaTypeName(t: number): string {
+  return TYPE_NAMES[t] ?? 'value';
+}
+
+/** What reading makes of values with no plain form. */
+export interface ReadPolicy {
+  /** A function, userdata or thread. */
+  opaque(L: number, type: number, path: string, index: number): ScriptValue;
+  /** A table with a metatable (an instance), other than host.bytes; unset: read as a plain table. */
+  instance?(L: number, path: string, index: number): ScriptValue;
+}
+
+/** What load reads (and drops) its chunk's results with. */
+export const PLAIN_ONLY: ReadPolicy = {
+  opaque: (_L, t, path) => {
+    throw new InvalidInputError(`${path} is a Lua ${luaTypeName(t)}, which has no value form; return data instead`, path);
+  },
+};
+
+/** Host function arguments are plain data only. */
+export const TO_HOST: ReadPolicy = {
+  opaque: (_L, t, path) => {
+    throw new InvalidInputError(`${path} is a ${luaTypeName(t)}, which cannot be sent to the host`);
+  },
+};
+
+/** Turns a WireHandle coming into Lua back into its object (pushes it, or throws). */
+export interface HandleResolver {
+  push(L: number, h: WireHandle, path: string): void;
+}
 
 export class LuaConvert {
   private scratch: number;
@@ -29,10 +60,21 @@ export class LuaConvert {
     private readonly maxDepth: number,
     /** Registry ref of the metatable `host.bytes` marks strings with. */
     private readonly bytesRef: number,
+    private readonly handles: HandleResolver,
   ) {
     this.scratch = m._malloc(this.scratchSize);
     this.lenPtr = m._malloc(8);
   }
+
+  /** How the REPL shows a function or userdata: its tostring(), like the Lua prompt. */
+  readonly asText: ReadPolicy = {
+    opaque: (L, _t, _path, at) => {
+      this.m._luaL_tolstring(L, at, 0);
+      const s = this.text(L, -1);
+      this.m._lua_settop(L, -2);
+      return s;
+    },
+  };
 
   dispose(): void {
     this.m._free(this.scratch);
@@ -50,6 +92,17 @@ export class LuaConvert {
     this.m.HEAPU8.set(bytes, this.scratch);
     this.m.HEAPU8[this.scratch + bytes.length] = 0;
     return this.scratch;
+  }
+
+  /** Compiles a text chunk (never binary) and pushes it, or the error message; the Lua status. */
+  compile(L: number, code: string, name: string): number {
+    const bytes = encoder.encode(code);
+    const rest = encoder.encode(`=${name}\0t`); // chunk name, then the mode "t" (the NUL after it is place()'s)
+    const all = new Uint8Array(bytes.length + 1 + rest.length);
+    all.set(bytes);
+    all.set(rest, bytes.length + 1);
+    const p = this.place(all);
+    return this.m._luaL_loadbufferx(L, p, bytes.length, p + bytes.length + 1, p + all.length - 1);
   }
 
   pushString(L: number, s: string | Uint8Array): void {
@@ -79,7 +132,7 @@ export class LuaConvert {
     }
     if (v === null) return m._lua_pushnil(L);
     if (v instanceof Uint8Array) return this.pushString(L, v);
-    if (v instanceof WireHandle) throw new InvalidInputError(`${path} is a handle; handles cannot be passed back yet`, path);
+    if (v instanceof WireHandle) return this.handles.push(L, v, path);
     if (depth >= this.maxDepth) {
       throw new InvalidInputError(`${path} is nested deeper than limits.maxValueDepth (${this.maxDepth})`, path);
     }
@@ -136,12 +189,12 @@ export class LuaConvert {
     return typeof s === 'string' ? s : new TextDecoder().decode(s);
   }
 
-  /** Reads the value at `idx`. `opaque` decides what functions, userdata and threads become. */
-  read(L: number, idx: number, path: string, opaque: OpaquePolicy): ScriptValue {
-    return this.readAt(L, this.m._lua_absindex(L, idx), path, 0, new Set(), opaque);
+  /** Reads the value at `idx`. `policy` decides what values with no plain form become. */
+  read(L: number, idx: number, path: string, policy: ReadPolicy): ScriptValue {
+    return this.readAt(L, this.m._lua_absindex(L, idx), path, 0, new Set(), policy);
   }
 
-  private readAt(L: number, idx: number, path: string, depth: number, seen: Set<number>, opaque: OpaquePolicy): ScriptValue {
+  private readAt(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy): ScriptValue {
     const m = this.m;
     const type = m._lua_type(L, idx);
     switch (type) {
@@ -159,30 +212,35 @@ export class LuaConvert {
       case T.String:
         return this.readString(L, idx);
       case T.Table:
-        return this.readTable(L, idx, path, depth, seen, opaque);
+        return this.readTable(L, idx, path, depth, seen, policy);
       default:
-        return opaque(type, path, idx);
+        return policy.opaque(L, type, path, idx);
     }
   }
 
-  private isBytesMarker(L: number, idx: number): boolean {
+  /** The table's metatable: none, the host.bytes marker, or another (an instance). */
+  private metaKind(L: number, idx: number): 'none' | 'bytes' | 'instance' {
     const m = this.m;
-    if (!m._lua_getmetatable(L, idx)) return false;
+    if (!m._lua_checkstack(L, 2)) throw new InvalidInputError('the Lua stack is full');
+    if (!m._lua_getmetatable(L, idx)) return 'none';
     m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.bytesRef));
     const same = m._lua_rawequal(L, -1, -2) !== 0;
     m._lua_settop(L, -3);
-    return same;
+    return same ? 'bytes' : 'instance';
   }
 
-  private readTable(L: number, idx: number, path: string, depth: number, seen: Set<number>, opaque: OpaquePolicy): ScriptValue {
+  private readTable(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy): ScriptValue {
     const m = this.m;
+    const meta = this.metaKind(L, idx);
+    // An instance is a leaf, like a function: no depth or cycle check applies to it.
+    if (meta === 'instance' && policy.instance) return policy.instance(L, path, idx);
     if (depth >= this.maxDepth) {
       throw new InvalidInputError(`${path} is nested deeper than limits.maxValueDepth (${this.maxDepth})`, path);
     }
     const ptr = m._lua_topointer(L, idx);
     if (seen.has(ptr)) throw new InvalidInputError(`${path} refers back to one of its parents (a cycle)`, path);
     if (!m._lua_checkstack(L, 6)) throw new InvalidInputError(`${path} is nested too deeply`, path);
-    if (this.isBytesMarker(L, idx)) {
+    if (meta === 'bytes') {
       m._lua_rawgeti(L, idx, 1n);
       const b = m._lua_type(L, -1) === T.String ? this.readString(L, -1, true) : new Uint8Array();
       m._lua_settop(L, -2);
@@ -200,10 +258,10 @@ export class LuaConvert {
       const kt = m._lua_type(L, -2);
       // Never lua_tolstring a number key in place: it would break lua_next.
       const key: ScriptValue =
-        kt === T.String ? this.readString(L, -2) : this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, opaque);
+        kt === T.String ? this.readString(L, -2) : this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, policy);
       if (typeof key !== 'string') allStringKeys = false;
       if (!(typeof key === 'number' && Number.isInteger(key) && key >= 1 && key <= n)) sequence = false;
-      const value = this.readAt(L, m._lua_absindex(L, -1), keyPath(path, typeof key === 'number' ? key - 1 : key), depth + 1, seen, opaque);
+      const value = this.readAt(L, m._lua_absindex(L, -1), keyPath(path, typeof key === 'number' ? key - 1 : key), depth + 1, seen, policy);
       entries.push([key, value]);
       m._lua_settop(L, -2);
     }

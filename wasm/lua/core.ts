@@ -10,13 +10,13 @@ import type { CoreFailure } from '../../src/channel/protocol.js';
 import { InvalidInputError } from '../../src/errors.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../output.js';
-import { LuaConvert } from './convert.js';
+import { LuaConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
+import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from './handles.js';
 import { LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, rawModule, type LuaModule } from './lua-api.js';
 import { PRELUDE } from './prelude.js';
 
 /** Instructions between two looks at the interrupt word: rare enough to cost ~1%. */
 const HOOK_EVERY = 20_000;
-const TYPE_NAMES: Record<number, string> = { 2: 'userdata', 6: 'function', 7: 'userdata', 8: 'thread' };
 
 type Stop = null | 'interrupted' | 'timeout' | 'aborted' | 'memory';
 
@@ -37,6 +37,13 @@ export class LuaCore implements EngineCore {
   private readonly out: OutputCapture;
   private hostNames: string[];
   private running = false;
+  /**
+   * During a request the limit binds only inside pcall: a refused allocation outside it
+   * (our own pushes, the handle table) would abort the whole module. If those pass the
+   * limit, the script's next allocation fails instead.
+   */
+  private overrun = false;
+  private readonly handles: LuaHandles;
 
   private constructor(
     private readonly m: LuaModule,
@@ -45,6 +52,19 @@ export class LuaCore implements EngineCore {
   ) {
     this.out = new OutputCapture(init.limits.maxOutputBytes, env);
     this.hostNames = init.hostFunctions;
+    this.handles = new LuaHandles(
+      {
+        m,
+        L: () => this.L,
+        conv: () => this.conv,
+        pcall: (nargs, nresults) => this.pcall(nargs, nresults),
+        pushArgs: (args) => this.pushArgs(args),
+        results: (base) => this.results(base, this.handles.policy),
+        fail: (failure) => this.fail(failure),
+        done: (value) => this.done(value),
+      },
+      init.engineId,
+    );
   }
 
   /** Boots a fresh wasm module and Lua state. */
@@ -69,7 +89,7 @@ export class LuaCore implements EngineCore {
         return 0;
       }
       const delta = ptr ? newSize - oldSize : newSize;
-      if (delta > 0 && this.memUsed + delta > max) {
+      if (delta > 0 && this.memUsed + delta > max && !this.overrun) {
         this.requestStop('memory');
         return 0;
       }
@@ -115,7 +135,7 @@ export class LuaCore implements EngineCore {
     m._lua_createtable(L, 0, 0);
     const bytesRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
     this.conv?.dispose();
-    this.conv = new LuaConvert(m, this.init.limits.maxValueDepth, bytesRef);
+    this.conv = new LuaConvert(m, this.init.limits.maxValueDepth, bytesRef, this.handles);
     // message handler: remember the traceback, keep the error value
     this.cfunction((Ls) => {
       if (this.stop === null) {
@@ -126,8 +146,9 @@ export class LuaCore implements EngineCore {
       return 1;
     });
     this.msghRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+    this.handles.attach(L);
     // prelude(hostcall, print, bytesmt) -> buildHost
-    if (this.loadChunk(PRELUDE, 'prelude') !== LUA_OK) {
+    if (this.conv.compile(L, PRELUDE, 'prelude') !== LUA_OK) {
       throw new Error(`prelude failed to compile: ${this.conv.text(L, -1)}`);
     }
     this.cfunction((Ls) => this.hostcall(Ls));
@@ -150,7 +171,7 @@ export class LuaCore implements EngineCore {
     this.hostRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
   }
 
-  /** The C function behind every host stub: hostcall(name, ...). Plain values in, plain values out. */
+  /** The C function behind every host stub: hostcall(name, ...). Plain values in; values and handles out. */
   private hostcall(L: number): number {
     const m = this.m;
     const top = m._lua_gettop(L);
@@ -160,11 +181,7 @@ export class LuaCore implements EngineCore {
     try {
       const args: ScriptValue[] = [];
       for (let i = 2; i <= top; i++) {
-        args.push(
-          this.conv.read(L, i, `host.${name} argument ${i - 1}`, (t, path) => {
-            throw new InvalidInputError(`${path} is a ${TYPE_NAMES[t] ?? 'value'}, which cannot be sent to the host`);
-          }),
-        );
+        args.push(this.conv.read(L, i, `host.${name} argument ${i - 1}`, TO_HOST));
       }
       this.out.flush();
       result = this.env.hostCall(name, args);
@@ -173,6 +190,7 @@ export class LuaCore implements EngineCore {
       return 1;
     } catch (e) {
       if (e instanceof HostCallError) failure = `${e.failure.type}: ${e.failure.message}`;
+      else if (e instanceof DeadHandleError) failure = `DisposedError: ${e.message}`;
       else if (e instanceof InvalidInputError) failure = `InvalidInputError: ${e.message}`;
       else failure = `HostError: ${(e as Error)?.message ?? String(e)}`;
     }
@@ -200,6 +218,7 @@ export class LuaCore implements EngineCore {
     this.deadline = performance.now() + run.timeoutMs;
     this.out.begin(run.stream);
     this.running = true;
+    this.overrun = true;
     const m = this.m;
     const L = this.L;
     m._lua_settop(L, 0);
@@ -215,6 +234,7 @@ export class LuaCore implements EngineCore {
 
   private fail(failure: CoreFailure): CoreOutcome {
     this.running = false;
+    this.overrun = false;
     this.m._lua_settop(this.L, 0);
     return { ok: false, failure, out: this.out.end() };
   }
@@ -226,15 +246,10 @@ export class LuaCore implements EngineCore {
     const word = Atomics.load(this.env.interruptWord, 0);
     if (!this.stop && word !== 0) this.stop = stopOf(word);
     if (this.stop) {
-      const kind = this.stop === 'memory' ? 'memory' : this.stop;
-      const messages = {
-        timeout: 'the script ran past its time limit and was stopped',
-        interrupted: 'the script was interrupted',
-        aborted: 'the call was aborted',
-        memory: `the script used more than limits.memoryBytes (${this.init.limits.memoryBytes} bytes)`,
-      } as const;
-      const types = { timeout: 'TimeoutError', interrupted: 'Interrupted', aborted: 'AbortError', memory: 'MemoryError' } as const;
-      return { kind, type: types[kind], message: messages[kind] };
+      const kind = this.stop;
+      const message =
+        kind === 'memory' ? `the script used more than limits.memoryBytes (${this.init.limits.memoryBytes} bytes)` : STOPPED[kind];
+      return { kind, type: STOP_TYPES[kind], message };
     }
     let message: string;
     const t = this.m._lua_type(L, -1);
@@ -251,121 +266,110 @@ export class LuaCore implements EngineCore {
     return f;
   }
 
-  private loadChunk(code: string, name: string): number {
-    const bytes = new TextEncoder().encode(code);
-    const m = this.m;
-    const buf = m._malloc(bytes.length + 1);
-    const nm = new TextEncoder().encode(`=${name}\0`);
-    const nbuf = m._malloc(nm.length);
-    const mode = m._malloc(2);
-    try {
-      m.HEAPU8.set(bytes, buf);
-      m.HEAPU8.set(nm, nbuf);
-      m.HEAPU8.set([0x74, 0], mode); // "t": text only
-      return m._luaL_loadbufferx(this.L, buf, bytes.length, nbuf, mode);
-    } finally {
-      m._free(buf);
-      m._free(nbuf);
-      m._free(mode);
-    }
+  /** Protected call of the function below nargs values (message handler at 1): null, or why it failed. */
+  private pcall(nargs: number, nresults: number): CoreFailure | null {
+    this.overrun = false;
+    const status = this.m._lua_pcallk(this.L, nargs, nresults, 1, 0, 0);
+    this.overrun = true;
+    return status !== LUA_OK || this.stop ? this.failure(status) : null;
   }
 
-  /** Runs the function on top of the stack (above the message handler at 1) with nargs. */
-  private run(nargs: number, opaque: 'text' | 'fail' = 'fail'): CoreOutcome {
-    const m = this.m;
-    const status = m._lua_pcallk(this.L, nargs, LUA_MULTRET, 1, 0, 0);
-    if (status !== LUA_OK || this.stop) return this.fail(this.failure(status));
-    const n = m._lua_gettop(this.L) - 1;
+  /** Runs the function just above the message handler with nargs. */
+  private run(nargs: number, policy: ReadPolicy = PLAIN_ONLY): CoreOutcome {
+    const failure = this.pcall(nargs, LUA_MULTRET);
+    return failure ? this.fail(failure) : this.results(2, policy);
+  }
+
+  /** Answers the values from `base` to the top: none is null, one is itself, more are a list. */
+  private results(base: number, policy: ReadPolicy): CoreOutcome {
+    const L = this.L;
+    const n = this.m._lua_gettop(L) - base + 1;
+    const mark = this.handles.mark();
     let value: ScriptValue = null;
     try {
-      if (n === 1) value = this.readResult(2, 'result', opaque);
+      if (n === 1) value = this.conv.read(L, base, 'result', policy);
       else if (n > 1) {
         const vs: ScriptValue[] = [];
-        for (let i = 0; i < n; i++) vs.push(this.readResult(2 + i, `result[${i}]`, opaque));
+        for (let i = 0; i < n; i++) vs.push(this.conv.read(L, base + i, `result[${i}]`, policy));
         value = vs;
       }
     } catch (e) {
-      return this.fail({ kind: 'invalid', type: 'InvalidInputError', message: (e as Error).message, path: (e as InvalidInputError).path });
+      if (!(e instanceof InvalidInputError)) throw e; // the module broke: the host restarts it
+      // The host never sees the handles of a result that failed: drop them.
+      this.handles.dropSince(L, mark);
+      return this.fail(invalid(e));
     }
+    return this.done(value);
+  }
+
+  private done(value: ScriptValue): CoreOutcome & { ok: true } {
     this.running = false;
-    m._lua_settop(this.L, 0);
+    this.overrun = false;
+    this.m._lua_settop(this.L, 0);
     return { ok: true, value, defined: true, out: this.out.end() };
   }
 
-  private readResult(idx: number, path: string, opaque: 'text' | 'fail'): ScriptValue {
-    return this.conv.read(this.L, idx, path, (t, p, at) => {
-      if (opaque === 'text') {
-        // REPL display of a function or userdata: its tostring(), like the Lua prompt.
-        this.m._luaL_tolstring(this.L, at, 0);
-        const s = this.conv.text(this.L, -1);
-        this.m._lua_settop(this.L, -2);
-        return s;
-      }
-      throw new InvalidInputError(`${p} is a Lua ${TYPE_NAMES[t] ?? 'value'}, which has no value form; return data instead`, p);
-    });
+  private pushArgs(args: ScriptValue[]): CoreOutcome | null {
+    try {
+      args.forEach((a, i) => this.conv.push(this.L, a, `args[${i}]`));
+      return null;
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      return this.fail(invalid(e));
+    }
   }
 
   exec(code: string, run: RunContext): CoreOutcome {
     this.begin(run);
     // REPL: try the code as an expression first, like the standalone interpreter.
-    let status = this.loadChunk(`return ${code}`, 'input');
+    let status = this.conv.compile(this.L, `return ${code}`, 'input');
     if (status !== LUA_OK) {
       this.m._lua_settop(this.L, 1);
-      status = this.loadChunk(code, 'input');
+      status = this.conv.compile(this.L, code, 'input');
       if (status !== LUA_OK) return this.fail(this.failure(status, true));
     }
     // A trailing value with no value form (a function) shows as its tostring() text.
-    return this.run(0, 'text');
+    return this.run(0, this.conv.asText);
   }
 
   load(code: string, name: string, run: RunContext): CoreOutcome {
     this.begin(run);
-    const status = this.loadChunk(code, name);
+    const status = this.conv.compile(this.L, code, name);
     if (status !== LUA_OK) return this.fail(this.failure(status, true));
-    const outcome = this.run(0);
-    return outcome.ok ? { ...outcome, value: null } : outcome;
+    // A module's return value (`return M`) is unused: never read it, it may hold functions.
+    const failure = this.pcall(0, 0);
+    return failure ? this.fail(failure) : this.done(null);
   }
 
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
     this.begin(run);
-    const m = this.m;
-    const L = this.L;
-    m._lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    for (const part of fn.split('.')) {
-      if (m._lua_type(L, -1) !== T.Table) {
-        m._lua_settop(L, 1);
-        return this.missing(fn, optional);
-      }
-      this.conv.pushString(L, part);
-      m._lua_rawget(L, -2);
-      m._lua_copy(L, -1, -2);
-      m._lua_settop(L, -2);
-    }
-    const t = m._lua_type(L, -1);
-    if (t !== T.Function) {
-      m._lua_settop(L, 1);
-      return this.missing(fn, optional, t);
-    }
-    try {
-      args.forEach((a, i) => this.conv.push(L, a, `args[${i}]`));
-    } catch (e) {
-      return this.fail({ kind: 'invalid', type: 'InvalidInputError', message: (e as Error).message, path: (e as InvalidInputError).path });
-    }
-    return this.run(args.length);
+    const t = resolve(this.m, this.conv, this.L, fn);
+    if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
+    // Results with no value form (instances, functions) come back as handles.
+    return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);
   }
 
-  private missing(fn: string, optional: boolean, type?: number): CoreOutcome {
-    if (optional) {
-      this.running = false;
-      this.m._lua_settop(this.L, 0);
-      return { ok: true, value: null, defined: false, out: this.out.end() };
-    }
-    const what = type === undefined || type === T.Nil ? 'is not defined' : `is a ${TYPE_NAMES[type] ?? luaTypeName(type)}, not a function`;
-    return this.fail({
-      kind: 'invalid',
-      type: 'NameError',
-      message: `Lua function '${fn}' ${what}; define it with load() first (dotted names look up nested tables)`,
-    });
+  create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.handles.create(cls, args);
+  }
+
+  callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.handles.callMethod(handle, method, args);
+  }
+
+  getAttr(handle: number, attr: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.handles.getAttr(handle, attr);
+  }
+
+  release(ids: number[]): void {
+    this.handles.release(this.L, ids);
+  }
+
+  handleCount(): number {
+    return this.handles.count();
   }
 
   setConfig(_config: ScriptValue): void {
@@ -395,13 +399,16 @@ export class LuaCore implements EngineCore {
   }
 }
 
+const STOP_TYPES = { timeout: 'TimeoutError', interrupted: 'Interrupted', aborted: 'AbortError', memory: 'MemoryError' } as const;
+const STOPPED = {
+  timeout: 'the script ran past its time limit and was stopped',
+  interrupted: 'the script was interrupted',
+  aborted: 'the call was aborted',
+} as const;
+
 /** The interrupt word's value (InterruptReason) as the stop it asks for. */
 function stopOf(word: number): 'timeout' | 'aborted' | 'interrupted' {
   return word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted';
-}
-
-function luaTypeName(t: number): string {
-  return ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'][t] ?? 'value';
 }
 
 /** `input:3: ValueError: bad` -> ValueError; a plain Lua error -> RuntimeError. */

@@ -11,10 +11,11 @@ import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../output.js';
 import { installDevice, type DeviceRequest } from './device.js';
 import { RUNTIME } from './runtime.js';
+import { RUNTIME_HANDLES } from './runtime-handles.js';
 import { fromWire, toWire } from './wire.js';
 
 type Stop = null | 'interrupted' | 'timeout' | 'aborted' | 'memory';
-type PyFn = ((...args: unknown[]) => string) & { destroy(): void };
+type PyFn<R = string> = ((...args: unknown[]) => R) & { destroy(): void };
 
 interface Pyodide {
   FS: Parameters<typeof installDevice>[0] & { writeFile(path: string, data: Uint8Array): void };
@@ -31,6 +32,12 @@ interface Runtime {
   exec_: PyFn;
   load: PyFn;
   call: PyFn;
+  create: PyFn;
+  call_method: PyFn;
+  get_attr: PyFn;
+  release: PyFn<void>;
+  drop_made: PyFn<void>;
+  handle_count: PyFn<number>;
   reset: PyFn;
   set_host_names: PyFn;
   install_wheel: PyFn;
@@ -108,21 +115,32 @@ export class PythonCore implements EngineCore {
       set 0(_v: number) {},
     });
     py.globals.set('_sb_src', RUNTIME);
+    py.globals.set('_sb_handles', RUNTIME_HANDLES);
     py.runPython(
-      "import sys, types\n_m = types.ModuleType('_scriptbox')\nsys.modules['_scriptbox'] = _m\nexec(compile(_sb_src, '<scriptbox>', 'exec'), _m.__dict__)\n",
+      "import sys, types\n_m = types.ModuleType('_scriptbox')\nsys.modules['_scriptbox'] = _m\nexec(compile(_sb_src, '<scriptbox>', 'exec'), _m.__dict__)\nexec(compile(_sb_handles, '<scriptbox-handles>', 'exec'), _m.__dict__)\n",
       { filename: '<scriptbox>' },
     );
     py.globals.delete('_sb_src');
+    py.globals.delete('_sb_handles');
     const m = py.runPython("import sys\nsys.modules['_scriptbox']") as Record<string, PyFn>;
     this.rt = {
       exec_: m.exec_!,
       load: m.load!,
       call: m.call!,
+      create: m.create!,
+      call_method: m.call_method!,
+      get_attr: m.get_attr!,
+      release: m.release! as PyFn<void>,
+      drop_made: m.drop_made! as PyFn<void>,
+      handle_count: m.handle_count! as unknown as PyFn<number>,
       reset: m.reset!,
       set_host_names: m.set_host_names!,
       install_wheel: m.install_wheel!,
     };
     py.runPython("del _m, sys, types\nimport sys\ndel sys");
+    const setEngine = m.set_engine as PyFn;
+    setEngine(this.init.engineId);
+    setEngine.destroy();
     this.setHostFunctions(this.init.hostFunctions);
     // Host directories must never be mountable, whatever reaches the FS object.
     const fsys = (py.FS as unknown as { filesystems: Record<string, unknown> }).filesystems;
@@ -227,14 +245,24 @@ export class PythonCore implements EngineCore {
     this.running = false;
     if (this.stop === null && this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
     const out = this.out.end();
-    if (this.stop) return { ok: false, failure: this.stopFailure(this.stop), out };
+    if (this.stop) return this.discard({ ok: false, failure: this.stopFailure(this.stop), out });
     if (text === undefined) {
       const err = thrown as Error;
-      return { ok: false, failure: { kind: 'crashed', type: err?.name ?? 'Error', message: String(err?.message ?? thrown) }, out };
+      return this.discard({ ok: false, failure: { kind: 'crashed', type: err?.name ?? 'Error', message: String(err?.message ?? thrown) }, out });
     }
-    const r = fromWire(text) as Reply;
+    const r = fromWire(text, this.init.engineId) as Reply;
     if (!r.ok) return { ok: false, failure: r.failure, out };
     return { ok: true, value: r.value, defined: r.defined ?? true, out };
+  }
+
+  /** A reply the host never sees must not leave the handles it made in the table. */
+  private discard(o: CoreOutcome): CoreOutcome {
+    try {
+      this.rt.drop_made();
+    } catch {
+      // A broken interpreter is restarted anyway, handles and all.
+    }
+    return o;
   }
 
   private stopFailure(stop: Exclude<Stop, null>): CoreFailure {
@@ -262,6 +290,29 @@ export class PythonCore implements EngineCore {
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
     this.begin(run);
     return this.finish(() => this.rt.call(fn, toWire(args), optional, this.init.limits.maxValueDepth));
+  }
+
+  create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.finish(() => this.rt.create(cls, toWire(args), this.init.limits.maxValueDepth));
+  }
+
+  callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.finish(() => this.rt.call_method(handle, method, toWire(args), this.init.limits.maxValueDepth));
+  }
+
+  getAttr(handle: number, attr: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.finish(() => this.rt.get_attr(handle, attr, this.init.limits.maxValueDepth));
+  }
+
+  release(ids: number[]): void {
+    if (ids.length > 0) this.rt.release(JSON.stringify(ids));
+  }
+
+  handleCount(): number {
+    return this.rt.handle_count();
   }
 
   install(wheel: Uint8Array, name: string, run: RunContext): CoreOutcome {

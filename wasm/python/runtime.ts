@@ -3,6 +3,7 @@
  * JavaScript object: it talks to the host through the `/dev/scriptbox` device with bytes
  * only (see device.ts), and the JavaScript side calls its entry points with strings.
  * Values cross as JSON with tagged forms for what JSON lacks (wire.ts is the JS half).
+ * The handle table's entry points are in runtime-handles.ts, run into this same module.
  */
 export const RUNTIME = String.raw`
 import ast, base64, builtins, json, linecache, math, os, sys, time, traceback, types
@@ -26,14 +27,28 @@ def _request(msg):
             raise RuntimeError('scriptbox: the host channel closed')
         parts.append(chunk)
         n -= len(chunk)
-    return json.loads(b''.join(parts), object_hook=_untag)
+    raw = b''.join(parts)
+    del _dead[:]
+    reply = json.loads(raw, object_hook=_untag)
+    if _dead:
+        # A host result held a handle this engine no longer has: that call fails.
+        reply = _host_dead(msg, raw, reply)
+    return reply
 
 
 # ---- values -------------------------------------------------------------------------
 
+# Objects the host holds handles to (WireHandle), by id; runtime-handles.ts has the rest.
+_handles = {}
+# Handle tags met by the current json.loads whose object is gone (see _resolve).
+_dead = []
+
+
 def _untag(d):
     if len(d) == 1 and _TAG in d:
         kind, data = d[_TAG]
+        if kind == 'h':
+            return _resolve(data)
         if kind == 'b':
             return base64.b64decode(data)
         if kind == 'i':
@@ -62,7 +77,8 @@ def _tag(kind, data):
     return {_TAG: [kind, data]}
 
 
-def _enc(v, path, depth, seen):
+def _enc(v, path, depth, seen, handles=False):
+    # With handles, a value with no value form becomes a handle instead of failing.
     t = type(v)
     if v is None or t is bool or t is str:
         return v
@@ -82,11 +98,13 @@ def _enc(v, path, depth, seen):
         try:
             if t is dict:
                 if all(type(k) is str for k in v) and _TAG not in v:
-                    return {k: _enc(x, f'{path}.{k}', depth + 1, seen) for k, x in v.items()}
-                return _tag('m', [[_enc(k, f'{path} key', depth + 1, seen), _enc(x, f'{path}[{k!r}]', depth + 1, seen)] for k, x in v.items()])
-            return [_enc(x, f'{path}[{j}]', depth + 1, seen) for j, x in enumerate(v)]
+                    return {k: _enc(x, f'{path}.{k}', depth + 1, seen, handles) for k, x in v.items()}
+                return _tag('m', [[_enc(k, f'{path} key', depth + 1, seen, handles), _enc(x, f'{path}[{k!r}]', depth + 1, seen, handles)] for k, x in v.items()])
+            return [_enc(x, f'{path}[{j}]', depth + 1, seen, handles) for j, x in enumerate(v)]
         finally:
             seen.discard(i)
+    if handles:
+        return _new_handle(v)
     raise NoValueForm(path, v)
 
 
@@ -359,6 +377,7 @@ G = {}
 def reset():
     global G
     G = {'__name__': '__main__', '__builtins__': builtins}
+    _handles.clear()
     sys.modules['host'] = host
     sys.modules['__main__'] = types.ModuleType('__main__')
 
@@ -372,10 +391,19 @@ def _remember(code, name):
     linecache.cache[name] = (len(code), None, code.splitlines(True), name)
 
 
+def _begin(depth):
+    global _MAX_DEPTH
+    _MAX_DEPTH = depth
+    del _made[:]
+    sys.modules['host'] = host
+
+
 def _guard(fn):
     try:
         return fn()
     except BaseException as e:
+        if type(e) is BadHandle:
+            return _fail(e.info)
         if type(e) is NoValueForm:
             return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'path': e.path,
                           'message': f'{e.path} is a Python {type(e.value).__name__}, which has no value form; return data instead'})
@@ -385,11 +413,9 @@ def _guard(fn):
 
 
 def exec_(code, depth):
-    global _MAX_DEPTH
-    _MAX_DEPTH = depth
+    _begin(depth)
 
     def go():
-        sys.modules['host'] = host
         _remember(code, '<input>')
         tree = ast.parse(code, '<input>', 'exec')
         last = None
@@ -408,11 +434,9 @@ def exec_(code, depth):
 
 
 def load(code, name, depth):
-    global _MAX_DEPTH
-    _MAX_DEPTH = depth
+    _begin(depth)
 
     def go():
-        sys.modules['host'] = host
         _remember(code, name)
         _run(eval(compile(code, name, 'exec', flags=_FLAGS), G))
         return json.dumps({'ok': True, 'value': None})
@@ -433,11 +457,9 @@ def _lookup(fn):
 
 
 def call(fn, args_json, optional, depth):
-    global _MAX_DEPTH
-    _MAX_DEPTH = depth
+    _begin(depth)
 
     def go():
-        sys.modules['host'] = host
         f = _lookup(fn)
         if f is _MISSING or not callable(f):
             if optional:
@@ -445,8 +467,7 @@ def call(fn, args_json, optional, depth):
             what = 'is not defined' if f is _MISSING else f'has type {type(f).__name__}, not a function'
             return _fail({'kind': 'invalid', 'type': 'NameError',
                           'message': f"Python function '{fn}' {what}; define it with load() first (dotted names look up attributes)"})
-        args = json.loads(args_json, object_hook=_untag)
-        return '{"ok":true,"value":' + _dump(_run(f(*args)), 'result') + '}'
+        return _result(_run(f(*_args(args_json))))
     return _guard(go)
 
 

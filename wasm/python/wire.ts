@@ -1,10 +1,10 @@
 /**
  * The JavaScript half of the Python value wire (runtime.ts holds the other): JSON, with
  * one-key objects `{"\u0000": [kind, data]}` for what JSON lacks (bytes, big ints,
- * non-finite floats, maps with non-string keys). Strings are the only thing that crosses
- * into Python, so no JavaScript object ever does.
+ * non-finite floats, maps with non-string keys, handles). Strings are the only thing that
+ * crosses into Python, so no JavaScript object ever does.
  */
-import type { ScriptValue } from '../../src/values.js';
+import { WireHandle, type ScriptValue } from '../../src/values.js';
 
 const TAG = '\u0000';
 
@@ -44,6 +44,8 @@ function prepare(v: unknown): unknown {
       return tag('i', v.toString());
   }
   if (v instanceof Uint8Array) return tag('b', toBase64(v));
+  // The engine id rides along so Python can refuse another engine's handle by path.
+  if (v instanceof WireHandle) return tag('h', [v.id, v.kind, v.engineId]);
   if (Array.isArray(v)) return v.map(prepare);
   if (v instanceof Map) return tag('m', [...v].map(([k, x]) => [prepare(k), prepare(x)]));
   const o = v as Record<string, unknown>;
@@ -58,8 +60,15 @@ export function toWire(v: ScriptValue | ScriptValue[]): string {
   return JSON.stringify(prepare(v));
 }
 
-function untag(kind: string, data: unknown): unknown {
+function untag(kind: string, data: unknown, engineId: string | undefined): unknown {
   switch (kind) {
+    case 'h': {
+      // Only replies to host requests carry handles; Python's own requests never do.
+      if (engineId === undefined) break;
+      const [id, k] = data as [unknown, unknown];
+      if (!Number.isSafeInteger(id) || typeof k !== 'string') throw new Error('malformed wire handle');
+      return new WireHandle(engineId, id as number, k);
+    }
     case 'b':
       return fromBase64(data as string);
     case 'i': {
@@ -77,18 +86,22 @@ function untag(kind: string, data: unknown): unknown {
   throw new Error(`unknown wire tag ${kind}`);
 }
 
-function reviver(this: unknown, _key: string, v: unknown): unknown {
-  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
-    const keys = Object.keys(v);
-    if (keys.length === 1 && keys[0] === TAG) {
-      const [kind, data] = (v as Tagged)[TAG];
-      return untag(kind, data);
+const reviver = (engineId: string | undefined) =>
+  function (this: unknown, _key: string, v: unknown): unknown {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      if (keys.length === 1 && keys[0] === TAG) {
+        const [kind, data] = (v as Tagged)[TAG];
+        return untag(kind, data, engineId);
+      }
     }
-  }
-  return v;
-}
+    return v;
+  };
 
-/** Wire text from Python as a value. */
-export function fromWire(text: string): unknown {
-  return text.includes('\\u0000') ? JSON.parse(text, reviver) : JSON.parse(text);
+/**
+ * Wire text from Python as a value. Handle tags become WireHandles of `engineId`; without
+ * one (requests Python wrote to the device) a handle tag is refused.
+ */
+export function fromWire(text: string, engineId?: string): unknown {
+  return text.includes('\\u0000') ? JSON.parse(text, reviver(engineId)) : JSON.parse(text);
 }

@@ -108,6 +108,9 @@ describe.each(['worker', 'process', 'inline'] as const)('Lua engine, %s placemen
   it('load / call with dotted names / loadInit / configure / warmup / cleanup', async () => {
     await engine.load('geom = {}\nfunction geom.area(w, h) return w * h end', 'geom');
     expect(await engine.call('geom.area', [3, 4])).toBe(12);
+    // The module pattern: the chunk's return value (a table of functions) is not read.
+    await engine.load('local M = {}\nfunction M.f() return 1 end\nmod = M\nreturn M', 'module');
+    expect(await engine.call('mod.f')).toBe(1);
     await engine.loadInit('inits = 0\nfunction init() inits = inits + 1 end', 'initmod');
     expect((await engine.exec('inits')).value).toBe(1);
     await engine.load('function configure(c) seen = c.mode end\nfunction cleanup() cleaned = true end', 'life');

@@ -9,6 +9,7 @@ import {
   MemoryLimitError,
   ScriptError,
   UnavailableError,
+  type RemoteObject,
   type ScriptEngine,
 } from '../../../src/index.js';
 
@@ -128,7 +129,11 @@ describe('Python engine, worker placement', () => {
     // A trailing value with no value form shows as its repr, like the Python prompt.
     expect((await engine.exec('len')).value).toBe('<built-in function len>');
     await engine.load('def fn():\n    return len\ndef cyc():\n    a = []\n    a.append(a)\n    return a\n', 'bad.py');
-    await expect(engine.call('fn')).rejects.toThrow(/has no value form/);
+    // From call, it comes back as a RemoteObject (test/remote-object.test.ts has the rest).
+    const len = (await engine.call('fn')) as RemoteObject;
+    expect(len.kind).toBe('builtin_function_or_method');
+    expect(await len.call('__call__', [[1, 2, 3]])).toBe(3);
+    await len.dispose();
     await expect(engine.call('cyc')).rejects.toThrow(/cycle/);
   });
 
@@ -255,6 +260,19 @@ describe('Python engine, inline placement (trusted)', () => {
     const r = await engine.exec('while True:\n    pass');
     expect(r.timedOut).toBe(true);
     expect((await engine.exec('"ok"')).value).toBe('ok');
+  }, 60_000);
+
+  it('takes top-level await, awaits async defs and serves host.aio with synchronous host functions', async () => {
+    await using engine = await createEngine('python', {
+      placement: 'inline',
+      trusted: true,
+      capabilities: ['twice'],
+      hostFunctions: { twice: (x: number) => x * 2 },
+    });
+    const r = await engine.exec('import asyncio, host\nasync def f(v):\n    await asyncio.sleep(0.01)\n    return v\nawait asyncio.gather(f(1), host.aio.twice(4))');
+    expect(r.value).toEqual([1, 8]);
+    await engine.load('import asyncio\nasync def later(v):\n    await asyncio.sleep(0)\n    return v + 1\n');
+    expect(await engine.call('later', [41])).toBe(42);
   }, 60_000);
 });
 
