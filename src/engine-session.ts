@@ -137,11 +137,14 @@ export abstract class EngineSession {
     this.current = conn;
     let ending;
     try {
-      ending = await requestWithin(conn, msg, (stop) => this.hostCalls.handlers(stop), {
-        timeoutMs,
-        graceMs: this.resolved.limits.graceMs,
-        signal: rules.signal,
-      });
+      ending = await Promise.race([
+        requestWithin(conn, msg, (stop) => this.hostCalls.handlers(stop), {
+          timeoutMs,
+          graceMs: this.resolved.limits.graceMs,
+          signal: rules.signal,
+        }),
+        this.stopped,
+      ]);
     } finally {
       this.busy = false;
       this.current = undefined;
@@ -159,6 +162,7 @@ export abstract class EngineSession {
         this.dropConnection();
         return crashFailure(ending.error.message);
     }
+    if (ending.t === 'stopped') throw new DisposedError(`${rules.what}: engine ${this.id} was disposed while the call ran`);
     const res = ending.answer;
     if (res.t === 'failed') {
       if (res.failure.kind === 'timeout' || res.failure.kind === 'interrupted' || res.failure.kind === 'aborted') {
@@ -217,8 +221,13 @@ export abstract class EngineSession {
     }
   }
 
+  /** Resolves when the engine is disposed, so a call in flight ends at once. */
+  private stop!: () => void;
+  private readonly stopped = new Promise<{ t: 'stopped' }>((resolve) => (this.stop = () => resolve({ t: 'stopped' })));
+
   /** Stops the core for good. */
   protected async stopCore(): Promise<void> {
+    this.stop();
     const c = this.conn;
     this.conn = undefined;
     await c?.kill().catch(() => {});

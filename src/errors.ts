@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'INVALID_INPUT'
   | 'UNAVAILABLE'
   | 'DISPOSED'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'QUEUE_FULL';
 
 /** Base class of every ScriptBox error. */
 export class ScriptBoxError extends Error {
@@ -113,6 +114,13 @@ export class AbortError extends ScriptBoxError {
   }
 }
 
+/** A pool's queue is at `maxQueue`: the call was refused, not queued. */
+export class QueueFullError extends ScriptBoxError {
+  constructor(message: string) {
+    super('QUEUE_FULL', message);
+  }
+}
+
 const byCode: Record<ErrorCode, (message: string) => ScriptBoxError> = {
   SCRIPT_ERROR: (m) => new ScriptError({ type: 'Error', message: m }),
   TIMEOUT: (m) => new TimeoutError(m),
@@ -123,6 +131,7 @@ const byCode: Record<ErrorCode, (message: string) => ScriptBoxError> = {
   UNAVAILABLE: (m) => new UnavailableError(m),
   DISPOSED: (m) => new DisposedError(m),
   ABORTED: (m) => new AbortError(m, undefined),
+  QUEUE_FULL: (m) => new QueueFullError(m),
 };
 
 /** Rebuilds an error class from its code after it crossed a channel as plain data. */

@@ -5,7 +5,8 @@
 import type { CoreInit } from './core.js';
 import type { EngineOptions, Language, ScriptEngine } from './engine.js';
 import { UnavailableError } from './errors.js';
-import { resolveOptions } from './options.js';
+import { checkLanguage, resolveOptions } from './options.js';
+import { EnginePool, type PoolOptions } from './pool.js';
 import type { Connection } from './placement/connection.js';
 import { connectWorker, sharedMemoryAvailable, type WorkerSpawner } from './placement/worker.js';
 import { SandboxEngine } from './sandbox-engine.js';
@@ -19,6 +20,8 @@ export type { LogEntry, LogLevel } from './capabilities/builtins.js';
 export { MemoryStore } from './state/memory.js';
 export { SqliteStore } from './state/sqlite.js';
 export { IndexedDbStore } from './state/indexeddb.js';
+export { EnginePool, type PoolStats, type PoolOptions } from './pool.js';
+export type { HistogramSnapshot } from './histogram.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
@@ -75,4 +78,19 @@ export async function createEngine(language: Language, options?: EngineOptions):
   const engine = new SandboxEngine(resolved, connect);
   await engine.start();
   return engine;
+}
+
+/**
+ * Creates a pool of warm engines (see README "Pools and fast start"). Resolves once `min`
+ * engines answer; engine options are checked like createEngine's.
+ *
+ * @example
+ * ```ts
+ * await using pool = await createPool('python', { min: 2, max: 4, capabilities: ['log'] });
+ * const v = await pool.run((engine) => engine.call('score', [42]));
+ * ```
+ */
+export async function createPool(language: Language, options?: EngineOptions & PoolOptions): Promise<EnginePool> {
+  checkLanguage(language);
+  return EnginePool.start(language, options, createEngine);
 }

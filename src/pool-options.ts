@@ -1,0 +1,100 @@
+/**
+ * PoolOptions (DESIGN §2 `createPool`): the pool's own options, split from the engine
+ * options every pooled engine is made with, and checked with messages naming the fix.
+ */
+import type { EngineOptions } from './engine.js';
+import { InvalidInputError } from './errors.js';
+
+export interface PoolOptions {
+  /** Engines kept ready, even when idle. Default 1. */
+  min?: number;
+  /** Most engines at once. Default max(min, 2). */
+  max?: number;
+  /** Most callers waiting for an engine; more are refused with QueueFullError. Default 1000. */
+  maxQueue?: number;
+  /** Idle engines above `min` are disposed after this long. Default 60 000 ms. */
+  idleTimeoutMs?: number;
+  /** Replace an engine after this many runs or this much age (checked when it is released). */
+  recycleAfter?: { execs?: number; ms?: number };
+  /**
+   * `reuse` (default): a released engine goes back to the pool with its state.
+   * `fresh`: every run gets an engine no one has used; used ones are disposed and the
+   * pool refills in the background.
+   */
+  reset?: 'fresh' | 'reuse';
+  /** Code loaded (`load`, then `init()` if defined) into every engine before it is handed out. */
+  init?: string;
+  /** How often idle engines are checked, and replaced if they do not answer. Default 30 000 ms. */
+  healthCheckMs?: number;
+}
+
+export interface ResolvedPoolOptions {
+  min: number;
+  max: number;
+  maxQueue: number;
+  idleTimeoutMs: number;
+  recycleExecs: number;
+  recycleMs: number;
+  reset: 'fresh' | 'reuse';
+  init: string | undefined;
+  healthCheckMs: number;
+}
+
+const POOL_KEYS = ['min', 'max', 'maxQueue', 'idleTimeoutMs', 'recycleAfter', 'reset', 'init', 'healthCheckMs'] as const;
+
+function count(v: unknown, name: string, least: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < least) {
+    throw new InvalidInputError(`pool option ${name} must be an integer >= ${least} (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+function ms(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !(v > 0)) {
+    throw new InvalidInputError(`pool option ${name} must be a positive number of milliseconds (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+/** Splits `options` into the pool's options (checked) and the engine options (checked later by createEngine). */
+export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions; engine: EngineOptions } {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidInputError('createPool options must be an object');
+  }
+  const o = options as Record<string, unknown>;
+  const engine: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) if (!(POOL_KEYS as readonly string[]).includes(k)) engine[k] = o[k];
+  if (engine.signal !== undefined) {
+    throw new InvalidInputError('createPool takes no signal option; close the pool with pool.close(), and pass { signal } to pool.run() per run');
+  }
+  const min = o.min === undefined ? 1 : count(o.min, 'min', 0);
+  const max = o.max === undefined ? Math.max(min, 2) : count(o.max, 'max', 1);
+  if (max < min) throw new InvalidInputError(`pool option max (${max}) is below min (${min}); raise max or lower min`);
+  const recycle = o.recycleAfter;
+  if (recycle !== undefined && (typeof recycle !== 'object' || recycle === null || Array.isArray(recycle))) {
+    throw new InvalidInputError('pool option recycleAfter must be an object such as { execs: 1000, ms: 600000 }');
+  }
+  const r = (recycle ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(r)) {
+    if (k !== 'execs' && k !== 'ms') throw new InvalidInputError(`pool option recycleAfter.${k} is unknown; use execs and/or ms`);
+  }
+  if (o.reset !== undefined && o.reset !== 'fresh' && o.reset !== 'reuse') {
+    throw new InvalidInputError(`pool option reset must be 'fresh' or 'reuse' (got ${JSON.stringify(o.reset)})`);
+  }
+  if (o.init !== undefined && typeof o.init !== 'string') throw new InvalidInputError('pool option init must be code, as a string');
+  return {
+    pool: {
+      min,
+      max,
+      maxQueue: o.maxQueue === undefined ? 1000 : count(o.maxQueue, 'maxQueue', 0),
+      idleTimeoutMs: o.idleTimeoutMs === undefined ? 60_000 : ms(o.idleTimeoutMs, 'idleTimeoutMs'),
+      recycleExecs: r.execs === undefined ? Infinity : count(r.execs, 'recycleAfter.execs', 1),
+      recycleMs: r.ms === undefined ? Infinity : ms(r.ms, 'recycleAfter.ms'),
+      reset: (o.reset as 'fresh' | 'reuse' | undefined) ?? 'reuse',
+      init: o.init as string | undefined,
+      healthCheckMs: o.healthCheckMs === undefined ? 30_000 : ms(o.healthCheckMs, 'healthCheckMs'),
+    },
+    engine: engine as EngineOptions,
+  };
+}
