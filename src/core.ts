@@ -24,6 +24,23 @@ export interface CoreInit {
   config: ScriptValue;
   /** Where the backend's wasm lives when the default lookup does not apply (browsers). */
   assetUrls?: { luaWasm?: string; pyodideIndex?: string };
+  /**
+   * Python: boot from this Pyodide memory snapshot (README "Pools and fast start"). A core
+   * that cannot use it boots from scratch and takes a new one (see CoreBoot.rejected).
+   */
+  snapshot?: Uint8Array;
+  /** Python: take a memory snapshot while booting, before anything engine-specific, for the host to keep. */
+  makeSnapshot?: boolean;
+}
+
+/** How a core booted (Python; other cores always boot from scratch). */
+export interface CoreBoot {
+  /** Booted from CoreInit.snapshot. */
+  restored: boolean;
+  /** The snapshot taken while booting (CoreInit.makeSnapshot, or a rejected snapshot). */
+  snapshot?: Uint8Array;
+  /** Why CoreInit.snapshot was not used. */
+  rejected?: string;
 }
 
 /** What a core gets from its placement. */
@@ -38,6 +55,8 @@ export interface CoreEnv {
   hostWait(timeoutMs: number): AsyncHostResult[];
   /** Streams output while a request runs (only when the host asked for streaming). */
   output(stream: 'stdout' | 'stderr', text: string): void;
+  /** pyodide.asm.wasm, compiled once per process by the placement (not plain data: never in CoreInit). */
+  pyodideModule?: WebAssembly.Module;
 }
 
 /** A host function's failure, raised inside the core so the script sees a plain error. */
@@ -89,6 +108,8 @@ export interface EngineCore {
   /** Back to a fresh state: no user globals and no handles left. */
   reset(): MaybePromise<void>;
   memoryBytes(): number;
+  /** How the core booted; hands over the snapshot it took, once. */
+  bootInfo?(): CoreBoot;
   dispose(): void;
 }
 

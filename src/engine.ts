@@ -60,6 +60,16 @@ export interface EngineOptions {
   mounts?: { hostPath: string; path: string; readOnly?: boolean }[];
   /** Shared kv and channels (`host.kv`, `host.channel`). Default: a private MemoryStore. */
   state?: StateStore;
+  /**
+   * Fast start (Python): boot from a Pyodide memory snapshot taken after the interpreter,
+   * the runtime and the sandbox's lockdown were set up, instead of booting from scratch;
+   * restarts use it too. `true` (default): snapshots are cached in
+   * `node_modules/.cache/scriptbox/snapshots` of the current package (else the OS temp
+   * directory) in Node, and in memory for the page in browsers. `{ dir }`: cache them in
+   * that directory (Node). `false`: always boot from scratch. Lua ignores it. See README
+   * "Pools and fast start".
+   */
+  snapshot?: boolean | { dir: string };
   /** Disposes the engine when aborted. */
   signal?: AbortSignal;
 }

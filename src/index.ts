@@ -5,6 +5,7 @@
 import type { CoreInit } from './core.js';
 import type { EngineOptions, Language, ScriptEngine } from './engine.js';
 import { UnavailableError } from './errors.js';
+import { pyodideModule, snapshotSetup } from './fast-start.js';
 import { checkLanguage, resolveOptions } from './options.js';
 import { EnginePool, type PoolOptions } from './pool.js';
 import type { Connection } from './placement/connection.js';
@@ -58,7 +59,8 @@ export async function createEngine(language: Language, options?: EngineOptions):
       import('./placement/inline.js'),
       import('../wasm/cores.js'),
     ]);
-    connect = (init) => connectInline(init, createCore);
+    const wasm = resolved.language === 'python' ? pyodideModule() : undefined;
+    connect = async (init) => connectInline(init, createCore, await wasm);
   } else if (resolved.placement === 'process') {
     if (!isNode) {
       throw new UnavailableError(
@@ -73,7 +75,13 @@ export async function createEngine(language: Language, options?: EngineOptions):
   } else {
     const { spawn, assets } = await spawner();
     const sharedMemory = sharedMemoryAvailable();
-    connect = (init) => connectWorker(assets ? { ...init, assetUrls: assets } : init, spawn, { sharedMemory });
+    const wasm = resolved.language === 'python' ? pyodideModule(assets) : undefined;
+    connect = (init) => connectWorker(assets ? { ...init, assetUrls: assets } : init, spawn, { sharedMemory, pyodideModule: wasm });
+  }
+  if (resolved.snapshot) {
+    // Python: every boot (first start and restarts) restores a memory snapshot.
+    const { withSnapshots } = await import('./placement/snapshot.js');
+    connect = withSnapshots(connect, await snapshotSetup(resolved.snapshot));
   }
   const engine = new SandboxEngine(resolved, connect);
   await engine.start();

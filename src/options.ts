@@ -18,9 +18,8 @@ export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
 
 const KNOWN_OPTIONS = [
   'backend', 'placement', 'trusted', 'capabilities', 'hostFunctions', 'authorize', 'onHostCall',
-  'limits', 'config', 'onOutput', 'onLog', 'state', 'allowedHosts', 'mounts', 'signal',
+  'limits', 'config', 'onOutput', 'onLog', 'state', 'allowedHosts', 'mounts', 'snapshot', 'signal',
 ];
-const LATER_OPTIONS = ['snapshot'];
 const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'close'];
 
 export interface ResolvedOptions {
@@ -31,6 +30,11 @@ export interface ResolvedOptions {
   quotas: [string, number][];
   capabilities: string[];
   allowedHosts: string[];
+  /**
+   * Fast start from a memory snapshot (Python; Lua ignores the option): false, or where to
+   * keep snapshots (`dir` absent: the default cache directory). Default: on.
+   */
+  snapshot: false | { dir?: string };
   /** Set by createEngine once `mounts` were checked against the host's file system (Node). */
   files?: import('./capabilities/builtins.js').MountedFiles;
   options: EngineOptions;
@@ -59,9 +63,6 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   if (options === undefined) options = {};
   if (!isPlainObject(options)) throw new InvalidInputError('options must be an object');
   for (const key of Object.keys(options)) {
-    if (LATER_OPTIONS.includes(key)) {
-      throw new UnavailableError(`option '${key}' is not supported by this version of scriptbox yet`);
-    }
     if (!KNOWN_OPTIONS.includes(key)) {
       throw new InvalidInputError(`unknown option '${key}'; known options: ${KNOWN_OPTIONS.join(', ')}`);
     }
@@ -135,7 +136,35 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
     }
   }
   const allowedHosts = checkAllowedHosts(o.allowedHosts);
-  return { language: lang, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, options: o };
+  // Checked for both languages, so a typo shows; Lua boots in milliseconds and needs none.
+  const checkedSnapshot = checkSnapshot(o.snapshot);
+  const snapshot = lang === 'python' ? checkedSnapshot : false;
+  return { language: lang, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, snapshot, options: o };
+}
+
+/** `snapshot: true | false | { dir }`; absent means on. */
+export function checkSnapshot(v: unknown): ResolvedOptions['snapshot'] {
+  if (v === undefined || v === true) return {};
+  if (v === false) return false;
+  const fix = "snapshot must be true, false or { dir: '/path/to/cache' }";
+  if (!isPlainObject(v)) throw new InvalidInputError(`${fix} (got ${describe(v)})`);
+  for (const k of Object.keys(v)) {
+    if (k !== 'dir') throw new InvalidInputError(`unknown snapshot option '${k}'; ${fix}`);
+  }
+  const dir = v.dir;
+  if (typeof dir !== 'string' || dir.trim() === '') {
+    throw new InvalidInputError(`snapshot.dir must be the path of a directory for snapshot files (got ${describe(dir)}); or pass snapshot: true for the default directory`);
+  }
+  return { dir };
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'function') return 'a function';
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }
 
 export function coreLimits(l: ResolvedOptions['limits']): CoreLimits {

@@ -25,7 +25,6 @@ describe('createEngine options', () => {
 
   it('says what is not available yet', async () => {
     await expect(createEngine('lua', { backend: 'native' })).rejects.toBeInstanceOf(UnavailableError);
-    await expect(createEngine('lua', { snapshot: true } as never)).rejects.toBeInstanceOf(UnavailableError);
   });
 
   it("refuses placement 'process' in a browser, pointing to 'worker'", async () => {

@@ -156,6 +156,17 @@ describe('EnginePool', () => {
   });
 });
 
+describe('EnginePool of Python engines', () => {
+  it("hands out never-used engines with reset 'fresh', refilled from the memory snapshot", async () => {
+    await using pool = await createPool('python', { min: 1, max: 2, reset: 'fresh', init: 'def double(x):\n    return x * 2\n' });
+    const ids = new Set<string>();
+    const values = await Promise.all([1, 2, 3].map((i) => pool.run((e) => (ids.add(e.id), e.call('double', [i])))));
+    expect(values).toEqual([2, 4, 6]);
+    expect(ids.size).toBe(3);
+    await until('the refill', () => pool.stats().engines >= 1 && pool.stats().starting === 0);
+  }, 60_000);
+});
+
 describe('EnginePool supervision (process placement)', () => {
   it('a call whose engine process is killed fails with EngineCrashedError; the queue runs on a healed engine', async () => {
     await using pool = await createPool('lua', { placement: 'process', min: 1, max: 1, init: SCRIPT });

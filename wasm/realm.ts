@@ -13,14 +13,29 @@ function denied(what: string): () => never {
   };
 }
 
+type NodeHardening = typeof import('../src/node/harden-realm.js');
+let nodeHardening: Promise<NodeHardening | undefined> | undefined;
+
+/**
+ * Starts loading what hardening needs (on Node, the modules it locks down), so that work
+ * overlaps the core's boot instead of following it. hardenRealm calls it too.
+ */
+export function prepareRealmHardening(): void {
+  const g = globalThis as Record<string, unknown>;
+  if (nodeHardening) return;
+  nodeHardening = g.process && (g.process as { versions?: { node?: string } }).versions?.node
+    ? (import(/* @vite-ignore */ '../src/node/harden-realm.js' as string) as Promise<NodeHardening>)
+    : Promise.resolve(undefined);
+  // A failed load surfaces when hardenRealm awaits it, not as an unhandled rejection before.
+  nodeHardening.catch(() => {});
+}
+
 export async function hardenRealm(): Promise<void> {
   const g = globalThis as Record<string, unknown>;
-  if (g.process && (g.process as { versions?: { node?: string } }).versions?.node) {
-    const path = '../src/node/harden-realm.js';
-    const mod = (await import(/* @vite-ignore */ path)) as typeof import('../src/node/harden-realm.js');
-    mod.hardenNodeRealm(denied);
-  }
-  for (const name of ['eval', 'fetch', 'XMLHttpRequest', 'WebSocket', 'EventSource', 'importScripts', 'BroadcastChannel', 'SharedWorker', 'Worker']) {
+  prepareRealmHardening();
+  (await nodeHardening)?.hardenNodeRealm(denied);
+  // (`gc` exists where Node runs with --expose-gc, as the process placement's child does.)
+  for (const name of ['eval', 'fetch', 'XMLHttpRequest', 'WebSocket', 'EventSource', 'importScripts', 'BroadcastChannel', 'SharedWorker', 'Worker', 'gc']) {
     if (name in g) Object.defineProperty(g, name, { value: denied(name), writable: false, configurable: false });
   }
   for (const name of ['setTimeout', 'setInterval'] as const) {

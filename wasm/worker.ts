@@ -11,12 +11,14 @@ import { HostCallError, type CoreEnv, type CoreInit, type EngineCore } from '../
 import { decode, encode, type ScriptValue } from '../src/values.js';
 import { createCore } from './cores.js';
 import { serve } from '../src/placement/serve.js';
-import { hardenRealm } from './realm.js';
+import { hardenRealm, prepareRealmHardening } from './realm.js';
 
 /** The first message a worker gets. */
 export interface WorkerStart {
   init: CoreInit;
   layout?: ChannelLayout;
+  /** pyodide.asm.wasm compiled by the host (a WebAssembly.Module is shared, not copied). */
+  pyodideModule?: WebAssembly.Module;
 }
 
 async function parent(): Promise<ParentEndpoint> {
@@ -88,13 +90,12 @@ async function main(): Promise<void> {
     };
     let core: EngineCore;
     try {
-      core = await createCore(start.init, env);
-      await hardenRealm();
+      core = await boot(start, env);
     } catch (e) {
       ch.send(encode(bootFailure(e)));
       return;
     }
-    ch.send(encode({ t: 'ready' } satisfies ToHost));
+    ch.send(encode(ready(core)));
     await serveOverChannel(core, ch);
     return;
   }
@@ -127,17 +128,35 @@ async function main(): Promise<void> {
   });
   let core: EngineCore;
   try {
-    core = await createCore(start.init, env);
-    await hardenRealm();
+    core = await boot(start, env);
   } catch (e) {
     send(bootFailure(e));
     return;
   }
-  send({ t: 'ready' });
+  send(ready(core));
   for (;;) {
     while (queue.length === 0) await new Promise<void>((r) => (wake = r));
     send(await serve(core, queue.shift()!));
   }
+}
+
+async function boot(start: WorkerStart, env: CoreEnv): Promise<EngineCore> {
+  if (start.pyodideModule) env.pyodideModule = start.pyodideModule;
+  prepareRealmHardening();
+  const core = await createCore(start.init, env);
+  // The snapshot may be the host's shared copy: nothing in this realm keeps a reference to
+  // it once the core has booted.
+  const copied = start.init.snapshot?.buffer instanceof ArrayBuffer;
+  delete start.init.snapshot;
+  // A private copy (the process placement's) is 30 MiB of garbage now, and this thread
+  // may not collect for a long time: collect now where Node exposes gc (that child does).
+  if (copied) (globalThis as { gc?: () => void }).gc?.();
+  await hardenRealm();
+  return core;
+}
+
+function ready(core: EngineCore): ToHost {
+  return core.bootInfo ? { t: 'ready', boot: core.bootInfo() } : { t: 'ready' };
 }
 
 function bootFailure(e: unknown): ToHost {

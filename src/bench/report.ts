@@ -8,8 +8,12 @@ function num(v: number): string {
 }
 
 function label(r: BenchResult): string {
-  const engines = r.params?.engines;
-  return engines !== undefined && !Array.isArray(engines) ? `${r.workload} (${engines} engine${engines === 1 ? '' : 's'})` : r.workload;
+  const p = r.params ?? {};
+  const engines = p.engines;
+  if (engines !== undefined && !Array.isArray(engines)) return `${r.workload} (${engines} engine${engines === 1 ? '' : 's'})`;
+  if (p.snapshot === 0) return `${r.workload} (boot from scratch)`;
+  if (p.snapshotFromDisk === 1) return `${r.workload} (snapshot from disk)`;
+  return r.workload;
 }
 
 /** A Markdown table: workload, target, median, p95, unit, samples, ratio to the baseline. */

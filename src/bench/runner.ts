@@ -39,13 +39,14 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
 
   const primary = new Map<string, Promise<ScriptEngine>>();
   const extras: ScriptEngine[] = [];
-  const create = (t: EngineTarget) =>
+  const create = (t: EngineTarget, more: EngineOptions = {}) =>
     env.createEngine(t.language, {
       placement: t.placement,
       ...(t.placement === 'inline' ? { trusted: true } : {}),
       capabilities: ['echo'],
       hostFunctions: { echo: (x) => x },
       limits: { timeoutMs: 120_000 },
+      ...more,
     });
   const loaded = async (t: EngineTarget) => {
     const e = await create(t);

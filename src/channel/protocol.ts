@@ -5,7 +5,7 @@
  * pipe, or as plain calls for the inline placement.
  */
 import { WireHandle, type ScriptValue } from '../values.js';
-import type { CoreInit } from '../core.js';
+import type { CoreBoot, CoreInit } from '../core.js';
 import { EngineCrashedError } from '../errors.js';
 import type { InterruptReason } from './sab-channel.js';
 
@@ -36,7 +36,8 @@ export type AsyncHostResult = { id: number; ok: true; value: ScriptValue } | { i
 
 /** Engine -> host. */
 export type ToHost =
-  | { t: 'ready' }
+  /** The core booted; `boot` says how (Python), with the memory snapshot it took if asked to. */
+  | { t: 'ready'; boot?: CoreBoot }
   | { t: 'done'; value: ScriptValue; defined: boolean; out: CapturedOutput }
   | { t: 'failed'; failure: CoreFailure; out: CapturedOutput }
   | { t: 'stats'; memoryBytes: number; handles: number }
@@ -101,6 +102,15 @@ export type FromProcess = ToHost | { t: 'fatal'; message: string };
 
 /** Deepest value parseToHost accepts by default (engines enforce limits.maxValueDepth well below). */
 export const MAX_WIRE_DEPTH = 1000;
+
+/**
+ * The largest memory snapshot a host accepts from a core it booted with `init`: none
+ * unless the core may take one (asked to, or given one it may reject); then the heap at
+ * boot, which must fit limits.memoryBytes, plus Pyodide's header (a little JSON).
+ */
+export function maxSnapshotBytes(init: CoreInit): number {
+  return init.makeSnapshot || init.snapshot ? init.limits.memoryBytes + 1024 * 1024 : 0;
+}
 
 function malformed(problem: string): never {
   // The problem may quote the engine's own keys: keep it short.
@@ -190,6 +200,20 @@ function failure(x: unknown, where: string): CoreFailure {
   return f;
 }
 
+/** A `ready` message's boot report; a snapshot over `maxSnapshot` bytes (0: none expected) is malformed. */
+function coreBoot(x: unknown, maxSnapshot: number): CoreBoot {
+  const o = fields(x, 'ready.boot');
+  const boot: CoreBoot = { restored: bool(o, 'restored', 'ready.boot') };
+  if (o.rejected !== undefined) boot.rejected = str(o, 'rejected', 'ready.boot').slice(0, 300);
+  if (o.snapshot !== undefined) {
+    const s = o.snapshot;
+    if (!(s instanceof Uint8Array) || Object.getPrototypeOf(s) !== Uint8Array.prototype) malformed('ready.boot.snapshot is not bytes');
+    if (s.byteLength > maxSnapshot) malformed(`ready.boot.snapshot is ${s.byteLength} bytes, over the ${maxSnapshot}-byte limit`);
+    boot.snapshot = s;
+  }
+  return boot;
+}
+
 function captured(x: unknown): CapturedOutput {
   const o = fields(x, 'out');
   return { stdout: str(o, 'stdout', 'out'), stderr: str(o, 'stderr', 'out'), truncated: bool(o, 'truncated', 'out') };
@@ -201,12 +225,12 @@ function captured(x: unknown): CapturedOutput {
  * ToHost message throws EngineCrashedError naming the problem, and the caller must treat
  * the engine as crashed.
  */
-export function parseToHost(x: unknown, maxDepth = MAX_WIRE_DEPTH): ToHost {
+export function parseToHost(x: unknown, maxDepth = MAX_WIRE_DEPTH, maxSnapshot = 0): ToHost {
   const o = fields(x, 'message');
   const t = o.t;
   switch (t) {
     case 'ready':
-      return { t };
+      return o.boot === undefined ? { t } : { t, boot: coreBoot(o.boot, maxSnapshot) };
     case 'done':
       return { t, value: scriptValue(o.value, 'result', maxDepth), defined: bool(o, 'defined', 'done'), out: captured(o.out) };
     case 'failed':
@@ -251,8 +275,8 @@ export function parseToHost(x: unknown, maxDepth = MAX_WIRE_DEPTH): ToHost {
 }
 
 /** parseToHost, plus the child process's own `fatal` message. */
-export function parseFromProcess(x: unknown, maxDepth = MAX_WIRE_DEPTH): FromProcess {
+export function parseFromProcess(x: unknown, maxDepth = MAX_WIRE_DEPTH, maxSnapshot = 0): FromProcess {
   const o = fields(x, 'message');
   if (o.t === 'fatal') return { t: 'fatal', message: str(o, 'message', 'fatal') };
-  return parseToHost(o, maxDepth);
+  return parseToHost(o, maxDepth, maxSnapshot);
 }

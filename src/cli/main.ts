@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `scriptbox` command. `scriptbox run FILE [--timeout MS] [--allow CAP,...] [--json]`
- * runs a .py or .lua file in a sandboxed engine and prints what it printed.
+ * runs a .py or .lua file in a sandboxed engine and prints what it printed; `bench` and
+ * `snapshot` live in their own modules.
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
@@ -11,12 +12,14 @@ import { ScriptBoxError } from '../errors.js';
 
 const USAGE = `usage: scriptbox run FILE [--timeout MS] [--allow CAP,...] [--json]
        scriptbox bench [--quick] [--json [FILE]] [--only WORKLOAD,...] [--targets PATTERN]
+       scriptbox snapshot build|clear [--dir DIR]
 
   run FILE        run a .py or .lua file in a sandboxed engine (exit 1 on a script error)
   --timeout MS    stop the script after MS milliseconds (default 30000)
   --allow CAPS    grant capabilities, comma-separated (e.g. log,kv.*)
   --json          print the ExecResult as JSON instead of the script's output
-  bench           run the benchmark harness (scriptbox bench --help)`;
+  bench           run the benchmark harness (scriptbox bench --help)
+  snapshot        build or clear the Python start-up snapshot cache (scriptbox snapshot --help)`;
 
 const LANGS: Record<string, 'lua' | 'python'> = { '.lua': 'lua', '.py': 'python' };
 
@@ -24,6 +27,10 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'bench') {
     const { benchMain } = await import('./bench.js');
     return benchMain(argv.slice(1));
+  }
+  if (argv[0] === 'snapshot') {
+    const { snapshotMain } = await import('./snapshot.js');
+    return snapshotMain(argv.slice(1));
   }
   let parsed;
   try {

@@ -15,6 +15,7 @@ import { HostCallError, type CoreInit } from '../core.js';
 import type { Connection, RequestHandlers } from '../placement/connection.js';
 import { connectWorker } from '../placement/worker.js';
 import { decode, encode, type ScriptValue } from '../values.js';
+import { compilePyodideWasm } from './pyodide-wasm.js';
 import { spawnNodeWorker } from './worker-host.js';
 
 const pipe = new Socket({ fd: 3, readable: true, writable: true });
@@ -56,7 +57,9 @@ const handlers: RequestHandlers = {
 async function boot(init: CoreInit): Promise<void> {
   booting = true;
   try {
-    conn = await connectWorker(init, spawnNodeWorker, { sharedMemory: true });
+    // The compile runs here while the worker thread starts, instead of after it.
+    const pyodideModule = init.language === 'python' ? compilePyodideWasm().catch(() => undefined) : undefined;
+    conn = await connectWorker(init, spawnNodeWorker, { sharedMemory: true, pyodideModule, handOverSnapshot: true });
   } catch (e) {
     const err = e as Error;
     send({
@@ -66,8 +69,12 @@ async function boot(init: CoreInit): Promise<void> {
     });
     return;
   }
+  // The worker has its own copy of the snapshot: do not keep this one for the engine's life.
+  const hadSnapshot = init.snapshot !== undefined;
+  delete init.snapshot;
+  if (hadSnapshot) setTimeout(() => (globalThis as { gc?: () => void }).gc?.(), 0);
   void conn.died.then((e) => quit(`the engine's worker thread died: ${e.message}`));
-  send({ t: 'ready' });
+  send(conn.boot ? { t: 'ready', boot: conn.boot } : { t: 'ready' });
   void pump();
 }
 

@@ -88,6 +88,9 @@ export function processFlags(): string[] {
     ...reads.map((p) => `--allow-fs-read=${p}`),
     '--allow-worker',
     '--disallow-code-generation-from-strings',
+    // The child collects once after booting: the snapshot it was sent (pipe chunks, the
+    // frame) is garbage by then, and an idle relay thread might keep it for a long time.
+    '--expose-gc',
     '--no-warnings',
   ];
 }

@@ -4,7 +4,7 @@
  */
 import type { AsyncHostResult, ToEngine, ToHost } from '../channel/protocol.js';
 import type { InterruptReason } from '../channel/sab-channel.js';
-import { HostCallError, type CoreInit } from '../core.js';
+import { HostCallError, type CoreBoot, type CoreInit } from '../core.js';
 import { ScriptBoxError } from '../errors.js';
 import { checkValue, type ScriptValue } from '../values.js';
 
@@ -27,6 +27,8 @@ export interface Connection {
   readonly canInterrupt: boolean;
   /** Resolves with the reason when the worker or process dies on its own. */
   readonly died: Promise<Error>;
+  /** How the core booted: restored from a snapshot, or from scratch with the snapshot it took if asked. */
+  readonly boot?: CoreBoot;
   request(msg: ToEngine, handlers: RequestHandlers): Promise<Answer>;
   interrupt(reason: InterruptReason): void;
   /** Clears the interrupt word before the next request. */

@@ -8,7 +8,7 @@ import type { CoreEnv, CoreFactory, CoreInit, EngineCore } from '../core.js';
 import { failureOf, type Answer, type Connection, type RequestHandlers } from './connection.js';
 import { serve } from './serve.js';
 
-export async function connectInline(init: CoreInit, createCore: CoreFactory): Promise<Connection> {
+export async function connectInline(init: CoreInit, createCore: CoreFactory, pyodideModule?: WebAssembly.Module): Promise<Connection> {
   const word = new Int32Array(1);
   let handlers: RequestHandlers | undefined;
   // Inline host functions are synchronous: a "started" call has already finished.
@@ -28,12 +28,15 @@ export async function connectInline(init: CoreInit, createCore: CoreFactory): Pr
       return id;
     },
     hostWait: () => finished.splice(0),
+    ...(pyodideModule ? { pyodideModule } : {}),
   };
   let core: EngineCore | undefined = await createCore(init, env);
+  const boot = core.bootInfo?.();
   return {
     placement: 'inline',
     canInterrupt: false,
     died: new Promise<Error>(() => {}),
+    ...(boot ? { boot } : {}),
     async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
       if (!core) throw new Error('inline core was killed');
       handlers = h;

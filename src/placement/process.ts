@@ -12,7 +12,7 @@
  * No `node:` imports here (DESIGN §1): the spawner is injected.
  */
 import { FrameReader, frames } from '../channel/frames.js';
-import { parseFromProcess, type CapturedOutput, type FromProcess, type ToEngine, type ToHost, type ToProcess } from '../channel/protocol.js';
+import { maxSnapshotBytes, parseFromProcess, type CapturedOutput, type FromProcess, type ToEngine, type ToHost, type ToProcess } from '../channel/protocol.js';
 import type { InterruptReason } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
@@ -64,6 +64,8 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
   const maxDepth = init.limits.maxValueDepth + 8;
   const maxBytes = maxFrameBytes(init);
   const maxOutput = init.limits.maxOutputBytes;
+  /** Only `ready` may carry a snapshot, and only while booting. */
+  let maxSnapshot = maxSnapshotBytes(init);
   let markDead!: (e: Error) => void;
   const died = new Promise<Error>((r) => (markDead = r));
   /** Set once the connection is over (crash, exit or kill); every later call fails with it. */
@@ -92,7 +94,7 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
   const onFrame = (bytes: Uint8Array) => {
     let msg: FromProcess;
     try {
-      msg = parseFromProcess(decode(bytes), maxDepth);
+      msg = parseFromProcess(decode(bytes), maxDepth, maxSnapshot);
     } catch (e) {
       const err = e instanceof EngineCrashedError
         ? e
@@ -160,11 +162,13 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
     throw new EngineCrashedError(`the engine's process answered '${first.t}' instead of 'ready'`);
   }
   pipe.booted();
+  maxSnapshot = 0;
 
   return {
     placement: 'process',
     canInterrupt: true,
     died,
+    ...(first.boot ? { boot: first.boot } : {}),
     async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
       if (dead) throw dead;
       expecting = true;

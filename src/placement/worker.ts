@@ -4,7 +4,7 @@
  * else over postMessage.
  */
 import type { Endpoint } from '../channel/endpoint.js';
-import { parseToHost, type ToEngine } from '../channel/protocol.js';
+import { maxSnapshotBytes, parseToHost, type ToEngine } from '../channel/protocol.js';
 import { HostChannel, InterruptReason, createChannelLayout } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
@@ -44,8 +44,27 @@ function messageTransport(ep: Endpoint, dead: Promise<never>): Transport {
   };
 }
 
-/** A host function's failure as plain data for the script (every placement that relays host calls uses it). */
-export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: { sharedMemory: boolean }): Promise<Connection> {
+export interface WorkerOptions {
+  sharedMemory: boolean;
+  /** pyodide.asm.wasm compiled once in this process, handed to the worker instead of its own compile. */
+  pyodideModule?: Promise<WebAssembly.Module | undefined> | undefined;
+  /**
+   * The caller will not use `init.snapshot` again: move it to the worker instead of copying
+   * it (the process placement's child, whose copy arrived over the pipe).
+   */
+  handOverSnapshot?: boolean;
+}
+
+/** The snapshot as one whole, aligned buffer the worker can take over, and the transfer list for it. */
+function handOver(init: CoreInit): [CoreInit, Transferable[]] {
+  const s = init.snapshot;
+  if (!s || !(s.buffer instanceof ArrayBuffer)) return [init, []];
+  const whole = s.byteOffset === 0 && s.byteLength === s.buffer.byteLength ? s : s.slice();
+  return [{ ...init, snapshot: whole }, [whole.buffer as ArrayBuffer]];
+}
+
+/** Starts a worker, boots a core in it, and resolves once the core is ready. */
+export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: WorkerOptions): Promise<Connection> {
   const ep = await spawn();
   let markDead!: (e: Error) => void;
   const died = new Promise<Error>((r) => (markDead = r));
@@ -55,8 +74,11 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   const layout = opts.sharedMemory ? createChannelLayout() : undefined;
   const host = layout ? new HostChannel(layout, dead) : undefined;
   const transport: Transport = host ?? messageTransport(ep, dead);
-  ep.post({ init, layout });
-  const first = parseToHost(decode(await transport.receive()));
+  // Awaited after the spawn: the compile (first engine only) overlaps the worker's start.
+  const pyodideModule = init.language === 'python' ? await opts.pyodideModule : undefined;
+  const [sent, transfer] = opts.handOverSnapshot ? handOver(init) : [init, []];
+  ep.post(pyodideModule ? { init: sent, layout, pyodideModule } : { init: sent, layout }, transfer);
+  const first = parseToHost(decode(await transport.receive()), undefined, maxSnapshotBytes(init));
   if (first.t !== 'ready') {
     await ep.terminate();
     const msg = first.t === 'failed' ? first.failure.message : `unexpected ${first.t}`;
@@ -66,6 +88,7 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
     placement: 'worker',
     canInterrupt: !!host,
     died,
+    ...(first.boot ? { boot: first.boot } : {}),
     async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
       await transport.send(encode(msg));
       const aio = new AsyncHostCalls(h, init.limits.maxValueDepth);

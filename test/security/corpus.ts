@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type ScriptEngine } from '../../src/index.js';
 import type { Language, Limits } from '../../src/engine.js';
+import { snapshotCounts } from '../../src/placement/snapshot.js';
 import { BreachWatch, attemptOutput, corpusHostFunctions, loadCorpus } from './breach.js';
 
 export interface CorpusRun {
@@ -22,20 +23,29 @@ export interface CorpusRun {
 export function describeCorpus(run: CorpusRun): void {
   const attacks = loadCorpus().filter((a) => a.language === run.language);
   const placements = (process.env.SCRIPTBOX_CORPUS_PLACEMENTS ?? 'worker,process').split(',') as ('worker' | 'process')[];
-  describe.each(placements)(`${run.title} escape corpus, %s placement`, (placement) => {
+  // Python engines are attacked as restored from a memory snapshot (the default), or with
+  // SCRIPTBOX_CORPUS_SNAPSHOT=0 as booted from scratch.
+  const snapshot = run.language === 'python' && process.env.SCRIPTBOX_CORPUS_SNAPSHOT !== '0';
+  const how = run.language !== 'python' ? '' : snapshot ? ', restored from a snapshot' : ', booted from scratch';
+  describe.each(placements)(`${run.title} escape corpus, %s placement${how}`, (placement) => {
     const watch = new BreachWatch();
     const host = corpusHostFunctions();
     let engine: ScriptEngine;
 
     beforeAll(async () => {
       await watch.start();
+      // A first engine takes the snapshot if this process has none, so the attacked one restores it.
+      if (snapshot) await (await createEngine('python', { placement: 'inline', trusted: true })).dispose();
+      const before = snapshotCounts().restored;
       engine = await createEngine(run.language, {
         placement,
         capabilities: ['*'],
         hostFunctions: host.hostFunctions,
         onLog: () => {},
         limits: run.limits,
+        ...(run.language === 'python' ? { snapshot } : {}),
       });
+      if (snapshot) expect(snapshotCounts().restored, 'the attacked engine was restored from a snapshot').toBe(before + 1);
     }, run.bootTimeoutMs ?? 10_000);
     afterAll(async () => {
       await engine.dispose();

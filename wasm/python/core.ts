@@ -5,28 +5,15 @@
  * that CPython polls while it runs, so one poll checks the interrupt word, the deadline
  * and the heap size.
  */
-import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
+import { HostCallError, type CoreBoot, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
 import type { CoreFailure } from '../../src/channel/protocol.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../output.js';
 import { installDevice, type DeviceRequest } from './device.js';
-import { RUNTIME } from './runtime.js';
-import { RUNTIME_HANDLES } from './runtime-handles.js';
+import { BOOTSTRAP, RUNTIME_SOURCES, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
 import { fromWire, toWire } from './wire.js';
 
 type Stop = null | 'interrupted' | 'timeout' | 'aborted' | 'memory';
-type PyFn<R = string> = ((...args: unknown[]) => R) & { destroy(): void };
-
-interface Pyodide {
-  FS: Parameters<typeof installDevice>[0] & { writeFile(path: string, data: Uint8Array): void };
-  _module: { HEAPU8: Uint8Array; memory?: WebAssembly.Memory };
-  globals: { get(name: string): unknown; set(name: string, v: unknown): void; delete(name: string): void };
-  runPython(code: string, opts?: { filename?: string }): unknown;
-  setInterruptBuffer(b: unknown): void;
-  setStdout(o: { write(b: Uint8Array): number }): void;
-  setStderr(o: { write(b: Uint8Array): number }): void;
-  setStdin(o: { error: boolean }): void;
-}
 
 interface Runtime {
   exec_: PyFn;
@@ -45,17 +32,20 @@ interface Runtime {
 
 type Reply = { ok: true; value: ScriptValue; defined?: boolean } | { ok: false; failure: CoreFailure };
 
+/** Calls a runtime entry that is used once, and frees its proxy. */
+function once(fn: PyFn<unknown>, ...args: unknown[]): void {
+  try {
+    fn(...args);
+  } finally {
+    fn.destroy();
+  }
+}
+
 const STOP_TEXT = {
   timeout: ['TimeoutError', 'the script ran past its time limit and was stopped'],
   interrupted: ['Interrupted', 'the script was interrupted'],
   aborted: ['AbortError', 'the call was aborted'],
 } as const;
-
-/** Locates Pyodide's files: the Vite plugin's URL in browsers, the installed package in Node. */
-async function loadPyodideFrom(indexURL: string | undefined, opts: object): Promise<Pyodide> {
-  const { loadPyodide } = await import('pyodide');
-  return (await loadPyodide({ ...(indexURL ? { indexURL } : {}), ...opts })) as unknown as Pyodide;
-}
 
 export class PythonCore implements EngineCore {
   readonly language = 'python' as const;
@@ -74,21 +64,66 @@ export class PythonCore implements EngineCore {
   }
 
   static async create(init: CoreInit, env: CoreEnv): Promise<PythonCore> {
-    const py = await loadPyodideFrom(init.assetUrls?.pyodideIndex, {
-      // The `js` module sees an empty object, never this realm's globals.
-      jsglobals: Object.freeze(Object.create(null)),
-      env: { HOME: '/home/pyodide' },
-      stdout: () => {},
-      stderr: () => {},
-      checkAPIVersion: true,
-    });
-    const core = new PythonCore(py, init, env);
-    core.boot();
+    const loaded = await loadPython(init, env.pyodideModule);
+    const core = new PythonCore(loaded.py, init, env);
+    core.boot(loaded);
     return core;
   }
 
-  private boot(): void {
+  /** How this core booted; the snapshot it took (if any) is handed over once. */
+  bootInfo(): CoreBoot {
+    const info: CoreBoot = { restored: this.booted.restored };
+    if (this.booted.rejected !== undefined) info.rejected = this.booted.rejected;
+    if (this.snapshot) info.snapshot = this.snapshot;
+    this.snapshot = undefined;
+    return info;
+  }
+  private booted!: Loaded;
+  private snapshot: Uint8Array | undefined;
+
+  /** The `_scriptbox` module, looked up without leaving names in `__main__`. */
+  private runtimeModule(): Record<string, PyFn> {
+    return this.py.runPython("__import__('sys').modules['_scriptbox']") as Record<string, PyFn>;
+  }
+
+  private boot(loaded: Loaded): void {
     const py = this.py;
+    this.booted = loaded;
+    // File system devices live on the JavaScript side: a snapshot never holds them.
+    installDevice(py.FS, (req) => this.serveDevice(req));
+    let m: Record<string, PyFn>;
+    if (loaded.restored) {
+      m = this.runtimeModule();
+      once(m.after_restore!);
+    } else {
+      py.globals.set('_sb_sources', JSON.stringify(RUNTIME_SOURCES));
+      py.runPython(BOOTSTRAP, { filename: '<scriptbox>' });
+      py.globals.delete('_sb_sources');
+      m = this.runtimeModule();
+      if (loaded.making) {
+        // The snapshot holds what every engine shares; all below is this engine's own and
+        // JavaScript-side, so it is set up again after every restore.
+        once(m.before_snapshot!);
+        this.snapshot = py.makeMemorySnapshot();
+        once(m.after_snapshot!);
+      } else {
+        once(m.lockdown_prepare!);
+      }
+    }
+    this.rt = {
+      exec_: m.exec_!,
+      load: m.load!,
+      call: m.call!,
+      create: m.create!,
+      call_method: m.call_method!,
+      get_attr: m.get_attr!,
+      release: m.release! as PyFn<void>,
+      drop_made: m.drop_made! as PyFn<void>,
+      handle_count: m.handle_count! as unknown as PyFn<number>,
+      reset: m.reset!,
+      set_host_names: m.set_host_names!,
+      install_wheel: m.install_wheel!,
+    };
     const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
     for (const stream of ['stdout', 'stderr'] as const) {
       const write = (b: Uint8Array) => {
@@ -105,8 +140,8 @@ export class PythonCore implements EngineCore {
       );
     }
     this.capHeap();
-    installDevice(py.FS, (req) => this.serveDevice(req));
-    // CPython reads index 0 of the interrupt buffer every few thousand bytecodes.
+    // CPython reads index 0 of the interrupt buffer every few thousand bytecodes. (Set
+    // after the snapshot: the flag it flips lives in the heap, the buffer in JavaScript.)
     const core = this;
     py.setInterruptBuffer({
       get 0() {
@@ -114,41 +149,13 @@ export class PythonCore implements EngineCore {
       },
       set 0(_v: number) {},
     });
-    py.globals.set('_sb_src', RUNTIME);
-    py.globals.set('_sb_handles', RUNTIME_HANDLES);
-    py.runPython(
-      "import sys, types\n_m = types.ModuleType('_scriptbox')\nsys.modules['_scriptbox'] = _m\nexec(compile(_sb_src, '<scriptbox>', 'exec'), _m.__dict__)\nexec(compile(_sb_handles, '<scriptbox-handles>', 'exec'), _m.__dict__)\n",
-      { filename: '<scriptbox>' },
-    );
-    py.globals.delete('_sb_src');
-    py.globals.delete('_sb_handles');
-    const m = py.runPython("import sys\nsys.modules['_scriptbox']") as Record<string, PyFn>;
-    this.rt = {
-      exec_: m.exec_!,
-      load: m.load!,
-      call: m.call!,
-      create: m.create!,
-      call_method: m.call_method!,
-      get_attr: m.get_attr!,
-      release: m.release! as PyFn<void>,
-      drop_made: m.drop_made! as PyFn<void>,
-      handle_count: m.handle_count! as unknown as PyFn<number>,
-      reset: m.reset!,
-      set_host_names: m.set_host_names!,
-      install_wheel: m.install_wheel!,
-    };
-    py.runPython("del _m, sys, types\nimport sys\ndel sys");
-    const setEngine = m.set_engine as PyFn;
-    setEngine(this.init.engineId);
-    setEngine.destroy();
+    once(m.set_engine!, this.init.engineId);
     this.setHostFunctions(this.init.hostFunctions);
     // Host directories must never be mountable, whatever reaches the FS object.
     const fsys = (py.FS as unknown as { filesystems: Record<string, unknown> }).filesystems;
     delete fsys.NODEFS;
     delete fsys.NODERAWFS;
-    const lockdown = m.lockdown as PyFn;
-    lockdown();
-    lockdown.destroy();
+    once(m.lockdown_seal!);
   }
 
   /**

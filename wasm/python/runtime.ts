@@ -3,7 +3,8 @@
  * JavaScript object: it talks to the host through the `/dev/scriptbox` device with bytes
  * only (see device.ts), and the JavaScript side calls its entry points with strings.
  * Values cross as JSON with tagged forms for what JSON lacks (wire.ts is the JS half).
- * The handle table's entry points are in runtime-handles.ts, run into this same module.
+ * The handle table's entry points are in runtime-handles.ts and the lockdown in
+ * runtime-lockdown.ts, both run into this same module.
  */
 export const RUNTIME = String.raw`
 import ast, base64, builtins, json, linecache, math, os, sys, time, traceback, types
@@ -506,41 +507,4 @@ def install_wheel(path):
         os.unlink(path)
     importlib.invalidate_caches()
     return json.dumps({'ok': True, 'value': None})
-
-
-# ---- lockdown: no module that reaches JavaScript stays importable --------------------
-
-_BLOCKED = frozenset({'js', 'pyodide_js', 'pyodide', '_pyodide', '_pyodide_core', 'micropip', 'ctypes', '_ctypes'})
-
-
-class _Blocker:
-    """Refuses the modules that would hand a script JavaScript objects or raw memory."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name.partition('.')[0] in _BLOCKED:
-            raise ModuleNotFoundError(f"No module named '{name}': it is not available in the ScriptBox sandbox", name=name)
-        return None
-
-    @staticmethod
-    def invalidate_caches():
-        pass
-
-
-def lockdown():
-    sys.meta_path[:] = [_Blocker] + [f for f in sys.meta_path if not hasattr(f, 'jsproxies') and 'JsFinder' not in type(f).__name__]
-    for name in list(sys.modules):
-        if name.partition('.')[0] in _BLOCKED:
-            del sys.modules[name]
-    # Pyodide's own modules stay alive (its C side holds them): drop every JavaScript
-    # object their namespaces and the import hook's table still hold.
-    import gc
-    for o in gc.get_objects():
-        if type(o) is dict and str(o.get('__name__', '')).partition('.')[0] in _BLOCKED:
-            for k, v in list(o.items()):
-                if type(v).__name__ == 'JsProxy':
-                    o[k] = None
-        elif hasattr(o, 'jsproxies') and type(getattr(o, 'jsproxies', None)) is dict:
-            o.jsproxies.clear()
-    gc.collect()
 `;

@@ -1,0 +1,220 @@
+/**
+ * Loads Pyodide for one core: from scratch, or from a memory snapshot (Pyodide's
+ * `_loadSnapshot`: the wasm heap of an interpreter that already booted and loaded our
+ * runtime), optionally taking such a snapshot on the way (`_makeSnapshot`). A
+ * WebAssembly.Module compiled once per process by the placement replaces Pyodide's own
+ * fetch + compile of pyodide.asm.wasm.
+ *
+ * Everything here that changes what ends up in the wasm heap is part of the snapshot key
+ * (snapshot-key.ts): the load options below, BOOTSTRAP and RUNTIME_SOURCES.
+ */
+import type { CoreInit } from '../../src/core.js';
+import { RUNTIME } from './runtime.js';
+import { RUNTIME_HANDLES } from './runtime-handles.js';
+import { RUNTIME_LOCKDOWN } from './runtime-lockdown.js';
+
+export type PyFn<R = string> = ((...args: unknown[]) => R) & { destroy(): void };
+
+interface FSLike {
+  makedev(ma: number, mi: number): number;
+  registerDevice(dev: number, ops: object): void;
+  mkdev(path: string, dev: number): void;
+  writeFile(path: string, data: Uint8Array): void;
+}
+
+export interface Pyodide {
+  FS: FSLike;
+  _module: { HEAPU8: Uint8Array; memory?: WebAssembly.Memory };
+  _api: { config: Record<string, unknown> };
+  globals: { get(name: string): unknown; set(name: string, v: unknown): void; delete(name: string): void };
+  runPython(code: string, opts?: { filename?: string }): unknown;
+  setInterruptBuffer(b: unknown): void;
+  setStdout(o: { write(b: Uint8Array): number }): void;
+  setStderr(o: { write(b: Uint8Array): number }): void;
+  setStdin(o: { error: boolean }): void;
+  makeMemorySnapshot(): Uint8Array;
+}
+
+/** Environment of the interpreter (baked into a snapshot: os.environ is read at boot). */
+export const PYODIDE_ENV = { HOME: '/home/pyodide' } as const;
+
+/** The runtime sources, run in this order into the module `_scriptbox`. */
+export const RUNTIME_SOURCES: readonly [name: string, source: string][] = [
+  ['<scriptbox>', RUNTIME],
+  ['<scriptbox-handles>', RUNTIME_HANDLES],
+  ['<scriptbox-lockdown>', RUNTIME_LOCKDOWN],
+];
+
+/**
+ * Python that runs the runtime sources into the module `_scriptbox`. They arrive as the
+ * global `_sb_sources`, JSON text: a string crosses as a Python str, never as a JsProxy.
+ */
+export const BOOTSTRAP =
+  "import json, sys, types\n_m = types.ModuleType('_scriptbox')\nsys.modules['_scriptbox'] = _m\nfor _n, _s in json.loads(_sb_sources):\n    exec(compile(_s, _n, 'exec'), _m.__dict__)\ndel _m, _n, _s, json, sys, types\n";
+
+/** The first word of every Pyodide memory snapshot (its `makeSnapshot` magic). */
+export const SNAPSHOT_MAGIC = 1886286592;
+
+type Settings = {
+  instantiateWasm?: (imports: Record<string, Record<string, unknown>>, done: (i: WebAssembly.Instance, m: WebAssembly.Module) => void) => unknown;
+};
+type EmModule = {
+  HEAP8: Int8Array;
+  growMemory(bytes: number): unknown;
+  API?: { restoreSnapshot?(snapshot: Uint8Array): unknown };
+};
+type ModuleFactory = (settings: Settings) => Promise<EmModule>;
+
+/** Pyodide's Emscripten module factory (pyodide.asm.mjs), from the same folder as its wasm. */
+async function moduleFactory(indexURL: string | undefined): Promise<ModuleFactory> {
+  const spec = indexURL ? `${indexURL}pyodide.asm.mjs` : 'pyodide/pyodide.asm.mjs';
+  return ((await import(/* @vite-ignore */ spec)) as { default: ModuleFactory }).default;
+}
+
+/**
+ * Wraps the factory: instantiates a precompiled module when there is one, and makes the
+ * heap big enough for a snapshot (Pyodide sizes it with INITIAL_MEMORY, which its build
+ * ignores: pyodide/pyodide#6254, so a snapshot over the default 30 MiB would not fit).
+ */
+function hooked(create: ModuleFactory, wasm: WebAssembly.Module | undefined, heapBytes: number): ModuleFactory {
+  return async (settings) => {
+    // Pyodide's own instantiate closes over the wasm file it read (10 MiB): kept only until
+    // the precompiled module has linked, so the engine does not hold it for its life.
+    let own = settings.instantiateWasm;
+    if (wasm && own) {
+      settings.instantiateWasm = (imports, done) => {
+        // Pyodide adds these two imports itself (src/core/jsverror.ts); a unique marker is
+        // its own fallback where its tiny helper wasm cannot compile (Node 20 lacks wasm GC).
+        const marker = Symbol('error marker');
+        imports.env!.Jsv_GetError_import = () => marker;
+        imports.env!.JsvError_Check = (v: unknown) => v === marker;
+        WebAssembly.instantiate(wasm, imports as WebAssembly.Imports).then(
+          (instance) => {
+            own = undefined;
+            done(instance, wasm);
+          },
+          // A module that does not link (another Pyodide build): Pyodide's own way.
+          () => own!(imports, done),
+        );
+        return {};
+      };
+    }
+    const mod = await create(settings);
+    if (heapBytes > 0) {
+      if (mod.HEAP8.length < heapBytes) mod.growMemory(heapBytes);
+      sparseRestore(mod);
+    }
+    return mod;
+  };
+}
+
+const PAGE = 65536;
+let zeroPage: Uint8Array | undefined;
+type BufferLike = { from(b: ArrayBufferLike, offset: number, length: number): Uint8Array; compare(a: Uint8Array, b: Uint8Array): number };
+
+/**
+ * Makes Pyodide's restore skip pages that are zero in the snapshot and still zero in the
+ * fresh heap: about half of a booted interpreter's heap is zero pages (an untouched stack,
+ * free memory), and copying them would make every one resident, 15 MiB more per engine
+ * than a boot from scratch. Every other page is copied, so the heap ends up equal to the
+ * snapshot. Pyodide still checks the header (it is handed the snapshot without its heap).
+ * Needs a native compare (Node's Buffer); elsewhere Pyodide copies everything, as it would.
+ */
+function sparseRestore(mod: EmModule): void {
+  const api = mod.API;
+  const own = api?.restoreSnapshot?.bind(api);
+  const buffer = (globalThis as { Buffer?: BufferLike }).Buffer;
+  if (!api || !own || !buffer) return;
+  api.restoreSnapshot = (snapshot: Uint8Array) => {
+    const heapAt = new DataView(snapshot.buffer, snapshot.byteOffset, 8).getUint32(4, true);
+    const conf = own(snapshot.subarray(0, heapAt));
+    const heap = snapshot.subarray(heapAt);
+    const into = mod.HEAP8;
+    zeroPage ??= new Uint8Array(PAGE);
+    for (let at = 0; at < heap.byteLength; at += PAGE) {
+      const n = Math.min(PAGE, heap.byteLength - at);
+      const page = buffer.from(heap.buffer, heap.byteOffset + at, n);
+      const zero = zeroPage.subarray(0, n);
+      if (buffer.compare(page, zero) !== 0 || buffer.compare(buffer.from(into.buffer, at, n), zero) !== 0) into.set(page, at);
+    }
+    return conf;
+  };
+}
+
+/** The heap size a snapshot holds (its header says where the heap starts). */
+function snapshotHeapBytes(snapshot: Uint8Array): number {
+  if (snapshot.byteLength < 48) throw new Error('the snapshot is too short to be one');
+  const head = new Uint32Array(snapshot.buffer, snapshot.byteOffset, 2);
+  if (head[0] !== SNAPSHOT_MAGIC) throw new Error('the snapshot does not start with Pyodide\'s snapshot magic');
+  return snapshot.byteLength - head[1]!;
+}
+
+async function load(init: CoreInit, wasm: WebAssembly.Module | undefined, extra: object, heapBytes = 0): Promise<Pyodide> {
+  const indexURL = init.assetUrls?.pyodideIndex;
+  const [{ loadPyodide }, create] = await Promise.all([import('pyodide'), moduleFactory(indexURL)]);
+  const py = (await loadPyodide({
+    ...(indexURL ? { indexURL } : {}),
+    // The `js` module sees an empty object, never this realm's globals.
+    jsglobals: Object.freeze(Object.create(null)),
+    env: { ...PYODIDE_ENV },
+    stdout: () => {},
+    stderr: () => {},
+    checkAPIVersion: true,
+    createPyodideModule: hooked(create, wasm, heapBytes) as never,
+    ...extra,
+  })) as unknown as Pyodide;
+  // Pyodide keeps its options; the snapshot bytes are dead weight once restored.
+  delete py._api.config._loadSnapshot;
+  return py;
+}
+
+let sharedDecoding: boolean | undefined;
+
+/** Whether this realm's TextDecoder reads views of shared memory (Node does, browsers do not). */
+function decodesShared(): boolean {
+  if (sharedDecoding === undefined) {
+    try {
+      new TextDecoder().decode(new Uint8Array(new SharedArrayBuffer(1)));
+      sharedDecoding = true;
+    } catch {
+      sharedDecoding = false;
+    }
+  }
+  return sharedDecoding;
+}
+
+export interface Loaded {
+  py: Pyodide;
+  /** Booted from `init.snapshot`. */
+  restored: boolean;
+  /** Booted with `_makeSnapshot`: the core must call makeMemorySnapshot at the right moment. */
+  making: boolean;
+  /** Why `init.snapshot` was not used (then the core booted from scratch and makes a new one). */
+  rejected?: string;
+}
+
+/**
+ * Boots from the snapshot when there is one; if Pyodide refuses it (another build, a
+ * damaged heap), boots from scratch and takes a fresh snapshot for the host to keep.
+ */
+export async function loadPython(init: CoreInit, wasm?: WebAssembly.Module): Promise<Loaded> {
+  let rejected: string | undefined;
+  if (init.snapshot) {
+    // A shared buffer is the host's one copy for every engine, read in place where Pyodide
+    // can (it decodes the header with a TextDecoder, which browsers refuse on shared
+    // memory); nothing here keeps a reference to it once booted (see load and the worker
+    // entry). A copy also realigns bytes that arrived at an odd offset inside a frame.
+    const s = init.snapshot;
+    const usable = s.byteOffset % 4 === 0 && (s.buffer instanceof ArrayBuffer || decodesShared());
+    const bytes = usable ? s : s.slice();
+    try {
+      const py = await load(init, wasm, { _loadSnapshot: bytes }, snapshotHeapBytes(bytes));
+      return { py, restored: true, making: false };
+    } catch (e) {
+      rejected = String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300);
+    }
+  }
+  const making = init.makeSnapshot === true || rejected !== undefined;
+  const py = await load(init, wasm, making ? { _makeSnapshot: true } : {});
+  return rejected === undefined ? { py, restored: false, making } : { py, restored: false, making, rejected };
+}
