@@ -44,6 +44,9 @@ export abstract class EngineSession {
   protected readonly wheels: { wheel: Uint8Array; name: string }[] = [];
   protected counts = { execs: 0, calls: 0, hostCalls: 0, restarts: 0 };
   protected lastEscalation: EngineStats['lastEscalation'] = null;
+  protected lastRecovery: EngineStats['lastRecovery'] = null;
+  /** When the current core was killed or found dead: recovery time counts from here. */
+  private lostAt: number | undefined;
   protected abstract readonly hostCalls: HostCalls;
   protected abstract readonly handles: HandleTable;
 
@@ -103,17 +106,29 @@ export abstract class EngineSession {
 
   /** A fresh core with everything replayed: host functions, config, loaded scripts. */
   private async restart(): Promise<Connection> {
+    const since = this.lostAt ?? performance.now();
+    this.lostAt = undefined;
     await this.killing;
     this.counts.restarts++;
     this.handles.invalidate();
     const conn = await this.connect(this.init());
     const timeoutMs = this.resolved.limits.timeoutMs;
-    for (const { wheel, name } of this.wheels) {
-      await conn.request({ t: 'install', wheel, name, timeoutMs }, this.hostCalls.handlers());
+    try {
+      for (const { wheel, name } of this.wheels) {
+        await conn.request({ t: 'install', wheel, name, timeoutMs }, this.hostCalls.handlers());
+      }
+      for (const [name, code] of this.loads) {
+        await conn.request({ t: 'load', code, name, timeoutMs, stream: false }, this.hostCalls.handlers());
+      }
+      if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed while it restarted`);
+    } catch (e) {
+      // Never leave a half-replayed core behind (dispose does not see it until this returns).
+      await conn.kill().catch(() => {});
+      throw e;
     }
-    for (const [name, code] of this.loads) {
-      await conn.request({ t: 'load', code, name, timeoutMs, stream: false }, this.hostCalls.handlers());
-    }
+    const boot = conn.boot?.restored ? 'snapshot' : 'scratch';
+    this.lastRecovery = { boot, ms: performance.now() - since };
+    if (this.lastEscalation === 'restarted' && boot === 'scratch') this.lastEscalation = 'cold-booted';
     return conn;
   }
 
@@ -122,6 +137,18 @@ export abstract class EngineSession {
     this.conn = undefined;
     // Restart and dispose wait for this, so a dead worker never overlaps its replacement.
     if (c) this.killing = c.kill().catch(() => {});
+    this.lost();
+  }
+
+  /**
+   * The core is gone (killed or dead): start its replacement now, in the background, so
+   * the next call finds it ready. A failed boot is tried again by the next call.
+   */
+  private lost(): void {
+    this.lostAt = performance.now();
+    this.lastEscalation = 'restarted';
+    if (this.disposed) return;
+    void this.connection().catch(() => {});
   }
   private killing: Promise<void> = Promise.resolve();
 
@@ -151,12 +178,12 @@ export abstract class EngineSession {
     }
     switch (ending.t) {
       case 'unresponsive':
-        this.lastEscalation = 'restarted';
         this.dropConnection();
         if (ending.stoppedBy === 'abort') throw this.aborted(rules, 'and its worker was killed because the code did not stop');
         return timeoutFailure();
       case 'died':
         this.conn = undefined;
+        this.lost();
         return crashFailure(ending.error.message);
       case 'broken':
         this.dropConnection();
@@ -216,7 +243,6 @@ export abstract class EngineSession {
     if (this.current.canInterrupt) this.current.interrupt(InterruptReason.User);
     else {
       // No shared memory: the only way to stop running code is to kill it.
-      this.lastEscalation = 'restarted';
       this.dropConnection();
     }
   }

@@ -108,8 +108,16 @@ export interface EngineStats {
   /** Times the engine was restarted (after a kill, crash or memory limit). */
   restarts: number;
   uptimeMs: number;
-  /** The last escalation that fired: `interrupted` in place, `restarted` after a kill. */
-  lastEscalation: 'interrupted' | 'restarted' | null;
+  /**
+   * The highest step of the escalation ladder that fired last: `interrupted` in place;
+   * `restarted`: the worker or process was killed (or died) and a new core restored the
+   * memory snapshot; `cold-booted`: the new core booted from scratch (Lua, `snapshot:
+   * false`, or a snapshot that could not be used). Set to `restarted` at the kill and
+   * made exact once the new core is up (see `lastRecovery`).
+   */
+  lastEscalation: 'interrupted' | 'restarted' | 'cold-booted' | null;
+  /** The last replacement of a killed or dead core: how it started, and ms from the loss to a core with every loaded script replayed. */
+  lastRecovery: { boot: 'snapshot' | 'scratch'; ms: number } | null;
 }
 
 /**

@@ -10,14 +10,23 @@ import type { SnapshotSetup } from './placement/snapshot.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
-/** The snapshot store and key for `snapshot` (Node: a disk cache; browsers: this page's memory only). */
-export async function snapshotSetup(opts: { dir?: string }, extra: string[] = []): Promise<SnapshotSetup> {
+/**
+ * The snapshot store and key for `snapshot`. Node: a disk cache. Browsers: Cache Storage,
+ * or this page's memory only where Cache Storage cannot be used (never an error).
+ * Undefined where snapshots cannot be keyed (a browser page without WebCrypto).
+ */
+export async function snapshotSetup(opts: { dir?: string }, extra: string[] = []): Promise<SnapshotSetup | undefined> {
   const { snapshotKey } = await import('../wasm/python/snapshot-key.js');
   if (!isNode) {
     if (opts.dir !== undefined) {
-      throw new UnavailableError('snapshot: { dir } keeps snapshots in a directory, which needs Node; in a browser pass snapshot: true (snapshots then live in memory for the page)');
+      throw new UnavailableError('snapshot: { dir } keeps snapshots in a directory, which needs Node; in a browser pass snapshot: true (snapshots then live in Cache Storage)');
     }
-    return { key: await snapshotKey(extra) };
+    // The key is a SHA-256 from WebCrypto, which insecure pages (plain http off localhost)
+    // lack: there engines boot from scratch, as with snapshot: false.
+    if (!globalThis.crypto?.subtle) return undefined;
+    const { openBrowserSnapshotStore } = await import('./placement/browser-snapshot-store.js');
+    const [key, store] = await Promise.all([snapshotKey(extra), openBrowserSnapshotStore()]);
+    return { key, store };
   }
   const { DiskSnapshotStore, defaultSnapshotDir } = (await import('./node/snapshot-cache.js')) as typeof import('./node/snapshot-cache.js');
   return { key: await snapshotKey(extra), store: new DiskSnapshotStore(opts.dir ?? defaultSnapshotDir()) };

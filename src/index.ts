@@ -21,15 +21,17 @@ export type { LogEntry, LogLevel } from './capabilities/builtins.js';
 export { MemoryStore } from './state/memory.js';
 export { SqliteStore } from './state/sqlite.js';
 export { IndexedDbStore } from './state/indexeddb.js';
+export { clearBrowserSnapshots } from './placement/browser-snapshot-store.js';
 export { EnginePool, type PoolStats, type PoolOptions } from './pool.js';
 export type { HistogramSnapshot } from './histogram.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
-async function spawner(): Promise<{ spawn: WorkerSpawner; assets?: CoreInit['assetUrls'] }> {
+/** How to start workers; `primed`: keep a worker started ahead of need for this language (fast starts). */
+async function spawner(primed?: Language): Promise<{ spawn: WorkerSpawner; assets?: CoreInit['assetUrls'] }> {
   if (isNode) {
-    const { spawnNodeWorker } = (await import('./node/worker-host.js')) as typeof import('./node/worker-host.js');
-    return { spawn: spawnNodeWorker };
+    const { spawnNodeWorker, primedNodeSpawner } = (await import('./node/worker-host.js')) as typeof import('./node/worker-host.js');
+    return { spawn: primed ? primedNodeSpawner(primed) : spawnNodeWorker };
   }
   const { spawnWebWorker, ASSET_BASE } = await import('./placement/web-worker.js');
   const base = new URL(ASSET_BASE, location.href).href;
@@ -73,7 +75,8 @@ export async function createEngine(language: Language, options?: EngineOptions):
     ]);
     connect = (init) => connectProcess(init, spawnEngineProcess);
   } else {
-    const { spawn, assets } = await spawner();
+    // A fast-starting engine is worth a pre-started worker; one booting for seconds is not.
+    const { spawn, assets } = await spawner(resolved.snapshot ? resolved.language : undefined);
     const sharedMemory = sharedMemoryAvailable();
     const wasm = resolved.language === 'python' ? pyodideModule(assets) : undefined;
     connect = (init) => connectWorker(assets ? { ...init, assetUrls: assets } : init, spawn, { sharedMemory, pyodideModule: wasm });
@@ -81,11 +84,23 @@ export async function createEngine(language: Language, options?: EngineOptions):
   if (resolved.snapshot) {
     // Python: every boot (first start and restarts) restores a memory snapshot.
     const { withSnapshots } = await import('./placement/snapshot.js');
-    connect = withSnapshots(connect, await snapshotSetup(resolved.snapshot));
+    const setup = await snapshotSetup(resolved.snapshot);
+    if (setup) connect = withSnapshots(connect, setup);
   }
   const engine = new SandboxEngine(resolved, connect);
   await engine.start();
   return engine;
+}
+
+/**
+ * Stops the worker thread Node keeps started ahead of need for fast Python starts (README
+ * "Pools and fast start"), if there is one; the next fast-starting engine starts another.
+ * It never keeps the process alive, so calling this is only about its memory.
+ */
+export async function releaseSpareWorker(): Promise<void> {
+  if (!isNode) return;
+  const host = (await import('./node/worker-host.js')) as typeof import('./node/worker-host.js');
+  await host.releaseSpareWorker();
 }
 
 /**

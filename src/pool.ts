@@ -98,12 +98,19 @@ export class EnginePool implements AsyncDisposable {
 
   // ---- engines ------------------------------------------------------------------------
 
-  private async boot(): Promise<Slot> {
+  private boot(): Promise<Slot> {
+    return this.track(this.bootOne());
+  }
+
+  private async bootOne(): Promise<Slot> {
     this.starting++;
     try {
       const engine = await this.create(this.language, this.engineOptions);
       try {
         if (this.o.init !== undefined) await engine.loadInit(this.o.init, 'init');
+        // A first exec costs a few ms (code paths on both sides run for the first time):
+        // paid here, not by the first caller.
+        await engine.exec(PROBE, { timeoutMs: 5000 });
       } catch (e) {
         await engine.dispose();
         throw e;
@@ -147,7 +154,22 @@ export class EnginePool implements AsyncDisposable {
     this.checkDrained();
   }
 
-  private async retire(slot: Slot, replace = true): Promise<void> {
+  /** Boots and disposals under way; close() waits for them. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    void p.then(
+      () => this.pending.delete(p),
+      () => this.pending.delete(p),
+    );
+    return p;
+  }
+
+  private retire(slot: Slot, replace = true): Promise<void> {
+    return this.track(this.retireOne(slot, replace));
+  }
+
+  private async retireOne(slot: Slot, replace: boolean): Promise<void> {
     this.slots.delete(slot.engine);
     this.idle = this.idle.filter((s) => s !== slot);
     this.counts.retired++;
@@ -316,8 +338,9 @@ export class EnginePool implements AsyncDisposable {
     const all = [...this.slots.values()];
     this.slots.clear();
     await Promise.all(all.map((s) => s.engine.dispose().catch(() => {})));
-    // Engines still booting dispose themselves when they arrive (offer sees 'closed').
-    while (this.starting > 0) await new Promise((r) => setTimeout(r, 10));
+    // Engines still booting dispose themselves when they arrive (offer sees 'closed'):
+    // wait for those disposals too, so nothing outlives close().
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 
   dispose(): Promise<void> {

@@ -366,6 +366,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
       ...this.counts,
       uptimeMs: performance.now() - this.started,
       lastEscalation: this.lastEscalation,
+      lastRecovery: this.lastRecovery,
     };
   }
 

@@ -138,5 +138,17 @@ describe('AbortSignal on code that ignores the interrupt', () => {
     const s = await engine.stats();
     expect(s.restarts).toBe(1);
     expect(s.lastEscalation).toBe('restarted');
+    expect(s.lastRecovery?.boot).toBe('snapshot');
   }, 60_000);
+
+  it('without a snapshot the ladder ends in a cold boot, and stats say so', async () => {
+    await using engine = await createEngine('python', { snapshot: false, limits: { graceMs: 300 } });
+    const r = await engine.exec('sum(range(10**15))', { timeoutMs: 200 });
+    expect(r.timedOut).toBe(true);
+    expect((await engine.exec('6 * 7')).value).toBe(42);
+    const s = await engine.stats();
+    expect(s.lastEscalation).toBe('cold-booted');
+    expect(s.lastRecovery?.boot).toBe('scratch');
+    expect(s.lastRecovery!.ms).toBeGreaterThan(0);
+  }, 90_000);
 });

@@ -154,6 +154,17 @@ describe('EnginePool', () => {
     expect(await busy).toBeInstanceOf(DisposedError); // at once, not after its timeout
     expect(liveWorkerCount()).toBe(before);
   });
+
+  it('close waits for an engine that was still booting (a fresh refill): nothing outlives it', async () => {
+    const before = liveWorkerCount();
+    const pool = await createPool('lua', { min: 1, max: 1, reset: 'fresh' });
+    await pool.run((e) => e.exec('return 1'));
+    // The release retired the used engine and started its replacement, which is booting now.
+    expect(pool.stats().starting).toBe(1);
+    await pool.close();
+    expect(liveWorkerCount()).toBe(before);
+    expect(pool.stats()).toMatchObject({ engines: 0, starting: 0 });
+  });
 });
 
 describe('EnginePool of Python engines', () => {

@@ -16,3 +16,9 @@ export const createCore: CoreFactory = async (init, env) => {
       throw new InvalidInputError(`unknown language ${JSON.stringify(init.language)}`);
   }
 };
+
+/** Starts loading a language's modules ahead of its boot (a spare worker); errors surface at boot. */
+export function primeCore(language: string): void {
+  if (language !== 'python') return;
+  void Promise.all([import('./python/core.js'), import('./python/boot.js').then((b) => b.primePython())]).catch(() => {});
+}

@@ -9,7 +9,7 @@ import type { ParentEndpoint } from '../src/channel/endpoint.js';
 import type { ToEngine, ToHost } from '../src/channel/protocol.js';
 import { HostCallError, type CoreEnv, type CoreInit, type EngineCore } from '../src/core.js';
 import { decode, encode, type ScriptValue } from '../src/values.js';
-import { createCore } from './cores.js';
+import { createCore, primeCore } from './cores.js';
 import { serve } from '../src/placement/serve.js';
 import { hardenRealm, prepareRealmHardening } from './realm.js';
 
@@ -35,14 +35,22 @@ async function parent(): Promise<ParentEndpoint> {
   };
 }
 
+/**
+ * The start message. A worker the host starts ahead of need (a spare) first gets
+ * `{ prime: language }` and loads that core's modules while it waits.
+ */
 function firstMessage(p: ParentEndpoint): Promise<WorkerStart> {
   return new Promise((resolve) => {
     let got = false;
     p.onMessage((m) => {
-      if (!got) {
-        got = true;
-        resolve(m as WorkerStart);
+      if (got) return;
+      const prime = (m as { prime?: unknown }).prime;
+      if (typeof prime === 'string') {
+        primeCore(prime);
+        return;
       }
+      got = true;
+      resolve(m as WorkerStart);
     });
   });
 }

@@ -13,7 +13,16 @@ function label(r: BenchResult): string {
   if (engines !== undefined && !Array.isArray(engines)) return `${r.workload} (${engines} engine${engines === 1 ? '' : 's'})`;
   if (p.snapshot === 0) return `${r.workload} (boot from scratch)`;
   if (p.snapshotFromDisk === 1) return `${r.workload} (snapshot from disk)`;
+  if (p.resetFresh === 1) return `${r.workload} (reset fresh)`;
+  if (p.spareWorker === 0) return `${r.workload} (no pre-started worker)`;
   return r.workload;
+}
+
+/** What a ratio is against: `comlink`, `lua/wasm/worker`, `cold-start` (same target), `cold-start lua/wasm/worker`. */
+function versus(r: BenchResult): string {
+  const target = r.baseline!.replace('baseline/', '');
+  if (!r.baselineWorkload) return target;
+  return r.baseline === r.target ? r.baselineWorkload : `${r.baselineWorkload} ${target}`;
 }
 
 /** A Markdown table: workload, target, median, p95, unit, samples, ratio to the baseline. */
@@ -25,7 +34,7 @@ export function formatTable(report: BenchReport): string {
     num(r.p95),
     r.unit,
     String(r.samples),
-    r.ratio !== undefined ? `${num(r.ratio)}x ${r.baseline!.replace('baseline/', '')}` : '',
+    r.ratio !== undefined ? `${num(r.ratio)}x ${versus(r)}` : '',
   ]);
   const head = ['workload', 'target', 'median', 'p95', 'unit', 'samples', 'vs baseline'];
   const lines = [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);

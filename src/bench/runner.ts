@@ -4,6 +4,7 @@
  */
 import type { EngineOptions, ScriptEngine } from '../engine.js';
 import { InvalidInputError } from '../errors.js';
+import { EnginePool, type PoolOptions } from '../pool.js';
 import { allTargets, targetMatcher } from './targets.js';
 import type { BenchReport, BenchResult, EngineTarget, Skipped } from './types.js';
 import { BENCH_SCRIPT, WORKLOADS, type BaselineEnv, type BenchContext } from './workloads.js';
@@ -16,6 +17,8 @@ export interface BenchEnv {
   baselines: BaselineEnv;
   rssBytes(): number;
   settle(): Promise<void>;
+  /** Stops the pre-started worker of fast Python starts, if the platform keeps one. */
+  releaseSpareWorker?(): Promise<void>;
   createEngine(language: EngineTarget['language'], options: EngineOptions): Promise<ScriptEngine>;
 }
 
@@ -39,15 +42,16 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
 
   const primary = new Map<string, Promise<ScriptEngine>>();
   const extras: ScriptEngine[] = [];
-  const create = (t: EngineTarget, more: EngineOptions = {}) =>
-    env.createEngine(t.language, {
-      placement: t.placement,
-      ...(t.placement === 'inline' ? { trusted: true } : {}),
-      capabilities: ['echo'],
-      hostFunctions: { echo: (x) => x },
-      limits: { timeoutMs: 120_000 },
-      ...more,
-    });
+  const pools: EnginePool[] = [];
+  const engineOptions = (t: EngineTarget, more: EngineOptions = {}): EngineOptions => ({
+    placement: t.placement,
+    ...(t.placement === 'inline' ? { trusted: true } : {}),
+    capabilities: ['echo'],
+    hostFunctions: { echo: (x) => x },
+    limits: { timeoutMs: 120_000 },
+    ...more,
+  });
+  const create = (t: EngineTarget, more: EngineOptions = {}) => env.createEngine(t.language, engineOptions(t, more));
   const loaded = async (t: EngineTarget) => {
     const e = await create(t);
     await e.load(BENCH_SCRIPT[t.language], 'bench');
@@ -66,8 +70,15 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
       extras.push(e);
       return e;
     },
+    async pool(t, options: PoolOptions) {
+      // What createPool does, with this environment's createEngine.
+      const p = await EnginePool.start(t.language, { ...engineOptions(t), ...options }, env.createEngine);
+      pools.push(p);
+      return p;
+    },
     rssBytes: env.rssBytes,
     settle: env.settle,
+    releaseSpareWorker: async () => env.releaseSpareWorker?.(),
     progress: opts.progress,
     baselines: env.baselines,
   };
@@ -89,6 +100,7 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
             const r: BenchResult = { workload: w.id, target: t.id, median: m.median, p95: m.p95, unit: w.unit, samples: m.samples };
             const base = w.baseline?.(t);
             if (base) r.baseline = base;
+            if (base && w.baselineWorkload) r.baselineWorkload = w.baselineWorkload;
             if (m.params) r.params = m.params;
             mine.push(r);
           }
@@ -106,13 +118,17 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
         const m = await measure(ctx);
         mine.push({ workload: w.id, target: id, median: m.median, p95: m.p95, unit: w.unit, samples: m.samples });
       }
-      for (const r of mine) {
-        const base = r.baseline && mine.find((b) => b.target === r.baseline && !b.params);
-        if (base && base.median > 0) r.ratio = r.median / base.median;
-      }
       results.push(...mine);
     }
+    // After every workload, so a ratio may name another workload's row (pool-acquire vs
+    // cold-start); the row without params is the one a target is compared by.
+    for (const r of results) {
+      const workload = r.baselineWorkload ?? r.workload;
+      const base = r.baseline && results.find((b) => b.workload === workload && b.target === r.baseline && !b.params);
+      if (base && base.median > 0) r.ratio = r.median / base.median;
+    }
   } finally {
+    for (const p of pools) await p.close().catch(() => {});
     for (const p of primary.values()) await p.then((e) => e.dispose()).catch(() => {});
     for (const e of extras) await e.dispose().catch(() => {});
   }

@@ -157,3 +157,9 @@ export const ENDLESS: Record<Language, string> = { python: 'while True:\n    pas
 
 /** The smallest exec with a result, per language. */
 export const FIRST: Record<Language, string> = { python: '1 + 1', lua: 'return 1 + 1' };
+
+/** Code stuck in C, where the interrupt is never looked at: only a kill ends it. */
+export const STUCK: Record<Language, string> = {
+  python: 'sum(range(10**15))',
+  lua: 'return string.rep("a", 40000):find(".-.-.-.-.-.-b")',
+};

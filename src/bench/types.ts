@@ -18,12 +18,18 @@ export interface EngineTarget {
 export interface BenchResult {
   workload: string;
   target: string;
+  /** The target this row is compared with: a `baseline/...` target or another engine target. */
   baseline?: string;
+  /** Set when `baseline` names a row of another workload (pool-acquire vs cold-start). */
+  baselineWorkload?: string;
   median: number;
   p95: number;
   unit: Unit;
   samples: number;
-  /** median / the baseline's median (for times: below 1 is faster than the baseline). */
+  /**
+   * median / the baseline's median (for times: below 1 is faster than the baseline). Absent
+   * when the baseline was not measured in this run (e.g. `--only pool-acquire`).
+   */
   ratio?: number;
   /** Workload parameters, e.g. `{ engines: 2 }` for throughput. */
   params?: Record<string, number | number[]>;

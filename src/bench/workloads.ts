@@ -4,7 +4,8 @@
  */
 import type { EngineOptions, ScriptEngine } from '../engine.js';
 import { forgetSnapshots } from '../placement/snapshot.js';
-import { BENCH_SCRIPT, ENDLESS, FIRST } from './scripts.js';
+import type { EnginePool, PoolOptions } from '../pool.js';
+import { BENCH_SCRIPT, ENDLESS, FIRST, STUCK } from './scripts.js';
 import { sample, type Stats } from './sample.js';
 import type { Budget, EngineTarget, Unit } from './types.js';
 
@@ -18,8 +19,15 @@ export interface BenchContext {
   extraEngine(t: EngineTarget): Promise<ScriptEngine>;
   /** Creates an engine with the harness's options (and `more`); the caller disposes it. */
   create(t: EngineTarget, more?: EngineOptions): Promise<ScriptEngine>;
+  /**
+   * A pool of the target's engines (the harness's engine options plus `options`), resolved
+   * once `min` engines answer. The caller closes it; the harness closes any left open.
+   */
+  pool(t: EngineTarget, options: PoolOptions): Promise<EnginePool>;
   rssBytes(): number;
   settle(): Promise<void>;
+  /** Stops the worker kept started ahead of need for fast Python starts (none where there is none). */
+  releaseSpareWorker(): Promise<void>;
   progress(text: string): void;
   baselines: BaselineEnv;
 }
@@ -42,6 +50,8 @@ export interface Workload {
   /** One line for README and the table. */
   what: string;
   baseline?(t: EngineTarget): string | undefined;
+  /** The workload whose rows `baseline` names, when not this one (its own run supplies the median). */
+  baselineWorkload?: string;
   /** Why this target cannot run the workload, if it cannot. */
   skip?(t: EngineTarget): string | undefined;
   measure(ctx: BenchContext, t: EngineTarget): Promise<Measured[]>;
@@ -59,6 +69,21 @@ const budget = (quick: boolean, iterations: [number, number], time: [number, num
 
 const us = (s: Stats): Measured => ({ ...s, median: s.median * 1000, p95: s.p95 * 1000 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once the pool has an idle engine and none booting (a refill done), then lets it settle. */
+async function warm(pool: EnginePool, timeoutMs = 120_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const s = pool.stats();
+    if (s.idle > 0 && s.starting === 0) break;
+    if (performance.now() > end) {
+      throw new Error(`the pool did not refill within ${timeoutMs} ms${pool.lastStartError ? `: ${pool.lastStartError.message}` : ''}`);
+    }
+    await sleep(10);
+  }
+  // The new engine's boot may still be finishing work (GC, a child's page-ins) off our thread.
+  await sleep(50);
+}
 
 /** Round trips of `once`, in microseconds, with the budget every round-trip workload uses. */
 async function roundTrips(ctx: BenchContext, label: string, once: () => Promise<unknown>): Promise<Measured> {
@@ -136,11 +161,14 @@ export const WORKLOADS: Workload[] = [
     baseline: (t) => (t.language === 'python' ? 'baseline/stock-loadPyodide' : 'baseline/stock-wasmoon'),
     async measure(ctx, t) {
       const first = FIRST[t.language];
-      const boot = (label: string, more?: EngineOptions, before?: () => void) =>
+      const boot = (label: string, more?: EngineOptions, before?: () => unknown) =>
         sample(
           label,
           async () => {
-            before?.();
+            // Each start begins from a settled process (collected, idle), as a new
+            // session's does; the baselines get the same.
+            await ctx.settle();
+            await before?.();
             const t0 = performance.now();
             const e = await ctx.create(t, more);
             await e.exec(first);
@@ -159,19 +187,69 @@ export const WORKLOADS: Workload[] = [
       const fromDisk = await boot(`cold-start ${t.id} (snapshot from disk)`, undefined, forgetSnapshots);
       const scratch = await boot(`cold-start ${t.id} (boot from scratch)`, { snapshot: false });
       const rows: Measured[] = [restored, { ...fromDisk, params: { snapshotFromDisk: 1 } }, { ...scratch, params: { snapshot: 0 } }];
+      if (t.placement === 'worker') {
+        // Restored rows take the worker started ahead of need; this one starts its own thread.
+        const own = await boot(`cold-start ${t.id} (no pre-started worker)`, undefined, () => ctx.releaseSpareWorker());
+        rows.splice(1, 0, { ...own, params: { spareWorker: 0 } });
+      }
       return rows;
     },
     baselines: {
-      'baseline/stock-loadPyodide': async (ctx) => sample('baseline/stock-loadPyodide', () => ctx.baselines.stockPyodideColdStart(), budget(ctx.quick, [2, 7], [0, 0], false)),
-      'baseline/stock-wasmoon': async (ctx) => sample('baseline/stock-wasmoon', () => ctx.baselines.stockWasmoonColdStart(), budget(ctx.quick, [3, 15], [0, 0], false)),
+      'baseline/stock-loadPyodide': async (ctx) =>
+        sample('baseline/stock-loadPyodide', () => ctx.settle().then(() => ctx.baselines.stockPyodideColdStart()), budget(ctx.quick, [2, 7], [0, 0], false)),
+      'baseline/stock-wasmoon': async (ctx) =>
+        sample('baseline/stock-wasmoon', () => ctx.settle().then(() => ctx.baselines.stockWasmoonColdStart()), budget(ctx.quick, [3, 15], [0, 0], false)),
     },
   },
   {
     id: 'pool-acquire',
     unit: 'ms',
-    what: 'pool.acquire -> first exec result, warm pool',
-    skip: () => 'createPool arrives with the pools issue (7); nothing to measure yet',
-    measure: async () => [],
+    what: "pool.acquire() -> exec of 1 + 1 -> result, warm pool (reset 'reuse'; and 'fresh', refilled between samples); release() untimed",
+    baseline: (t) => t.id,
+    baselineWorkload: 'cold-start',
+    async measure(ctx, t) {
+      const first = FIRST[t.language];
+      const once = async (pool: EnginePool) => {
+        const t0 = performance.now();
+        const e = await pool.acquire();
+        let ms: number;
+        try {
+          const r = await e.exec(first);
+          ms = performance.now() - t0;
+          if (!r.success || r.value !== 2) throw new Error(`exec(${JSON.stringify(first)}) on a pooled engine gave ${JSON.stringify(r.error ?? r.value)}`);
+        } finally {
+          await pool.release(e);
+        }
+        return ms;
+      };
+      // Health checks are pushed past the run: one landing mid-sample measures the sweep,
+      // not acquire.
+      const quiet = { min: 1, max: 1, healthCheckMs: 3_600_000 };
+      const measureWith = async (reset: 'reuse' | 'fresh', run: (pool: EnginePool) => Promise<Stats>) => {
+        ctx.progress(`pool-acquire ${t.id}: reset ${reset}, warming the pool`);
+        const pool = await ctx.pool(t, { ...quiet, reset });
+        try {
+          return await run(pool);
+        } finally {
+          await pool.close();
+          if (pool.stats().engines !== 0) throw new Error(`the ${reset} pool kept ${pool.stats().engines} engines after close()`);
+        }
+      };
+      const reuse = await measureWith('reuse', (pool) => sample(`pool-acquire ${t.id}`, () => once(pool), budget(ctx.quick, [20, 300], [50, 1000])));
+      // 'fresh' disposes each used engine and boots its replacement in the background. Each
+      // sample waits for that refill first, so it measures a warm pool, not a boot.
+      const fresh = await measureWith('fresh', (pool) =>
+        sample(
+          `pool-acquire ${t.id} (reset fresh)`,
+          async () => {
+            await warm(pool);
+            return once(pool);
+          },
+          budget(ctx.quick, t.language === 'python' ? [2, 7] : [3, 15], [0, 0], false),
+        ),
+      );
+      return [reuse, { ...fresh, params: { resetFresh: 1 } }];
+    },
   },
   {
     id: 'call-rtt',
@@ -233,6 +311,34 @@ export const WORKLOADS: Workload[] = [
         budget(ctx.quick, [3, 15], [0, 0], false),
       );
       return [s];
+    },
+  },
+  {
+    id: 'restart',
+    unit: 'ms',
+    what: 'code stuck in C ignores the interrupt and is killed after graceMs: kill -> a new core with the bench script replayed (stats().lastRecovery.ms)',
+    skip: noInterrupt,
+    async measure(ctx, t) {
+      const e = await ctx.create(t, { limits: { graceMs: 50 } });
+      try {
+        await e.load(BENCH_SCRIPT[t.language], 'bench');
+        const s = await sample(
+          `restart ${t.id}`,
+          async () => {
+            const r = await e.exec(STUCK[t.language], { timeoutMs: 50 });
+            if (!r.timedOut) throw new Error('the stuck code was not stopped by its deadline');
+            const after = await e.exec(FIRST[t.language]);
+            if (after.value !== 2) throw new Error('the engine did not answer after its restart');
+            const { lastRecovery } = await e.stats();
+            if (!lastRecovery) throw new Error('the engine reports no recovery');
+            return lastRecovery.ms;
+          },
+          budget(ctx.quick, t.language === 'python' ? [2, 7] : [3, 15], [0, 0], false),
+        );
+        return [s];
+      } finally {
+        await e.dispose();
+      }
     },
   },
   {

@@ -8,6 +8,8 @@ export interface Endpoint {
   /** Called once when the worker ends for any reason other than terminate(). */
   onExit(cb: (error: Error) => void): void;
   terminate(): Promise<void>;
+  /** Called once the core in this worker answered (a pre-starting spawner starts its next spare then). */
+  booted?(): void;
 }
 
 /** The worker side's view of its parent. */

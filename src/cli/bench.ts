@@ -10,6 +10,7 @@ import { WORKLOADS } from '../bench/workloads.js';
 import { ScriptBoxError } from '../errors.js';
 import { createEngine } from '../index.js';
 import * as env from '../node/bench-env.js';
+import { releaseSpareWorker } from '../node/worker-host.js';
 
 export const BENCH_USAGE = `usage: scriptbox bench [--quick] [--json [FILE]] [--only WORKLOAD,...] [--targets PATTERN]
 
@@ -63,6 +64,7 @@ export async function benchMain(argv: string[]): Promise<number> {
         baselines: env,
         rssBytes: env.rssBytes,
         settle: env.settle,
+        releaseSpareWorker,
         createEngine,
       },
     );

@@ -22,7 +22,7 @@ const usage = () => `usage: scriptbox snapshot build [--dir DIR]
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function build(dir: string): Promise<number> {
-  const { key, store } = await snapshotSetup({ dir });
+  const { key, store } = (await snapshotSetup({ dir }))!;
   const file = snapshotFile(store!.where, key);
   // A rebuild, not a lookup: the file for this key goes first.
   await rm(file, { force: true });

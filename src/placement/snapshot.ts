@@ -4,7 +4,8 @@
  * scratch, first start and every restart alike.
  *
  * The bytes for a snapshot key are looked up once per process and store: in memory, then
- * in the store (Node: a checked disk cache, src/node/snapshot-cache.ts). On a miss one
+ * in the store (Node: a checked disk cache, src/node/snapshot-cache.ts; browsers: Cache
+ * Storage, src/placement/browser-snapshot-store.ts). On a miss one
  * engine boots from scratch and takes the snapshot while it boots (before anything
  * engine-specific); engines that start meanwhile wait for it rather than boot from scratch
  * too. The store then keeps the bytes, in the background: a store that cannot write only
@@ -28,7 +29,7 @@ export interface SnapshotStore {
 
 export interface SnapshotSetup {
   key: string;
-  /** Absent: snapshots live in this process's memory only (browsers). */
+  /** Absent: snapshots live in this process's memory only (a browser without Cache Storage). */
   store?: SnapshotStore | undefined;
   /** Where warnings go (a damaged file, an unwritable directory). Default: console.warn. */
   warn?: (message: string) => void;
@@ -111,7 +112,7 @@ class Slot {
       this.warnedWrite = true;
       const err = e as { code?: string; message?: string } | undefined;
       this.warn(
-        `scriptbox: cannot write Python snapshots to ${store.where} (${err?.code ?? err?.message ?? e}); engines of this process still start fast, later processes boot from scratch. Pass snapshot: { dir } with a writable directory, or snapshot: false`,
+        `scriptbox: cannot write Python snapshots to ${store.where} (${err?.code ?? err?.message ?? e}); engines of this process (or page) still start fast, later ones boot from scratch. In Node pass snapshot: { dir } with a writable directory; in a browser free some site storage; or pass snapshot: false`,
       );
     });
     writes.add(write);

@@ -84,6 +84,7 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
     const msg = first.t === 'failed' ? first.failure.message : `unexpected ${first.t}`;
     throw new UnavailableError(msg);
   }
+  ep.booted?.();
   return {
     placement: 'worker',
     canInterrupt: !!host,

@@ -15,6 +15,19 @@ import { WORKLOADS } from '../../src/bench/workloads.js';
 
 const run = promisify(execFile);
 
+/** The two pool-acquire rows of a target (reset reuse, reset fresh), compared with its cold-start. */
+function expectPoolRows(report: BenchReport, target: string, withColdStart: boolean): void {
+  const rows = report.results.filter((r) => r.workload === 'pool-acquire' && r.target === target);
+  expect(rows.map((r) => r.params ?? null), target).toEqual([null, { resetFresh: 1 }]);
+  for (const r of rows) {
+    expect(r, target).toMatchObject({ unit: 'ms', baseline: target, baselineWorkload: 'cold-start' });
+    expect(r.samples, target).toBeGreaterThan(0);
+    expect(r.median > 0 && r.p95 >= r.median && Number.isFinite(r.p95), `${target} median ${r.median} p95 ${r.p95}`).toBe(true);
+    if (withColdStart) expect(r.ratio, target).toBeGreaterThan(0);
+    else expect(r.ratio, target).toBeUndefined();
+  }
+}
+
 describe('bench targets', () => {
   it('lists every language x backend x placement, with reasons for what cannot run', () => {
     const all = allTargets({ node: true });
@@ -61,16 +74,46 @@ describe('scriptbox bench --quick --json', () => {
       expect(r.samples, `${r.workload} ${r.target}`).toBeGreaterThan(0);
       expect(Number.isFinite(r.median) && Number.isFinite(r.p95)).toBe(true);
       if (r.baseline) {
-        expect(report.results.some((b) => b.workload === r.workload && b.target === r.baseline), `${r.workload}: baseline ${r.baseline}`).toBe(true);
+        const workload = r.baselineWorkload ?? r.workload;
+        expect(report.results.some((b) => b.workload === workload && b.target === r.baseline), `${r.workload}: baseline ${workload} ${r.baseline}`).toBe(true);
         expect(r.ratio).toBeGreaterThan(0);
       }
     }
+    for (const { target } of available) expectPoolRows(report, target.id, true);
+    expect(stdout).toContain('| pool-acquire (reset fresh) |');
+    // Restart after a hard kill: measured where a kill is possible, refused inline.
+    for (const { target } of available) {
+      const row = report.results.find((r) => r.workload === 'restart' && r.target === target.id);
+      if (target.placement === 'inline') expect(row, target.id).toBeUndefined();
+      else expect(row?.median, target.id).toBeGreaterThan(0);
+    }
+    expect(stdout).toContain('| cold-start (no pre-started worker) | python/wasm/worker |');
     for (const b of ['baseline/stock-loadPyodide', 'baseline/stock-wasmoon', 'baseline/comlink', 'baseline/postMessage', 'baseline/structuredClone']) {
       expect(report.results.some((r) => r.target === b), b).toBe(true);
     }
     expect(stdout).toContain('| workload | target | median | p95 | unit | samples | vs baseline |');
     expect(formatTable(report)).toContain('Skipped:');
   }, 20 * 60_000);
+
+  it('pool-acquire: reuse and fresh rows per target, ratio to the same run\'s cold-start, pools closed', async () => {
+    // The CLI ends on its own (execFile resolves) only if every pool and engine was let go.
+    const bench = async (only: string) => {
+      const { stdout } = await run(process.execPath, ['--expose-gc', 'dist/src/cli/main.js', 'bench', '--quick', '--only', only, '--targets', 'lua/wasm/worker', '--json'], {
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 5 * 60_000,
+      });
+      return JSON.parse(stdout) as BenchReport;
+    };
+    const both = await bench('cold-start,pool-acquire');
+    expect(both.skipped).toEqual([]);
+    expectPoolRows(both, 'lua/wasm/worker', true);
+    const cold = both.results.find((r) => r.workload === 'cold-start' && r.target === 'lua/wasm/worker')!;
+    const reuse = both.results.find((r) => r.workload === 'pool-acquire' && !r.params)!;
+    expect(reuse.ratio).toBeCloseTo(reuse.median / cold.median, 10);
+    expect(formatTable(both)).toMatch(/\| pool-acquire \(reset fresh\) \| lua\/wasm\/worker \|.*x cold-start \|/);
+    // Without cold-start in the run, the rows still say what they compare with, but have no ratio.
+    expectPoolRows(await bench('pool-acquire'), 'lua/wasm/worker', false);
+  }, 10 * 60_000);
 
   it('rejects unknown workloads and targets with exit 2', async () => {
     const bad = await run(process.execPath, ['dist/src/cli/main.js', 'bench', '--only', 'nope']).catch((e: { code: number; stderr: string }) => e);

@@ -135,7 +135,7 @@ describe('Lua engine, process placement', () => {
     const s = await engine.stats();
     // At least the C loop needed a kill (the looping xpcall handler does too, in every placement).
     expect(s.restarts).toBeGreaterThanOrEqual(before + 1);
-    expect(s.lastEscalation).toBe('restarted');
+    expect(s.lastEscalation).toBe('cold-booted');
     const err = await engine.call('geom.area', [1, 1]).then(() => engine.load('function spin_c() local s = string.rep("a", 40000) return s:find(".-.-.-.-.-.-b") end', 'spin')).then(() => engine.call('spin_c', [], { timeoutMs: 200 })).catch((e) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as TimeoutError).escalation).toBe('restarted');

@@ -71,6 +71,11 @@ async function moduleFactory(indexURL: string | undefined): Promise<ModuleFactor
   return ((await import(/* @vite-ignore */ spec)) as { default: ModuleFactory }).default;
 }
 
+/** Loads Pyodide's JavaScript ahead of a boot (the imports are cached: load() gets them at once). */
+export async function primePython(indexURL?: string): Promise<void> {
+  await Promise.all([import('pyodide'), moduleFactory(indexURL)]);
+}
+
 /**
  * Wraps the factory: instantiates a precompiled module when there is one, and makes the
  * heap big enough for a snapshot (Pyodide sizes it with INITIAL_MEMORY, which its build

@@ -203,7 +203,9 @@ describe('Python engine, worker placement', () => {
     expect(r.timedOut).toBe(true);
     const stats = await engine.stats();
     expect(stats.restarts).toBe(before + 1);
+    // The new core restored the memory snapshot.
     expect(stats.lastEscalation).toBe('restarted');
+    expect(stats.lastRecovery?.boot).toBe('snapshot');
     expect(await engine.call('add', [1, 1])).toBe(2);
   }, 60_000);
 
