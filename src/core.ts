@@ -41,6 +41,8 @@ export interface CoreBoot {
   snapshot?: Uint8Array;
   /** Why CoreInit.snapshot was not used. */
   rejected?: string;
+  /** Restored before the engine asked, by a spare worker (README "Pools and fast start"). */
+  ahead?: boolean;
 }
 
 /** What a core gets from its placement. */
@@ -57,6 +59,8 @@ export interface CoreEnv {
   output(stream: 'stdout' | 'stderr', text: string): void;
   /** pyodide.asm.wasm, compiled once per process by the placement (not plain data: never in CoreInit). */
   pyodideModule?: WebAssembly.Module;
+  /** Python: an interpreter a spare worker restored from the snapshot before this engine asked for it. */
+  restoredAhead?: Promise<unknown>;
 }
 
 /** A host function's failure, raised inside the core so the script sees a plain error. */

@@ -65,11 +65,12 @@ export interface EngineOptions {
    * the runtime and the sandbox's lockdown were set up, instead of booting from scratch;
    * restarts use it too. `true` (default): snapshots are cached in
    * `node_modules/.cache/scriptbox/snapshots` of the current package (else the OS temp
-   * directory) in Node, and in memory for the page in browsers. `{ dir }`: cache them in
-   * that directory (Node). `false`: always boot from scratch. Lua ignores it. See README
-   * "Pools and fast start".
+   * directory) in Node, and in Cache Storage in browsers. `{ dir }`: cache them in that
+   * directory (Node). `{ spare: false }`: do not keep a worker with the snapshot restored
+   * ahead of the next engine (Node; it costs one engine's memory, ~50 MB). `false`: always
+   * boot from scratch. Lua ignores it. See README "Pools and fast start".
    */
-  snapshot?: boolean | { dir: string };
+  snapshot?: boolean | { dir?: string; spare?: boolean };
   /** Disposes the engine when aborted. */
   signal?: AbortSignal;
 }

@@ -76,7 +76,8 @@ export async function createEngine(language: Language, options?: EngineOptions):
     connect = (init) => connectProcess(init, spawnEngineProcess);
   } else {
     // A fast-starting engine is worth a pre-started worker; one booting for seconds is not.
-    const { spawn, assets } = await spawner(resolved.snapshot ? resolved.language : undefined);
+    const spare = resolved.snapshot && resolved.snapshot.spare !== false;
+    const { spawn, assets } = await spawner(spare ? resolved.language : undefined);
     const sharedMemory = sharedMemoryAvailable();
     const wasm = resolved.language === 'python' ? pyodideModule(assets) : undefined;
     connect = (init) => connectWorker(assets ? { ...init, assetUrls: assets } : init, spawn, { sharedMemory, pyodideModule: wasm });

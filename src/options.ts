@@ -34,7 +34,7 @@ export interface ResolvedOptions {
    * Fast start from a memory snapshot (Python; Lua ignores the option): false, or where to
    * keep snapshots (`dir` absent: the default cache directory). Default: on.
    */
-  snapshot: false | { dir?: string };
+  snapshot: false | { dir?: string; spare?: boolean };
   /** Set by createEngine once `mounts` were checked against the host's file system (Node). */
   files?: import('./capabilities/builtins.js').MountedFiles;
   options: EngineOptions;
@@ -142,20 +142,27 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   return { language: lang, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, snapshot, options: o };
 }
 
-/** `snapshot: true | false | { dir }`; absent means on. */
+/** `snapshot: true | false | { dir?, spare? }`; absent means on. */
 export function checkSnapshot(v: unknown): ResolvedOptions['snapshot'] {
   if (v === undefined || v === true) return {};
   if (v === false) return false;
-  const fix = "snapshot must be true, false or { dir: '/path/to/cache' }";
+  const fix = "snapshot must be true, false or { dir: '/path/to/cache', spare: false }";
   if (!isPlainObject(v)) throw new InvalidInputError(`${fix} (got ${describe(v)})`);
   for (const k of Object.keys(v)) {
-    if (k !== 'dir') throw new InvalidInputError(`unknown snapshot option '${k}'; ${fix}`);
+    if (k !== 'dir' && k !== 'spare') throw new InvalidInputError(`unknown snapshot option '${k}'; ${fix}`);
   }
-  const dir = v.dir;
-  if (typeof dir !== 'string' || dir.trim() === '') {
-    throw new InvalidInputError(`snapshot.dir must be the path of a directory for snapshot files (got ${describe(dir)}); or pass snapshot: true for the default directory`);
+  const out: { dir?: string; spare?: boolean } = {};
+  if (v.dir !== undefined) {
+    if (typeof v.dir !== 'string' || v.dir.trim() === '') {
+      throw new InvalidInputError(`snapshot.dir must be the path of a directory for snapshot files (got ${describe(v.dir)}); or leave it out for the default directory`);
+    }
+    out.dir = v.dir;
   }
-  return { dir };
+  if (v.spare !== undefined) {
+    if (typeof v.spare !== 'boolean') throw new InvalidInputError(`snapshot.spare must be true or false (got ${describe(v.spare)})`);
+    out.spare = v.spare;
+  }
+  return out;
 }
 
 function describe(v: unknown): string {

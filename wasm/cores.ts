@@ -17,8 +17,16 @@ export const createCore: CoreFactory = async (init, env) => {
   }
 };
 
-/** Starts loading a language's modules ahead of its boot (a spare worker); errors surface at boot. */
-export function primeCore(language: string): void {
-  if (language !== 'python') return;
-  void Promise.all([import('./python/core.js'), import('./python/boot.js').then((b) => b.primePython())]).catch(() => {});
+/**
+ * What a spare worker does ahead of its engine: loads the language's modules and, given a
+ * snapshot, restores it (Python). The result goes to the core as `env.restoredAhead`;
+ * errors surface at boot, which then goes the usual way.
+ */
+export function primeCore(language: string, ahead: { snapshot?: Uint8Array; pyodideModule?: WebAssembly.Module }): Promise<unknown> | undefined {
+  if (language !== 'python') return undefined;
+  const loaded = Promise.all([import('./python/core.js'), import('./python/boot.js')]).then(([, b]) =>
+    ahead.snapshot ? b.restoreAhead(ahead.snapshot, ahead.pyodideModule) : b.primePython().then(() => undefined),
+  );
+  loaded.catch(() => {});
+  return loaded;
 }

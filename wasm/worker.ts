@@ -35,18 +35,24 @@ async function parent(): Promise<ParentEndpoint> {
   };
 }
 
+/** What this worker did before its engine asked (a spare: see firstMessage). */
+let ahead: Promise<unknown> | undefined;
+
 /**
  * The start message. A worker the host starts ahead of need (a spare) first gets
- * `{ prime: language }` and loads that core's modules while it waits.
+ * `{ prime: language, snapshot?, pyodideModule? }` and loads that core's modules (and
+ * restores the snapshot) while it waits.
  */
 function firstMessage(p: ParentEndpoint): Promise<WorkerStart> {
   return new Promise((resolve) => {
     let got = false;
     p.onMessage((m) => {
       if (got) return;
-      const prime = (m as { prime?: unknown }).prime;
-      if (typeof prime === 'string') {
-        primeCore(prime);
+      const prime = m as { prime?: unknown; snapshot?: Uint8Array; pyodideModule?: WebAssembly.Module };
+      if (typeof prime.prime === 'string') {
+        prepareRealmHardening();
+        ahead = primeCore(prime.prime, { ...prime });
+        delete prime.snapshot;
         return;
       }
       got = true;
@@ -150,6 +156,8 @@ async function main(): Promise<void> {
 
 async function boot(start: WorkerStart, env: CoreEnv): Promise<EngineCore> {
   if (start.pyodideModule) env.pyodideModule = start.pyodideModule;
+  if (ahead) env.restoredAhead = ahead;
+  ahead = undefined;
   prepareRealmHardening();
   const core = await createCore(start.init, env);
   // The snapshot may be the host's shared copy: nothing in this realm keeps a reference to

@@ -363,10 +363,12 @@ export const WORKLOADS: Workload[] = [
   {
     id: 'memory',
     unit: 'MB',
-    what: 'RSS added per engine (1, 2, 4 engines; the process placement counts its child processes)',
+    what: 'RSS added per engine (1, 2, 4 engines, without the spare worker; the process placement counts its child processes)',
     async measure(ctx, t) {
       const counts = ctx.quick ? [1, 2] : [1, 2, 4];
       const out: Measured[] = [];
+      // Engines only: the spare worker (one per process, README "Pools and fast start") is let go before each reading.
+      await ctx.releaseSpareWorker();
       await ctx.settle();
       const before = ctx.rssBytes();
       let made = 0;
@@ -376,6 +378,7 @@ export const WORKLOADS: Workload[] = [
           await ctx.extraEngine(t);
           made++;
         }
+        await ctx.releaseSpareWorker();
         await ctx.settle();
         const per = (ctx.rssBytes() - before) / n / 2 ** 20;
         out.push({ median: per, p95: per, samples: 1, params: { engines: n } });

@@ -8,8 +8,11 @@ export interface Endpoint {
   /** Called once when the worker ends for any reason other than terminate(). */
   onExit(cb: (error: Error) => void): void;
   terminate(): Promise<void>;
-  /** Called once the core in this worker answered (a pre-starting spawner starts its next spare then). */
-  booted?(): void;
+  /**
+   * Called once the core in this worker answered, with what it booted from: a pre-starting
+   * spawner starts its next spare then, restoring the same snapshot ahead.
+   */
+  booted?(from: { snapshot?: Uint8Array | undefined; pyodideModule?: WebAssembly.Module | undefined }): void;
 }
 
 /** The worker side's view of its parent. */

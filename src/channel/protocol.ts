@@ -205,6 +205,7 @@ function coreBoot(x: unknown, maxSnapshot: number): CoreBoot {
   const o = fields(x, 'ready.boot');
   const boot: CoreBoot = { restored: bool(o, 'restored', 'ready.boot') };
   if (o.rejected !== undefined) boot.rejected = str(o, 'rejected', 'ready.boot').slice(0, 300);
+  if (o.ahead !== undefined) boot.ahead = bool(o, 'ahead', 'ready.boot');
   if (o.snapshot !== undefined) {
     const s = o.snapshot;
     if (!(s instanceof Uint8Array) || Object.getPrototypeOf(s) !== Uint8Array.prototype) malformed('ready.boot.snapshot is not bytes');

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Endpoint } from '../channel/endpoint.js';
+import type { CoreInit } from '../core.js';
 import type { Language } from '../engine.js';
 import { UnavailableError } from '../errors.js';
 
@@ -83,12 +84,12 @@ export function spawnNodeWorker(): Endpoint {
 }
 
 /**
- * The pre-started worker: spawned and already loading `language`'s modules (for Python,
- * Pyodide's ~1.3 MB of JavaScript), so the next engine skips the thread start and the
- * imports (~60 ms of a ~250 ms fast start here). It holds no interpreter, never ran
- * script code and is unref'd, so it never keeps the process alive.
+ * The pre-started worker: spawned, Pyodide's ~1.3 MB of JavaScript loaded and, once the
+ * process has a snapshot, that snapshot restored, so the next engine of that snapshot
+ * skips the thread start, the imports and the restore (~170 ms here) and only sets itself
+ * up. It never ran script code, and is unref'd, so it never keeps the process alive.
  */
-let spare: (Started & { language: Language }) | undefined;
+let spare: (Started & { language: Language; snapshot: Uint8Array | undefined }) | undefined;
 
 const spares = { started: 0, taken: 0 };
 
@@ -104,25 +105,32 @@ export async function releaseSpareWorker(): Promise<void> {
   await s?.endpoint.terminate();
 }
 
-function startSpare(language: Language): void {
-  if (spare && !spare.exited) return;
+type Ahead = Parameters<NonNullable<Endpoint['booted']>>[0];
+
+function startSpare(language: Language, ahead: Ahead): void {
+  if (spare && !spare.exited) {
+    if (spare.snapshot === ahead.snapshot) return;
+    // Primed for a snapshot no engine uses any more (the process took a new one).
+    void releaseSpareWorker();
+  }
   const s = start();
   s.worker.unref();
-  s.endpoint.post({ prime: language });
-  spare = { ...s, language };
+  s.endpoint.post({ prime: language, ...ahead });
+  spare = { ...s, language, snapshot: ahead.snapshot };
   spares.started++;
 }
 
 /**
- * A spawner that takes the pre-started worker when there is one for `language`, and
- * starts the next one once the engine it handed out has booted (so the two never race
- * for the CPU during a start).
+ * A spawner that takes the pre-started worker when it suits the core (`language`, and the
+ * snapshot it restored is the one `init` brings, or none), and starts the next one once
+ * the engine it handed out has booted (so the two never race for the CPU during a start).
  */
-export function primedNodeSpawner(language: Language): () => Endpoint {
-  return () => {
+export function primedNodeSpawner(language: Language): (init: CoreInit) => Endpoint {
+  return (init) => {
     let s: Started;
-    if (spare && !spare.exited && spare.language === language) {
-      s = spare;
+    const fits = spare && !spare.exited && spare.language === language && (!spare.snapshot || spare.snapshot === init.snapshot);
+    if (fits) {
+      s = spare!;
       spare = undefined;
       spares.taken++;
       s.worker.ref();
@@ -130,6 +138,6 @@ export function primedNodeSpawner(language: Language): () => Endpoint {
       s = start();
     }
     const ep = handOut(s);
-    return { ...ep, booted: () => startSpare(language) };
+    return { ...ep, booted: (ahead) => startSpare(language, ahead) };
   };
 }

@@ -131,9 +131,12 @@ export async function flushSnapshots(): Promise<void> {
 const slots = new Map<string, Slot>();
 
 /** How the Python cores of this process booted (for tests, the CLI and stats). */
-const counts = { restored: 0, built: 0, rejected: 0 };
+const counts = { restored: 0, built: 0, rejected: 0, ahead: 0 };
 
-/** Boots so far in this process: `restored` from a snapshot, `built` from scratch taking one, `rejected` snapshots. */
+/**
+ * Boots so far in this process: `restored` from a snapshot (`ahead` of them by a spare
+ * worker before the engine asked), `built` from scratch taking one, `rejected` snapshots.
+ */
 export function snapshotCounts(): Readonly<typeof counts> {
   return { ...counts };
 }
@@ -157,7 +160,10 @@ export function withSnapshots(connect: ConnectionFactory, setup: SnapshotSetup):
       if (fresh) {
         counts.rejected++;
         slot.replace(fresh, conn.boot?.rejected ?? 'unknown reason');
-      } else if (conn.boot?.restored) counts.restored++;
+      } else if (conn.boot?.restored) {
+        counts.restored++;
+        if (conn.boot.ahead) counts.ahead++;
+      }
       return conn;
     }
     let conn: Connection;

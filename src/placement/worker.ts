@@ -11,8 +11,8 @@ import { EngineCrashedError, UnavailableError } from '../errors.js';
 import { decode, encode } from '../values.js';
 import { AsyncHostCalls, serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
 
-/** How to start a worker on this platform. */
-export type WorkerSpawner = () => Endpoint | Promise<Endpoint>;
+/** How to start a worker on this platform, for a core booting with `init`. */
+export type WorkerSpawner = (init: CoreInit) => Endpoint | Promise<Endpoint>;
 
 /** True when this realm can share memory with a worker. */
 export function sharedMemoryAvailable(): boolean {
@@ -65,7 +65,7 @@ function handOver(init: CoreInit): [CoreInit, Transferable[]] {
 
 /** Starts a worker, boots a core in it, and resolves once the core is ready. */
 export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: WorkerOptions): Promise<Connection> {
-  const ep = await spawn();
+  const ep = await spawn(init);
   let markDead!: (e: Error) => void;
   const died = new Promise<Error>((r) => (markDead = r));
   ep.onExit((e) => markDead(e));
@@ -84,7 +84,8 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
     const msg = first.t === 'failed' ? first.failure.message : `unexpected ${first.t}`;
     throw new UnavailableError(msg);
   }
-  ep.booted?.();
+  // What the next spare may restore ahead: the same snapshot (shared, so never copied).
+  ep.booted?.(opts.handOverSnapshot ? { pyodideModule } : { snapshot: init.snapshot, pyodideModule });
   return {
     placement: 'worker',
     canInterrupt: !!host,

@@ -60,11 +60,12 @@ afterEach(() => {
 
 describe('the snapshot option', () => {
   const bad: [unknown, RegExp][] = [
-    ['yes', /snapshot must be true, false or \{ dir: '\/path\/to\/cache' \} \(got "yes"\)/],
+    ['yes', /snapshot must be true, false or \{ dir: '\/path\/to\/cache', spare: false \} \(got "yes"\)/],
     [42, /snapshot must be true, false or \{ dir/],
     [null, /snapshot must be true, false or \{ dir.*\(got null\)/],
     [{ path: '/tmp' }, /unknown snapshot option 'path'; snapshot must be/],
-    [{ dir: '' }, /snapshot.dir must be the path of a directory .*or pass snapshot: true/],
+    [{ dir: '' }, /snapshot.dir must be the path of a directory .*or leave it out for the default directory/],
+    [{ spare: 'no' }, /snapshot.spare must be true or false \(got "no"\)/],
     [{ dir: 7 }, /snapshot.dir must be the path of a directory for snapshot files \(got 7\)/],
   ];
   for (const [value, message] of bad) {

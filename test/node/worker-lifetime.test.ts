@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { builtRoot, liveWorkerCount, releaseSpareWorker, spareWorkers } from '../../src/node/worker-host.js';
+import { snapshotCounts } from '../../src/placement/snapshot.js';
 
 const run = promisify(execFile);
 
@@ -26,17 +27,23 @@ describe('worker lifetime', () => {
 });
 
 describe('the pre-started worker (fast Python starts)', () => {
-  it('a fast-starting Python engine takes it, and the next one is started once that engine booted', async () => {
+  it('a fast-starting Python engine takes it, restored ahead, and the next one is started once that engine booted', async () => {
     const first = await createEngine('python');
     await first.dispose();
     const before = spareWorkers();
     expect(before.idle).toBe(1);
-    const second = await createEngine('python', { limits: { timeoutMs: 5000 } });
+    // Let the spare finish its restore, as an idle process would.
+    await new Promise((r) => setTimeout(r, 1500));
+    const counts = snapshotCounts();
+    const second = await createEngine('python', { limits: { timeoutMs: 500 } });
     try {
       const after = spareWorkers();
       expect(after.taken).toBe(before.taken + 1);
       expect(after.started).toBe(before.started + 1);
       expect(after.idle).toBe(1);
+      expect(snapshotCounts().ahead).toBe(counts.ahead + 1);
+      // Engine-specific set-up happens at the take: its own limits.
+      expect((await second.exec('import time\nt = time.time()\nwhile time.time() - t < 10: pass')).timedOut).toBe(true);
       // A spare never ran script code: the engine it became starts from a clean heap.
       await second.exec('leak = 1');
       const third = await createEngine('python');
@@ -47,12 +54,14 @@ describe('the pre-started worker (fast Python starts)', () => {
     }
   }, 120_000);
 
-  it('Lua engines start their own worker', async () => {
+  it('Lua engines and snapshot: { spare: false } start their own worker', async () => {
+    await createEngine('python').then((e) => e.dispose());
     const before = spareWorkers();
-    const lua = await createEngine('lua');
-    await lua.dispose();
-    expect(spareWorkers().taken).toBe(before.taken);
-  });
+    expect(before.idle).toBe(1);
+    await createEngine('lua').then((e) => e.dispose());
+    await createEngine('python', { snapshot: { spare: false } }).then((e) => e.dispose());
+    expect(spareWorkers()).toMatchObject({ taken: before.taken, started: before.started });
+  }, 60_000);
 
   it('releaseSpareWorker stops it; an idle spare never keeps the process alive', async () => {
     await createEngine('python').then((e) => e.dispose());

@@ -154,7 +154,7 @@ function snapshotHeapBytes(snapshot: Uint8Array): number {
   return snapshot.byteLength - head[1]!;
 }
 
-async function load(init: CoreInit, wasm: WebAssembly.Module | undefined, extra: object, heapBytes = 0): Promise<Pyodide> {
+async function load(init: Pick<CoreInit, 'assetUrls'>, wasm: WebAssembly.Module | undefined, extra: object, heapBytes = 0): Promise<Pyodide> {
   const indexURL = init.assetUrls?.pyodideIndex;
   const [{ loadPyodide }, create] = await Promise.all([import('pyodide'), moduleFactory(indexURL)]);
   const py = (await loadPyodide({
@@ -196,6 +196,31 @@ export interface Loaded {
   making: boolean;
   /** Why `init.snapshot` was not used (then the core booted from scratch and makes a new one). */
   rejected?: string;
+  /** Restored by a spare worker before the engine asked. */
+  ahead?: boolean;
+}
+
+async function restore(init: Pick<CoreInit, 'assetUrls'>, s: Uint8Array, wasm: WebAssembly.Module | undefined): Promise<Pyodide> {
+  // A shared buffer is the host's one copy for every engine, read in place where Pyodide
+  // can (it decodes the header with a TextDecoder, which browsers refuse on shared
+  // memory); nothing here keeps a reference to it once booted (see load and the worker
+  // entry). A copy also realigns bytes that arrived at an odd offset inside a frame.
+  const usable = s.byteOffset % 4 === 0 && (s.buffer instanceof ArrayBuffer || decodesShared());
+  const bytes = usable ? s : s.slice();
+  return load(init, wasm, { _loadSnapshot: bytes }, snapshotHeapBytes(bytes));
+}
+
+/**
+ * A spare worker's restore, done before any engine asks for it (README "Pools and fast
+ * start"): the interpreter, or undefined if the snapshot did not restore (the engine that
+ * takes the worker then boots the usual way).
+ */
+export async function restoreAhead(snapshot: Uint8Array, wasm?: WebAssembly.Module): Promise<Loaded | undefined> {
+  try {
+    return { py: await restore({}, snapshot, wasm), restored: true, making: false };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -205,16 +230,8 @@ export interface Loaded {
 export async function loadPython(init: CoreInit, wasm?: WebAssembly.Module): Promise<Loaded> {
   let rejected: string | undefined;
   if (init.snapshot) {
-    // A shared buffer is the host's one copy for every engine, read in place where Pyodide
-    // can (it decodes the header with a TextDecoder, which browsers refuse on shared
-    // memory); nothing here keeps a reference to it once booted (see load and the worker
-    // entry). A copy also realigns bytes that arrived at an odd offset inside a frame.
-    const s = init.snapshot;
-    const usable = s.byteOffset % 4 === 0 && (s.buffer instanceof ArrayBuffer || decodesShared());
-    const bytes = usable ? s : s.slice();
     try {
-      const py = await load(init, wasm, { _loadSnapshot: bytes }, snapshotHeapBytes(bytes));
-      return { py, restored: true, making: false };
+      return { py: await restore(init, init.snapshot, wasm), restored: true, making: false };
     } catch (e) {
       rejected = String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300);
     }

@@ -64,7 +64,10 @@ export class PythonCore implements EngineCore {
   }
 
   static async create(init: CoreInit, env: CoreEnv): Promise<PythonCore> {
-    const loaded = await loadPython(init, env.pyodideModule);
+    // A spare worker may have restored the snapshot before this engine asked (the host
+    // hands such a worker only to an engine of the same snapshot).
+    const ahead = (await (env.restoredAhead as Promise<Loaded | undefined> | undefined)?.catch(() => undefined)) ?? undefined;
+    const loaded = ahead ? { ...ahead, ahead: true } : await loadPython(init, env.pyodideModule);
     const core = new PythonCore(loaded.py, init, env);
     core.boot(loaded);
     return core;
@@ -73,6 +76,7 @@ export class PythonCore implements EngineCore {
   /** How this core booted; the snapshot it took (if any) is handed over once. */
   bootInfo(): CoreBoot {
     const info: CoreBoot = { restored: this.booted.restored };
+    if (this.booted.ahead) info.ahead = true;
     if (this.booted.rejected !== undefined) info.rejected = this.booted.rejected;
     if (this.snapshot) info.snapshot = this.snapshot;
     this.snapshot = undefined;
