@@ -3,11 +3,12 @@
  * which baseline it is compared with, and when a target cannot run it (and why).
  */
 import type { EngineOptions, ScriptEngine } from '../engine.js';
-import { forgetSnapshots } from '../placement/snapshot.js';
 import type { EnginePool, PoolOptions } from '../pool.js';
-import { BENCH_SCRIPT, ENDLESS, FIRST, STUCK } from './scripts.js';
+import { budget, noInterrupt, sleep } from './common.js';
+import { coldStart, poolAcquire, restart } from './lifecycle.js';
+import { BENCH_SCRIPT, ENDLESS, FIRST } from './scripts.js';
 import { sample, type Stats } from './sample.js';
-import type { Budget, EngineTarget, Unit } from './types.js';
+import type { EngineTarget, Unit } from './types.js';
 
 /** What a workload needs from the harness. */
 export interface BenchContext {
@@ -59,31 +60,8 @@ export interface Workload {
   baselines?: Record<string, (ctx: BenchContext) => Promise<Measured>>;
 }
 
-const budget = (quick: boolean, iterations: [number, number], time: [number, number], warm = true): Budget => ({
-  iterations: quick ? iterations[0] : iterations[1],
-  time: quick ? time[0] : time[1],
-  warmupIterations: warm ? (quick ? 20 : 200) : 0,
-  warmupTime: warm ? (quick ? 50 : 300) : 0,
-  warmup: warm,
-});
 
 const us = (s: Stats): Measured => ({ ...s, median: s.median * 1000, p95: s.p95 * 1000 });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves once the pool has an idle engine and none booting (a refill done), then lets it settle. */
-async function warm(pool: EnginePool, timeoutMs = 120_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const s = pool.stats();
-    if (s.idle > 0 && s.starting === 0) break;
-    if (performance.now() > end) {
-      throw new Error(`the pool did not refill within ${timeoutMs} ms${pool.lastStartError ? `: ${pool.lastStartError.message}` : ''}`);
-    }
-    await sleep(10);
-  }
-  // The new engine's boot may still be finishing work (GC, a child's page-ins) off our thread.
-  await sleep(50);
-}
 
 /** Round trips of `once`, in microseconds, with the budget every round-trip workload uses. */
 async function roundTrips(ctx: BenchContext, label: string, once: () => Promise<unknown>): Promise<Measured> {
@@ -103,8 +81,6 @@ async function echoBaseline(ctx: BenchContext, kind: 'postMessage' | 'comlink', 
 const METHOD_MSG = { t: 'callMethod', handle: 1, method: 'noop', args: [], timeoutMs: 30000, stream: false };
 const CALL_MSG = { t: 'call', fn: 'noop', args: [], timeoutMs: 30000, stream: false, optional: false };
 
-const noInterrupt = (t: EngineTarget) =>
-  t.placement === 'inline' ? 'inline runs on the caller\'s thread, so nothing can call interrupt() while a script runs (its deadline stops it)' : undefined;
 
 /** Host calls from a script loop of 200 (`fn` in the bench script), per call. */
 function hostLoop(id: string, fn: string, what: string, skip?: (t: EngineTarget) => string | undefined): Workload {
@@ -154,103 +130,8 @@ function transfer(id: string, bytes: number): Workload {
 }
 
 export const WORKLOADS: Workload[] = [
-  {
-    id: 'cold-start',
-    unit: 'ms',
-    what: 'createEngine -> first exec result, fresh engine (Python: restored from its memory snapshot; also read from disk, and from scratch)',
-    baseline: (t) => (t.language === 'python' ? 'baseline/stock-loadPyodide' : 'baseline/stock-wasmoon'),
-    async measure(ctx, t) {
-      const first = FIRST[t.language];
-      const boot = (label: string, more?: EngineOptions, before?: () => unknown) =>
-        sample(
-          label,
-          async () => {
-            // Each start begins from a settled process (collected, idle), as a new
-            // session's does; the baselines get the same.
-            await ctx.settle();
-            await before?.();
-            const t0 = performance.now();
-            const e = await ctx.create(t, more);
-            await e.exec(first);
-            const ms = performance.now() - t0;
-            await e.dispose();
-            return ms;
-          },
-          budget(ctx.quick, t.language === 'python' ? [2, 7] : [3, 15], [0, 0], false),
-        );
-      if (t.language !== 'python') return [await boot(`cold-start ${t.id}`)];
-      // The snapshot is taken once, before sampling, as the first engine of a cache does;
-      // every engine after it restores the snapshot.
-      await (await ctx.create(t)).dispose();
-      const restored = await boot(`cold-start ${t.id}`);
-      // As the first engine of a new process would: the snapshot read back (and checked) from disk.
-      const fromDisk = await boot(`cold-start ${t.id} (snapshot from disk)`, undefined, forgetSnapshots);
-      const scratch = await boot(`cold-start ${t.id} (boot from scratch)`, { snapshot: false });
-      const rows: Measured[] = [restored, { ...fromDisk, params: { snapshotFromDisk: 1 } }, { ...scratch, params: { snapshot: 0 } }];
-      if (t.placement === 'worker') {
-        // Restored rows take the worker started ahead of need; this one starts its own thread.
-        const own = await boot(`cold-start ${t.id} (no pre-started worker)`, undefined, () => ctx.releaseSpareWorker());
-        rows.splice(1, 0, { ...own, params: { spareWorker: 0 } });
-      }
-      return rows;
-    },
-    baselines: {
-      'baseline/stock-loadPyodide': async (ctx) =>
-        sample('baseline/stock-loadPyodide', () => ctx.settle().then(() => ctx.baselines.stockPyodideColdStart()), budget(ctx.quick, [2, 7], [0, 0], false)),
-      'baseline/stock-wasmoon': async (ctx) =>
-        sample('baseline/stock-wasmoon', () => ctx.settle().then(() => ctx.baselines.stockWasmoonColdStart()), budget(ctx.quick, [3, 15], [0, 0], false)),
-    },
-  },
-  {
-    id: 'pool-acquire',
-    unit: 'ms',
-    what: "pool.acquire() -> exec of 1 + 1 -> result, warm pool (reset 'reuse'; and 'fresh', refilled between samples); release() untimed",
-    baseline: (t) => t.id,
-    baselineWorkload: 'cold-start',
-    async measure(ctx, t) {
-      const first = FIRST[t.language];
-      const once = async (pool: EnginePool) => {
-        const t0 = performance.now();
-        const e = await pool.acquire();
-        let ms: number;
-        try {
-          const r = await e.exec(first);
-          ms = performance.now() - t0;
-          if (!r.success || r.value !== 2) throw new Error(`exec(${JSON.stringify(first)}) on a pooled engine gave ${JSON.stringify(r.error ?? r.value)}`);
-        } finally {
-          await pool.release(e);
-        }
-        return ms;
-      };
-      // Health checks are pushed past the run: one landing mid-sample measures the sweep,
-      // not acquire.
-      const quiet = { min: 1, max: 1, healthCheckMs: 3_600_000 };
-      const measureWith = async (reset: 'reuse' | 'fresh', run: (pool: EnginePool) => Promise<Stats>) => {
-        ctx.progress(`pool-acquire ${t.id}: reset ${reset}, warming the pool`);
-        const pool = await ctx.pool(t, { ...quiet, reset });
-        try {
-          return await run(pool);
-        } finally {
-          await pool.close();
-          if (pool.stats().engines !== 0) throw new Error(`the ${reset} pool kept ${pool.stats().engines} engines after close()`);
-        }
-      };
-      const reuse = await measureWith('reuse', (pool) => sample(`pool-acquire ${t.id}`, () => once(pool), budget(ctx.quick, [20, 300], [50, 1000])));
-      // 'fresh' disposes each used engine and boots its replacement in the background. Each
-      // sample waits for that refill first, so it measures a warm pool, not a boot.
-      const fresh = await measureWith('fresh', (pool) =>
-        sample(
-          `pool-acquire ${t.id} (reset fresh)`,
-          async () => {
-            await warm(pool);
-            return once(pool);
-          },
-          budget(ctx.quick, t.language === 'python' ? [2, 7] : [3, 15], [0, 0], false),
-        ),
-      );
-      return [reuse, { ...fresh, params: { resetFresh: 1 } }];
-    },
-  },
+  coldStart,
+  poolAcquire,
   {
     id: 'call-rtt',
     unit: 'us',
@@ -313,34 +194,7 @@ export const WORKLOADS: Workload[] = [
       return [s];
     },
   },
-  {
-    id: 'restart',
-    unit: 'ms',
-    what: 'code stuck in C ignores the interrupt and is killed after graceMs: kill -> a new core with the bench script replayed (stats().lastRecovery.ms)',
-    skip: noInterrupt,
-    async measure(ctx, t) {
-      const e = await ctx.create(t, { limits: { graceMs: 50 } });
-      try {
-        await e.load(BENCH_SCRIPT[t.language], 'bench');
-        const s = await sample(
-          `restart ${t.id}`,
-          async () => {
-            const r = await e.exec(STUCK[t.language], { timeoutMs: 50 });
-            if (!r.timedOut) throw new Error('the stuck code was not stopped by its deadline');
-            const after = await e.exec(FIRST[t.language]);
-            if (after.value !== 2) throw new Error('the engine did not answer after its restart');
-            const { lastRecovery } = await e.stats();
-            if (!lastRecovery) throw new Error('the engine reports no recovery');
-            return lastRecovery.ms;
-          },
-          budget(ctx.quick, t.language === 'python' ? [2, 7] : [3, 15], [0, 0], false),
-        );
-        return [s];
-      } finally {
-        await e.dispose();
-      }
-    },
-  },
+  restart,
   {
     id: 'fib',
     unit: 'ms',
