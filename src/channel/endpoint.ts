@@ -12,7 +12,13 @@ export interface Endpoint {
    * Called once the core in this worker answered, with what it booted from: a pre-starting
    * spawner starts its next spare then, restoring the same snapshot ahead.
    */
-  booted?(from: { snapshot?: Uint8Array | undefined; pyodideModule?: WebAssembly.Module | undefined }): void;
+  booted?(from: BootedFrom): void;
+}
+
+/** What a core booted from, for a spare worker to restore ahead of the next core. */
+export interface BootedFrom {
+  snapshot?: Uint8Array | undefined;
+  pyodideModule?: WebAssembly.Module | undefined;
 }
 
 /** The worker side's view of its parent. */

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Endpoint } from '../channel/endpoint.js';
+import type { BootedFrom, Endpoint } from '../channel/endpoint.js';
 import type { CoreInit } from '../core.js';
 import type { Language } from '../engine.js';
 import { UnavailableError } from '../errors.js';
@@ -105,9 +105,7 @@ export async function releaseSpareWorker(): Promise<void> {
   await s?.endpoint.terminate();
 }
 
-type Ahead = Parameters<NonNullable<Endpoint['booted']>>[0];
-
-function startSpare(language: Language, ahead: Ahead): void {
+function startSpare(language: Language, ahead: BootedFrom): void {
   if (spare && !spare.exited) {
     if (spare.snapshot === ahead.snapshot) return;
     // Primed for a snapshot no engine uses any more (the process took a new one).
