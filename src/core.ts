@@ -18,6 +18,10 @@ export interface CoreLimits {
 /** Everything a core needs to boot. Plain data: it crosses to workers and processes. */
 export interface CoreInit {
   language: Language;
+  /** Which backend boots: absent means wasm; 'native' is real LuaJIT / CPython (native-bridge/). */
+  backend?: 'native';
+  /** Native: the library the host found (src/node/native-libs.ts), so workers and child processes load the same one. */
+  nativeLibrary?: { path: string; via: string; home?: string; version?: string };
   engineId: string;
   limits: CoreLimits;
   hostFunctions: string[];
@@ -43,6 +47,8 @@ export interface CoreBoot {
   rejected?: string;
   /** Restored before the engine asked, by a spare worker (README "Pools and fast start"). */
   ahead?: boolean;
+  /** The native backend's child process: which OS limits it applied and which the OS refused. */
+  isolation?: { applied: string[]; refused: string[] };
 }
 
 /** What a core gets from its placement. */

@@ -119,6 +119,11 @@ export interface EngineStats {
   lastEscalation: 'interrupted' | 'restarted' | 'cold-booted' | null;
   /** The last replacement of a killed or dead core: how it started, and ms from the loss to a core with every loaded script replayed. */
   lastRecovery: { boot: 'snapshot' | 'scratch'; ms: number } | null;
+  /**
+   * Native backend, placement `process`: the OS limits its child process runs under
+   * (`applied`) and those the OS refused (`refused`), in words. Absent elsewhere.
+   */
+  isolation?: { applied: string[]; refused: string[] };
 }
 
 /**

@@ -6,9 +6,9 @@ import type { CoreInit } from './core.js';
 import type { EngineOptions, Language, ScriptEngine } from './engine.js';
 import { UnavailableError } from './errors.js';
 import { pyodideModule, snapshotSetup } from './fast-start.js';
-import { checkLanguage, resolveOptions } from './options.js';
+import { checkLanguage, resolveOptions, settleBackend, type ResolvedOptions } from './options.js';
 import { EnginePool, type PoolOptions } from './pool.js';
-import type { Connection } from './placement/connection.js';
+import type { ConnectionFactory } from './placement/connection.js';
 import { connectWorker, sharedMemoryAvailable, type WorkerSpawner } from './placement/worker.js';
 import { SandboxEngine } from './sandbox-engine.js';
 
@@ -55,7 +55,54 @@ export async function createEngine(language: Language, options?: EngineOptions):
     const { checkMounts, MountedFiles } = await import('./node/mounts.js');
     resolved.files = new MountedFiles(await checkMounts(resolved.options.mounts));
   }
-  let connect: (init: CoreInit) => Promise<Connection>;
+  if (resolved.backend !== 'wasm') {
+    if (!isNode) {
+      if (resolved.backend === 'native') {
+        throw new UnavailableError("backend 'native' runs CPython / LuaJIT through Node's koffi, which a browser does not have; use backend 'wasm' or 'auto'");
+      }
+      settleBackend(resolved, false);
+    } else {
+      const libs = (await import('./node/native-libs.js')) as typeof import('./node/native-libs.js');
+      // 'native' names the missing library and its package; 'auto' quietly falls back.
+      if (resolved.backend === 'auto') settleBackend(resolved, libs.nativeAvailable(resolved.language));
+      if (resolved.backend === 'native') {
+        const lib = libs.findNative(resolved.language);
+        const connect = await nativeConnector(resolved.placement);
+        return started(new SandboxEngine(resolved, (init) => connect({ ...init, nativeLibrary: { ...lib } })));
+      }
+    }
+  }
+  return started(new SandboxEngine(resolved, await wasmConnector(resolved)));
+}
+
+async function started(engine: SandboxEngine): Promise<ScriptEngine> {
+  await engine.start();
+  return engine;
+}
+
+/** How a native engine reaches its core in each placement (Node only). */
+async function nativeConnector(placement: ResolvedOptions['placement']): Promise<ConnectionFactory> {
+  if (placement === 'inline') {
+    const [{ connectInline }, { createNativeCore }] = await Promise.all([
+      import('./placement/inline.js'),
+      import('../native-bridge/cores.js'),
+    ]);
+    return (init) => connectInline(init, createNativeCore);
+  }
+  if (placement === 'process') {
+    const [{ connectProcess }, { spawnNativeProcess }] = await Promise.all([
+      import('./placement/process.js'),
+      import('./node/process-host.js') as Promise<typeof import('./node/process-host.js')>,
+    ]);
+    return (init) => connectProcess(init, spawnNativeProcess);
+  }
+  const { spawnNodeWorker } = (await import('./node/worker-host.js')) as typeof import('./node/worker-host.js');
+  return (init) => connectWorker(init, spawnNodeWorker, { sharedMemory: true });
+}
+
+/** How a wasm engine reaches its core: placement, then fast start from snapshots (Python). */
+async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFactory> {
+  let connect: ConnectionFactory;
   if (resolved.placement === 'inline') {
     const [{ connectInline }, { createCore }] = await Promise.all([
       import('./placement/inline.js'),
@@ -88,9 +135,7 @@ export async function createEngine(language: Language, options?: EngineOptions):
     const setup = await snapshotSetup(resolved.snapshot);
     if (setup) connect = withSnapshots(connect, setup);
   }
-  const engine = new SandboxEngine(resolved, connect);
-  await engine.start();
-  return engine;
+  return connect;
 }
 
 /**

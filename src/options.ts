@@ -5,7 +5,7 @@ import { checkAllowedHosts } from './capabilities/fetch.js';
 import { checkGrantPattern } from './capabilities/registry.js';
 import type { CoreLimits } from './core.js';
 import type { EngineOptions, Language, Limits } from './engine.js';
-import { InvalidInputError, UnavailableError } from './errors.js';
+import { InvalidInputError } from './errors.js';
 
 export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
   timeoutMs: 30_000,
@@ -24,6 +24,8 @@ const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'close
 
 export interface ResolvedOptions {
   language: Language;
+  /** 'auto' until createEngine has looked for the native library (settleBackend). */
+  backend: 'wasm' | 'native' | 'auto';
   placement: 'worker' | 'inline' | 'process';
   limits: Required<Omit<Limits, 'hostCalls'>>;
   /** Call quotas per capability pattern, for the engine's lifetime. */
@@ -71,19 +73,30 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   if (o.backend !== undefined && !['wasm', 'native', 'auto'].includes(o.backend)) {
     throw new InvalidInputError(`backend must be 'wasm', 'native' or 'auto' (got ${JSON.stringify(o.backend)})`);
   }
-  if (o.backend === 'native') {
-    throw new UnavailableError("backend 'native' is not available in this version; use backend 'wasm' (the default)");
-  }
-  const placement = o.placement ?? 'worker';
-  if (!['worker', 'inline', 'process'].includes(placement)) {
-    throw new InvalidInputError(`placement must be 'worker', 'inline' or 'process' (got ${JSON.stringify(placement)})`);
-  }
   if (o.trusted !== undefined && typeof o.trusted !== 'boolean') {
     throw new InvalidInputError('trusted must be true or false');
+  }
+  // 'auto' may use native code only for code the caller trusts: an untrusted script stays in the sandbox.
+  const requested = o.backend ?? 'wasm';
+  // Mounts exist only in the sandbox, so asking for them settles 'auto' too.
+  const backend = requested === 'auto' && (o.trusted !== true || o.mounts !== undefined) ? 'wasm' : requested;
+  const placement = o.placement ?? (backend === 'native' ? 'process' : 'worker');
+  if (!['worker', 'inline', 'process'].includes(placement)) {
+    throw new InvalidInputError(`placement must be 'worker', 'inline' or 'process' (got ${JSON.stringify(placement)})`);
   }
   if (placement === 'inline' && o.trusted !== true) {
     throw new InvalidInputError(
       "placement 'inline' runs the script on your own thread with no isolation; pass trusted: true if you trust the code, or use placement 'worker'",
+    );
+  }
+  if (backend === 'native' && placement === 'worker' && o.trusted !== true) {
+    throw new InvalidInputError(
+      "backend 'native' with placement 'worker' runs real CPython / LuaJIT inside your process with no isolation (native code can read your files, open sockets and write your memory); pass trusted: true if you trust the code, or use placement 'process' (a child process under OS limits) or backend 'wasm' (the sandbox)",
+    );
+  }
+  if (backend !== 'wasm' && o.mounts !== undefined) {
+    throw new InvalidInputError(
+      `mounts give the wasm sandbox host directories; a native engine sees the real file system (placement 'process': from a scratch working directory), so leave mounts out or use backend 'wasm'`,
     );
   }
   if (o.capabilities !== undefined && !Array.isArray(o.capabilities)) {
@@ -138,8 +151,20 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   const allowedHosts = checkAllowedHosts(o.allowedHosts);
   // Checked for both languages, so a typo shows; Lua boots in milliseconds and needs none.
   const checkedSnapshot = checkSnapshot(o.snapshot);
-  const snapshot = lang === 'python' ? checkedSnapshot : false;
-  return { language: lang, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, snapshot, options: o };
+  const snapshot = lang === 'python' && backend !== 'native' ? checkedSnapshot : false;
+  return { language: lang, backend, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, snapshot, options: o };
+}
+
+/**
+ * Settles backend 'auto' (already narrowed to trusted callers): native when its library
+ * loads here, else wasm. A native engine does not use Python snapshots.
+ */
+export function settleBackend(r: ResolvedOptions, nativeAvailable: boolean): asserts r is ResolvedOptions & { backend: 'wasm' | 'native' } {
+  if (r.backend !== 'auto') return;
+  r.backend = nativeAvailable ? 'native' : 'wasm';
+  if (r.backend !== 'native') return;
+  r.snapshot = false;
+  if (r.options.placement === undefined) r.placement = 'process';
 }
 
 /** `snapshot: true | false | { dir?, spare? }`; absent means on. */

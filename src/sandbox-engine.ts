@@ -23,7 +23,7 @@ const FUNCTION_NAME = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/;
 const MEMBER_NAME = /^[A-Za-z_]\w*$/;
 
 export class SandboxEngine extends EngineSession implements ScriptEngine, HandleOwner {
-  readonly backend = 'wasm' as const;
+  readonly backend: 'wasm' | 'native';
   readonly language;
   readonly placement;
   private readonly registry = new HostFunctionRegistry();
@@ -39,6 +39,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
   constructor(resolved: ResolvedOptions, connect: ConnectionFactory) {
     super(resolved, connect);
     this.language = resolved.language;
+    this.backend = resolved.backend === 'native' ? 'native' : 'wasm';
     this.placement = resolved.placement;
     this.opts = resolved.options;
     this.config = (this.opts.config ?? {}) as ScriptValue;
@@ -104,6 +105,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
       limits: coreLimits(this.resolved.limits),
       hostFunctions: this.registry.names(),
       config: this.config,
+      ...(this.backend === 'native' ? { backend: 'native' as const } : {}),
     };
   }
 
@@ -367,6 +369,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
       uptimeMs: performance.now() - this.started,
       lastEscalation: this.lastEscalation,
       lastRecovery: this.lastRecovery,
+      ...(this.conn?.boot?.isolation ? { isolation: this.conn.boot.isolation } : {}),
     };
   }
 

@@ -23,8 +23,10 @@ describe('createEngine options', () => {
     });
   }
 
-  it('says what is not available yet', async () => {
-    await expect(createEngine('lua', { backend: 'native' })).rejects.toBeInstanceOf(UnavailableError);
+  it("says backend 'native' needs a library when it is not installed (test/native/backend-options.test.ts has the messages)", async () => {
+    const p = createEngine('lua', { backend: 'native', placement: 'worker' });
+    await expect(p).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(p).rejects.not.toBeInstanceOf(UnavailableError);
   });
 
   it("refuses placement 'process' in a browser, pointing to 'worker'", async () => {

@@ -155,6 +155,13 @@ async function main(): Promise<void> {
 }
 
 async function boot(start: WorkerStart, env: CoreEnv): Promise<EngineCore> {
+  if (start.init.backend === 'native') {
+    // Trusted native code (README "Native backends"): nothing in this realm to harden, and
+    // hardening would take away what koffi needs. Never bundled for browsers.
+    const path = '../native-bridge/cores.js';
+    const { createNativeCore } = (await import(/* @vite-ignore */ path)) as typeof import('../native-bridge/cores.js');
+    return createNativeCore(start.init, env);
+  }
   if (start.pyodideModule) env.pyodideModule = start.pyodideModule;
   if (ahead) env.restoredAhead = ahead;
   ahead = undefined;

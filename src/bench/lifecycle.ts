@@ -5,7 +5,7 @@
 import type { EngineOptions } from '../engine.js';
 import { forgetSnapshots } from '../placement/snapshot.js';
 import type { EnginePool } from '../pool.js';
-import { budget, noInterrupt, sleep } from './common.js';
+import { budget, noKill, sleep } from './common.js';
 import { sample, type Stats } from './sample.js';
 import { BENCH_SCRIPT, FIRST, STUCK } from './scripts.js';
 import type { Measured, Workload } from './workloads.js';
@@ -29,7 +29,7 @@ export const coldStart: Workload = {
   id: 'cold-start',
   unit: 'ms',
   what: 'createEngine -> first exec result, fresh engine (Python: restored from its memory snapshot; also read from disk, and from scratch)',
-  baseline: (t) => (t.language === 'python' ? 'baseline/stock-loadPyodide' : 'baseline/stock-wasmoon'),
+  baseline: (t) => (t.backend === 'native' ? undefined : t.language === 'python' ? 'baseline/stock-loadPyodide' : 'baseline/stock-wasmoon'),
   async measure(ctx, t) {
     const first = FIRST[t.language];
     const boot = (label: string, more?: EngineOptions, before?: () => unknown) =>
@@ -49,7 +49,8 @@ export const coldStart: Workload = {
         },
         budget(ctx.quick, t.language === 'python' ? [2, 7] : [3, 15], [0, 0], false),
       );
-    if (t.language !== 'python') return [await boot(`cold-start ${t.id}`)];
+    // Lua boots in milliseconds; native Python has no snapshot (the interpreter stays up in its process).
+    if (t.language !== 'python' || t.backend === 'native') return [await boot(`cold-start ${t.id}`)];
     // The snapshot is taken once, before sampling, as the first engine of a cache does;
     // every engine after it restores the snapshot.
     await (await ctx.create(t)).dispose();
@@ -128,7 +129,7 @@ export const restart: Workload = {
   id: 'restart',
   unit: 'ms',
   what: 'code stuck in C ignores the interrupt and is killed after graceMs: kill -> a new core with the bench script replayed (stats().lastRecovery.ms)',
-  skip: noInterrupt,
+  skip: noKill,
   async measure(ctx, t) {
     const e = await ctx.create(t, { limits: { graceMs: 50 } });
     try {

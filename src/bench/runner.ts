@@ -20,6 +20,8 @@ export interface BenchEnv {
   /** Stops the pre-started worker of fast Python starts, if the platform keeps one. */
   releaseSpareWorker?(): Promise<void>;
   createEngine(language: EngineTarget['language'], options: EngineOptions): Promise<ScriptEngine>;
+  /** Why a language's native backend cannot run here (its library is missing), or undefined. */
+  nativeMissing?(language: EngineTarget['language']): string | undefined;
 }
 
 export interface BenchOptions {
@@ -36,7 +38,7 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
   const unknown = (opts.only ?? []).filter((id) => !known.includes(id));
   if (unknown.length) throw new InvalidInputError(`unknown workload ${unknown.join(', ')}; known: ${known.join(', ')}`);
   const match = targetMatcher(opts.targets);
-  const choices = allTargets({ node: env.node }).filter((c) => match(c.target.id));
+  const choices = allTargets({ node: env.node, ...(env.nativeMissing ? { nativeMissing: (l) => env.nativeMissing!(l) } : {}) }).filter((c) => match(c.target.id));
   if (choices.length === 0) throw new InvalidInputError(`--targets ${opts.targets} matches no target; targets look like python/wasm/worker`);
   const workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.id));
 
@@ -44,8 +46,10 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
   const extras: ScriptEngine[] = [];
   const pools: EnginePool[] = [];
   const engineOptions = (t: EngineTarget, more: EngineOptions = {}): EngineOptions => ({
+    backend: t.backend,
     placement: t.placement,
-    ...(t.placement === 'inline' ? { trusted: true } : {}),
+    // Inline has no isolation, nor has a native worker: the bench's own scripts are trusted.
+    ...(t.placement === 'inline' || (t.backend === 'native' && t.placement === 'worker') ? { trusted: true } : {}),
     capabilities: ['echo'],
     hostFunctions: { echo: (x) => x },
     limits: { timeoutMs: 120_000 },

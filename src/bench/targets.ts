@@ -14,14 +14,18 @@ export interface TargetChoice {
   unavailable?: string;
 }
 
-export function allTargets(env: { node: boolean }): TargetChoice[] {
+/**
+ * `nativeMissing` says why a language's native backend cannot load here (the library is
+ * missing), or undefined when it can.
+ */
+export function allTargets(env: { node: boolean; nativeMissing?: (language: EngineTarget['language']) => string | undefined }): TargetChoice[] {
   const out: TargetChoice[] = [];
   for (const language of LANGUAGES) {
     for (const backend of BACKENDS) {
       for (const placement of PLACEMENTS) {
         const target: EngineTarget = { id: `${language}/${backend}/${placement}`, language, backend, placement };
         let unavailable: string | undefined;
-        if (backend === 'native') unavailable = "backend 'native' (real CPython / LuaJIT) arrives with the native bridge issue (8)";
+        if (backend === 'native') unavailable = env.node ? env.nativeMissing?.(language) : "backend 'native' needs Node";
         else if (placement === 'process' && !env.node) unavailable = "placement 'process' needs Node";
         out.push(unavailable ? { target, unavailable } : { target });
       }

@@ -206,6 +206,15 @@ function coreBoot(x: unknown, maxSnapshot: number): CoreBoot {
   const boot: CoreBoot = { restored: bool(o, 'restored', 'ready.boot') };
   if (o.rejected !== undefined) boot.rejected = str(o, 'rejected', 'ready.boot').slice(0, 300);
   if (o.ahead !== undefined) boot.ahead = bool(o, 'ahead', 'ready.boot');
+  if (o.isolation !== undefined) {
+    const iso = fields(o.isolation, 'ready.boot.isolation');
+    const words = (k: string) => {
+      const v = iso[k];
+      if (!Array.isArray(v) || v.length > 32 || v.some((w) => typeof w !== 'string')) malformed(`ready.boot.isolation.${k} is not a list of words`);
+      return (v as string[]).map((w) => w.slice(0, 300));
+    };
+    boot.isolation = { applied: words('applied'), refused: words('refused') };
+  }
   if (o.snapshot !== undefined) {
     const s = o.snapshot;
     if (!(s instanceof Uint8Array) || Object.getPrototypeOf(s) !== Uint8Array.prototype) malformed('ready.boot.snapshot is not bytes');

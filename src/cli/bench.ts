@@ -66,6 +66,7 @@ export async function benchMain(argv: string[]): Promise<number> {
         settle: env.settle,
         releaseSpareWorker,
         createEngine,
+        nativeMissing: env.nativeMissing,
       },
     );
     if (tty) process.stderr.write('\r\x1b[K');

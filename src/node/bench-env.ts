@@ -3,6 +3,7 @@
  * (stock Pyodide and wasmoon boots, plain postMessage and comlink round trips) and the
  * resident memory of this process with its engine child processes.
  */
+import { findNative } from './native-libs.js';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
@@ -112,4 +113,14 @@ export function rssBytes(): number {
 export async function settle(): Promise<void> {
   (globalThis as { gc?: () => void }).gc?.();
   await new Promise((r) => setTimeout(r, 200));
+}
+
+/** Why a language's native backend cannot run here (its library is missing), or undefined. */
+export function nativeMissing(language: 'python' | 'lua'): string | undefined {
+  try {
+    findNative(language);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }

@@ -7,16 +7,28 @@
  * worker's shared interrupt word, so they work while the core is busy.
  *
  * If the worker dies, the child says so and exits; if the host goes away, it exits too.
+ *
+ * Started with `--native` (the native backend, see process-host.ts), the child enters its
+ * OS limits (os-limits.ts): no-new-privs and a network namespace at once, before the
+ * worker thread exists so that it inherits them; rlimits once the core has booted.
  */
+import { stat } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { FrameReader, MAX_FRAME_BYTES, frame } from '../channel/frames.js';
 import type { FromProcess, HostCallFailure, ToEngine, ToProcess } from '../channel/protocol.js';
 import { HostCallError, type CoreInit } from '../core.js';
-import type { Connection, RequestHandlers } from '../placement/connection.js';
+import type { Answer, Connection, RequestHandlers } from '../placement/connection.js';
 import { connectWorker } from '../placement/worker.js';
 import { decode, encode, type ScriptValue } from '../values.js';
+import { applyRlimits, enterIsolation, type IsolationReport } from './os-limits.js';
 import { compilePyodideWasm } from './pyodide-wasm.js';
 import { spawnNodeWorker } from './worker-host.js';
+
+const native = process.argv.includes('--native');
+const isolation: IsolationReport = { applied: [], refused: [] };
+if (native) enterIsolation(isolation);
+/** CPU seconds a native child may use in its life: a backstop, since the host kills on every timeout first. */
+const CPU_SECONDS = 3600;
 
 const pipe = new Socket({ fd: 3, readable: true, writable: true });
 
@@ -54,12 +66,20 @@ const handlers: RequestHandlers = {
   output: (stream, text) => send({ t: 'output', stream, text }),
 };
 
+let initLimits = 0;
+
 async function boot(init: CoreInit): Promise<void> {
   booting = true;
+  initLimits = init.limits.memoryBytes;
   try {
     // The compile runs here while the worker thread starts, instead of after it.
-    const pyodideModule = init.language === 'python' ? compilePyodideWasm().catch(() => undefined) : undefined;
+    const pyodideModule = init.language === 'python' && !native ? compilePyodideWasm().catch(() => undefined) : undefined;
     conn = await connectWorker(init, spawnNodeWorker, { sharedMemory: true, pyodideModule, handOverSnapshot: true });
+    if (native) {
+      // libuv starts its thread pool on first use; with RLIMIT_NPROC at 0 it could not later.
+      await stat('.').catch(() => {});
+      applyRlimits({ memoryBytes: init.limits.memoryBytes, cpuSeconds: CPU_SECONDS }, isolation);
+    }
   } catch (e) {
     const err = e as Error;
     send({
@@ -74,7 +94,8 @@ async function boot(init: CoreInit): Promise<void> {
   delete init.snapshot;
   if (hadSnapshot) setTimeout(() => (globalThis as { gc?: () => void }).gc?.(), 0);
   void conn.died.then((e) => quit(`the engine's worker thread died: ${e.message}`));
-  send(conn.boot ? { t: 'ready', boot: conn.boot } : { t: 'ready' });
+  if (native) send({ t: 'ready', boot: { ...(conn.boot ?? { restored: false }), isolation } });
+  else send(conn.boot ? { t: 'ready', boot: conn.boot } : { t: 'ready' });
   void pump();
 }
 
@@ -83,13 +104,22 @@ async function pump(): Promise<void> {
   serving = true;
   try {
     for (let msg = requests.shift(); msg; msg = requests.shift()) {
-      send(await conn.request(msg, handlers));
+      send(memoryStop(await conn.request(msg, handlers)));
     }
   } catch (e) {
     quit(`the engine's worker failed: ${(e as Error)?.message ?? e}`);
   } finally {
     serving = false;
   }
+}
+
+/**
+ * Native engines: the address-space limit is what caps memory, and a script meets it as a
+ * MemoryError. Report that as the memory stop it is, so the host restarts the engine.
+ */
+function memoryStop(a: Answer): Answer {
+  if (!native || a.t !== 'failed' || a.failure.kind !== 'script' || a.failure.type !== 'MemoryError') return a;
+  return { ...a, failure: { kind: 'memory', type: 'MemoryError', message: `the script ran out of memory under the child's address-space limit (limits.memoryBytes ${initLimits} bytes): ${a.failure.message}` } };
 }
 
 function onFrame(bytes: Uint8Array): void {

@@ -9,8 +9,9 @@
  * and its stderr is dropped once it has booted. Messages use a pipe on fd 3.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
@@ -116,9 +117,23 @@ const BOOT_STDERR_BYTES = 2000;
 
 /** Starts the engine's child process: permission model on, empty environment, messages on fd 3. */
 export function spawnEngineProcess(): ProcessPipe {
+  return startChild([...processFlags(), processEntry()], builtRoot());
+}
+
+/**
+ * Starts a native engine's child process: empty environment, a scratch working directory
+ * (removed when the child exits), `--native` so that it enters its OS limits
+ * (os-limits.ts). No permission model: it would not bind native code, and koffi is an addon.
+ */
+export function spawnNativeProcess(): ProcessPipe {
   const entry = processEntry();
-  const child = spawn(process.execPath, [...processFlags(), entry], {
-    cwd: builtRoot(),
+  const scratch = mkdtempSync(join(tmpdir(), 'scriptbox-native-'));
+  return startChild(['--no-warnings', entry, '--native'], scratch, () => rmSync(scratch, { recursive: true, force: true }));
+}
+
+function startChild(args: string[], cwd: string, cleanup?: () => void): ProcessPipe {
+  const child = spawn(process.execPath, args, {
+    cwd,
     env: {},
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     windowsHide: true,
@@ -132,6 +147,11 @@ export function spawnEngineProcess(): ProcessPipe {
       gone = true;
       exitInfo = info;
       live--;
+      try {
+        cleanup?.();
+      } catch {
+        // a scratch folder that cannot be removed is left in the temp directory
+      }
       resolve();
     };
     child.once('exit', (code, signal) => done(signal ? `signal ${signal}` : `code ${code}`));

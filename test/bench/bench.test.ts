@@ -12,6 +12,7 @@ import { formatTable } from '../../src/bench/report.js';
 import { allTargets, targetMatcher } from '../../src/bench/targets.js';
 import type { BenchReport } from '../../src/bench/types.js';
 import { WORKLOADS } from '../../src/bench/workloads.js';
+import { nativeMissing } from '../../src/node/bench-env.js';
 
 const run = promisify(execFile);
 
@@ -30,17 +31,27 @@ function expectPoolRows(report: BenchReport, target: string, withColdStart: bool
 
 describe('bench targets', () => {
   it('lists every language x backend x placement, with reasons for what cannot run', () => {
-    const all = allTargets({ node: true });
+    const all = allTargets({ node: true, nativeMissing: () => undefined });
     expect(all).toHaveLength(12);
     expect(all.filter((c) => !c.unavailable).map((c) => c.target.id)).toEqual([
       'python/wasm/worker',
       'python/wasm/process',
       'python/wasm/inline',
+      'python/native/worker',
+      'python/native/process',
+      'python/native/inline',
       'lua/wasm/worker',
       'lua/wasm/process',
       'lua/wasm/inline',
+      'lua/native/worker',
+      'lua/native/process',
+      'lua/native/inline',
     ]);
+    const noLua = allTargets({ node: true, nativeMissing: (l) => (l === 'lua' ? 'libluajit-5.1.so.2 was not found' : undefined) });
+    expect(noLua.find((c) => c.target.id === 'lua/native/inline')?.unavailable).toMatch(/libluajit/);
+    expect(noLua.find((c) => c.target.id === 'python/native/inline')?.unavailable).toBeUndefined();
     expect(allTargets({ node: false }).find((c) => c.target.id === 'lua/wasm/process')?.unavailable).toMatch(/needs Node/);
+    expect(allTargets({ node: false }).find((c) => c.target.id === 'lua/native/worker')?.unavailable).toMatch(/needs Node/);
   });
 
   it('--targets patterns match by part', () => {
@@ -62,7 +73,7 @@ describe('scriptbox bench --quick --json', () => {
     const report = JSON.parse(await readFile(file, 'utf8')) as BenchReport;
     expect(report.machine).toMatchObject({ cpus: expect.any(Number), node: process.version, platform: expect.any(String), when: expect.any(String) });
     expect(report.skipped.filter((s) => s.reason.startsWith('failed'))).toEqual([]);
-    const available = allTargets({ node: true }).filter((c) => !c.unavailable);
+    const available = allTargets({ node: true, nativeMissing }).filter((c) => !c.unavailable);
     for (const w of WORKLOADS) {
       for (const { target } of available) {
         const measured = report.results.some((r) => r.workload === w.id && r.target === target.id);

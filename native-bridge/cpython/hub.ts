@@ -1,0 +1,385 @@
+/**
+ * `_scriptbox_native`: the process-wide Python half of the native backend, loaded once
+ * when the interpreter starts (lib.ts). Every engine of the process shares one
+ * interpreter, so whatever the wasm runtime patches globally (time.sleep, asyncio's loop
+ * functions, sys.stdout, sys.modules['host']) is routed here to the engine running on the
+ * current thread: JS names that engine's module in `_local.m` when a request starts.
+ *
+ * It also holds the watchdog: one daemon thread that, while a request runs, reads the
+ * engine's control block and interrupt word every PERIOD and raises KeyboardInterrupt in
+ * the engine's thread (PyThreadState_SetAsyncExc), again and again until the request
+ * ends, so `except BaseException: pass` cannot swallow a stop. With nothing running for a
+ * second it parks on an Event; the next request wakes it.
+ *
+ * Control block (ctrl, one per engine, doubles owned by Python; JS writes them through a
+ * koffi view): see the C_* indexes below, mirrored in control.ts.
+ */
+export const HUB_SOURCE = String.raw`
+import asyncio, asyncio.events, asyncio.runners, ctypes, io, json, os, sys, threading, time, types
+
+if not hasattr(sys, 'argv'):
+    sys.argv = ['']
+
+C_RUNNING, C_DEADLINE, C_STOP, C_IDENT, C_WORD, C_PENDING, C_STREAM, C_SEQ = range(8)
+C_SIZE = 8
+PERIOD = 0.005
+IDLE_POLLS = 200
+
+NONE, TRUE, FALSE = None, True, False
+NONE_TYPE = type(None)
+INT, FLOAT, STR, LIST, TUPLE = int, float, str, list, tuple
+
+_local = threading.local()
+_mono = time.monotonic
+_real_sleep = time.sleep
+_real_new_loop = asyncio.new_event_loop
+_real_get_loop = asyncio.get_event_loop
+_real_run = asyncio.run
+
+
+def thread_ident():
+    return float(threading.get_ident())
+
+
+def monotonic_ms():
+    return _mono() * 1000.0
+
+
+def _engine():
+    return getattr(_local, 'm', None)
+
+
+# ---- routing the runtime's global patches to the current thread's engine -------------
+
+def _sleep(seconds):
+    m = _engine()
+    return _real_sleep(seconds) if m is None else m.sleep(seconds)
+
+
+def _new_event_loop():
+    m = _engine()
+    return _real_new_loop() if m is None else m._new_loop()
+
+
+def _get_event_loop():
+    m = _engine()
+    return _real_get_loop() if m is None else m._loop
+
+
+def _asyncio_run(main, **kw):
+    m = _engine()
+    return _real_run(main, **kw) if m is None else m._asyncio_run(main, **kw)
+
+
+class _HostProxy(types.ModuleType):
+    """sys.modules['host']: the host module of the engine running on this thread."""
+
+    def _real(self):
+        m = _engine()
+        if m is None:
+            raise RuntimeError('host functions can only be called from the thread that runs the script (no ScriptBox engine runs on this thread)')
+        return m._sb_host
+
+    def __getattr__(self, attr):
+        if attr.startswith('__'):
+            raise AttributeError(attr)
+        return getattr(self._real(), attr)
+
+    def __setattr__(self, attr, value):
+        raise AttributeError('the host module is read-only')
+
+    def __dir__(self):
+        return dir(self._real())
+
+
+host_proxy = _HostProxy('host', 'Functions the host granted to this script. host.name(...) blocks until the host answers.')
+
+
+class _Stream(io.TextIOBase):
+    """sys.stdout / sys.stderr: the current engine's capture, else the process's stream."""
+
+    def __init__(self, which, real):
+        self._which = which
+        self._real = real
+
+    @property
+    def encoding(self):
+        return 'utf-8'
+
+    @property
+    def errors(self):
+        return 'strict'
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, s):
+        m = _engine()
+        if m is None:
+            return self._real.write(s) if self._real is not None else len(s)
+        if type(s) is not str:
+            if not isinstance(s, str):
+                raise TypeError(f'write() argument must be str, not {type(s).__name__}')
+            s = str(s)
+        m._sb_out.write(self._which, s)
+        return len(s)
+
+    def flush(self):
+        m = _engine()
+        if m is None:
+            if self._real is not None:
+                self._real.flush()
+        elif m._sb_out.stream():
+            m._sb_out.flush()
+
+
+_streams = (_Stream(0, sys.stdout), _Stream(1, sys.stderr))
+
+
+def _install():
+    time.sleep = _sleep
+    asyncio.new_event_loop = asyncio.events.new_event_loop = _new_event_loop
+    asyncio.get_event_loop = _get_event_loop
+    asyncio.run = asyncio.runners.run = _asyncio_run
+    sys.modules['host'] = host_proxy
+    sys.stdout, sys.stderr = _streams
+
+
+# ---- per-engine output buffer ---------------------------------------------------------
+
+class _Out:
+    """What a request prints, sent to JS in batches: a callback per print would cost more than the print."""
+
+    def __init__(self, ctrl, send, limit):
+        self.ctrl = ctrl
+        self.send = send
+        self.limit = limit
+        self.seq = -1.0
+        self.parts = []
+        self.size = 0
+        self.total = 0
+        self.last = 0.0
+
+    def stream(self):
+        return self.ctrl[C_STREAM] != 0.0
+
+    def write(self, which, s):
+        c = self.ctrl
+        if self.seq != c[C_SEQ]:
+            self.seq = c[C_SEQ]
+            self.total = 0
+            self.last = _mono()
+        # Past the cap nothing more is kept; JS cuts the text and marks it truncated.
+        if self.total > self.limit or not s:
+            return
+        self.total += len(s)
+        self.parts.append([which, s])
+        self.size += len(s)
+        c[C_PENDING] = 1.0
+        if self.size >= 4096 or (c[C_STREAM] != 0.0 and _mono() - self.last >= 0.025):
+            self.flush()
+
+    def take(self):
+        parts, self.parts, self.size = self.parts, [], 0
+        self.ctrl[C_PENDING] = 0.0
+        self.last = _mono()
+        return parts
+
+    def take_json(self):
+        return json.dumps(self.take())
+
+    def flush(self):
+        if self.parts:
+            self.send(['out', self.take()], False)
+
+
+# ---- the transport: /dev/scriptbox emulated over a ctypes callback into JS ------------
+
+_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t)
+DEVICE_FD = -0x5b
+
+
+class _Transport:
+    def __init__(self, addr, ctrl):
+        self.fn = _CB(addr)
+        self.ctrl = ctrl
+        self.buf = ctypes.create_string_buffer(1 << 16)
+        self.out = None
+
+    def exchange(self, data):
+        # ctypes releases the GIL around the call: other engines run while the host answers.
+        if threading.get_ident() != int(self.ctrl[C_IDENT]) or self.ctrl[C_RUNNING] == 0.0:
+            raise RuntimeError('host functions can only be called from the thread that runs the script, while it runs')
+        if self.out is not None and self.out.parts:
+            self.out.flush()
+        buf = self.buf
+        n = self.fn(data, ctypes.addressof(buf), len(buf))
+        if n < 0:
+            if -n > len(buf):
+                self.buf = buf = ctypes.create_string_buffer(-n)
+            n = self.fn(None, ctypes.addressof(buf), len(buf))
+            if n < 0:
+                raise RuntimeError('scriptbox host channel: ' + ctypes.string_at(buf, -n).decode('utf-8', 'replace'))
+        return ctypes.string_at(buf, n)
+
+    def send(self, msg, flush=True):
+        return self.exchange(json.dumps(msg, separators=(',', ':')).encode())
+
+
+class _DeviceOS:
+    """The real os module, except the device fd: its write/read pair is one exchange with the host."""
+
+    def __init__(self, transport):
+        object.__setattr__(self, '_t', transport)
+        object.__setattr__(self, '_reply', b'')
+        object.__setattr__(self, '_pos', 0)
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def write(self, fd, data):
+        if fd != DEVICE_FD:
+            return os.write(fd, data)
+        answer = self._t.exchange(bytes(data))
+        object.__setattr__(self, '_reply', len(answer).to_bytes(4, 'little') + answer)
+        object.__setattr__(self, '_pos', 0)
+        return len(data)
+
+    def read(self, fd, n):
+        if fd != DEVICE_FD:
+            return os.read(fd, n)
+        pos = self._pos
+        chunk = self._reply[pos:pos + n]
+        object.__setattr__(self, '_pos', pos + len(chunk))
+        return chunk
+
+
+# ---- engines ----------------------------------------------------------------------------
+
+_engines = {}
+_codes = {}
+
+
+def new_engine(sources_json, cb_addr, word_addr, limit):
+    """Runs the (adapted) runtime sources into a fresh module: (module, ctrl address)."""
+    ctrl = (ctypes.c_double * C_SIZE)()
+    m = types.ModuleType('_scriptbox')
+    d = m.__dict__
+    d['_SB_DEVICE'] = DEVICE_FD
+    for name, src in json.loads(sources_json):
+        code = _codes.get(src)
+        if code is None:
+            code = _codes[src] = compile(src, name, 'exec')
+        exec(code, d)
+    t = _Transport(int(cb_addr), ctrl)
+    out = _Out(ctrl, t.send, int(limit))
+    t.out = out
+    d['os'] = _DeviceOS(t)
+    d['_sb_host'] = d['host']
+    d['host'] = host_proxy
+    d['_sb_out'] = out
+    d['_sb_ctrl'] = ctrl
+    _install()
+    word = ctypes.c_int32.from_address(int(word_addr)) if word_addr else None
+    _engines[id(m)] = (ctrl, word)
+    return (m, float(ctypes.addressof(ctrl)))
+
+
+def drop_engine(m):
+    _engines.pop(id(m), None)
+    if getattr(_local, 'm', None) is m:
+        _local.m = None
+
+
+def set_current(m):
+    _local.m = m
+
+
+def global_g(m):
+    return m.G
+
+
+def slow_result(m, value, depth):
+    """The reply for a value the fast path cannot convert (awaits coroutines, makes handles)."""
+    m._begin(depth)
+    return m._guard(lambda: m._result(m._run(value)))
+
+
+def fail_json(m, exc):
+    """The reply for an exception the fast path caught."""
+    def again():
+        raise exc
+    return m._guard(again)
+
+
+def describe(exc):
+    return json.dumps({'type': type(exc).__name__, 'message': str(exc)})
+
+
+def private_site():
+    """A site-packages folder of this process, first on sys.path, where install() puts wheels."""
+    import importlib.metadata, tempfile  # install_wheel reads importlib.metadata
+    path = os.path.join(tempfile.gettempdir(), f'scriptbox-cpython-{os.getpid()}', 'site-packages')
+    os.makedirs(path, exist_ok=True)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return path
+
+
+# ---- the watchdog ---------------------------------------------------------------------
+
+wd = (ctypes.c_double * 2)()
+wd[0] = 1.0
+_wake = threading.Event()
+
+
+def wake():
+    if wd[0] != 0.0:
+        wd[0] = 0.0
+        _wake.set()
+
+
+def _watch():
+    set_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    set_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
+    idle = 0
+    while True:
+        if wd[0] != 0.0:
+            _wake.wait()
+            _wake.clear()
+            idle = 0
+        _real_sleep(PERIOD)
+        busy = False
+        now = _mono() * 1000.0
+        for ctrl, word in list(_engines.values()):
+            if ctrl[C_RUNNING] == 0.0:
+                continue
+            busy = True
+            why = ctrl[C_STOP]
+            if why == 0.0:
+                # The word is read only until a stop is decided: a worker that dies after it
+                # may free the memory.
+                w = word.value if word is not None else int(ctrl[C_WORD])
+                why = float(w) if w in (1, 2, 3) else (2.0 if now > ctrl[C_DEADLINE] else 0.0)
+                if why:
+                    ctrl[C_STOP] = why
+            if why:
+                set_exc(int(ctrl[C_IDENT]), KeyboardInterrupt)
+        if busy:
+            idle = 0
+            continue
+        idle += 1
+        if idle >= IDLE_POLLS:
+            wd[0] = 1.0
+            # A request that started meanwhile is seen here (both sides hold the GIL).
+            if any(c[C_RUNNING] != 0.0 for c, _ in _engines.values()):
+                wd[0] = 0.0
+                idle = 0
+
+
+WD_ADDR = float(ctypes.addressof(wd))
+threading.Thread(target=_watch, name='scriptbox-watchdog', daemon=True).start()
+`;

@@ -1,0 +1,447 @@
+/**
+ * The LuaJIT backend: real libluajit-5.1 (JIT on) through koffi, one lua_State per core,
+ * behaving like the wasm LuaCore (wasm/lua/core.ts) for every EngineCore method.
+ *
+ * Safety rules this file is built around:
+ * - A Lua error unwinds C frames (LuaJIT uses the system unwinder on x64). It must never
+ *   cross a koffi callback frame or a JS->C call made outside lua_pcall, or the process
+ *   dies. So JS only calls non-raising API functions outside pcall (convert.ts), anything
+ *   that can run script code goes through lua_pcall, and the C functions Lua calls
+ *   (hostcall, print), the allocator and the hook never raise: they return status values
+ *   and the prelude's Lua wrappers call `error`.
+ * - The allocator (a JS callback) enforces limits.memoryBytes, but refuses memory only
+ *   while a script runs inside our pcall with no JS frame in between (`mayRefuse`). While
+ *   JS itself pushes values (a host call's big result) the use may pass the limit; the
+ *   script's next allocation then fails.
+ * - Stops (interrupt word, deadline, memory): a count hook every HOOK_EVERY instructions
+ *   polls the word and the deadline; the allocator polls them too, every 256 allocations.
+ *   To stop, JS never raises: it re-points the count hook at libluajit's own `lua_error`
+ *   with a count of 1, so the next VM instruction raises from C (as luajit.c's `lstop`
+ *   does), on every instruction from then on: a pcall loop cannot swallow it. Once
+ *   stopping, the allocator also refuses every allocation, which reaches compiled code.
+ *
+ * KNOWN LIMITATION (verified in test/native/luajit-core.test.ts): LuaJIT does not run
+ * hooks inside JIT-compiled traces. A loop that LuaJIT compiles and that does not
+ * allocate (`while true do end`, `for i = 1, 1e12 do x = x + i end`, a loop calling
+ * `os.time()` or `math.sin`: C functions are stitched into traces) cannot be stopped in
+ * place: only the `process` placement (kill the child) ends it. Stopped in place: loops
+ * that allocate (strings, tables, closures, `tostring(i)`, `s .. x`: the allocator refuses),
+ * interpreted code (loops with bytecodes LuaJIT 2.1 does not compile, e.g. closure
+ * creation, `pairs`/`next`), and pcall loops around either. The JIT stays on: native speed
+ * is the point of this backend.
+ */
+import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
+import type { CoreFailure } from '../../src/channel/protocol.js';
+import { InvalidInputError } from '../../src/errors.js';
+import type { ScriptValue } from '../../src/values.js';
+import { OutputCapture } from '../../wasm/output.js';
+import { LuaJitConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
+import { scriptFailure, stopFailure, stopOf, type Stop } from './failures.js';
+import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from './handles.js';
+import { LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, T, luajit, register, type Callback, type LuaJitLib } from './lib.js';
+import { PRELUDE } from './prelude.js';
+
+/**
+ * Instructions between two looks at the interrupt word. Any count hook costs LuaJIT's
+ * interpreter a per-instruction check whatever N is; at 100k the JS callback itself is
+ * noise (< 0.5%), and a stop still lands within ~0.1-1 ms of interpreted code.
+ */
+const HOOK_EVERY = 100_000;
+/** Allocations between two polls of the word and deadline from the allocator. */
+const ALLOC_POLL_MASK = 255;
+
+export class LuaJitCore implements EngineCore {
+  readonly language = 'lua' as const;
+  private L = 0;
+  private readonly conv: LuaJitConvert;
+  private readonly handles: LuaHandles;
+  private readonly out: OutputCapture;
+  private readonly callbacks: Callback[] = [];
+  private allocCb!: Callback;
+  private hookCb!: Callback;
+  private hostcallCb!: Callback;
+  private printCb!: Callback;
+  private hostRef = 0;
+  private buildHostRef = 0;
+  private msghRef = 0;
+  private memUsed = 0;
+  private allocTick = 0;
+  private stop: Stop = null;
+  private deadline = Infinity;
+  /** True while a script runs inside our pcall: the hook and allocator may stop it. */
+  private inScript = false;
+  /** True while refusing an allocation is safe (inside our pcall, no JS frame in between). */
+  private mayRefuse = false;
+  /** The count hook points at lua_error (a stop is under way). */
+  private hookStopping = false;
+  private hostNames: string[];
+
+  private constructor(
+    private readonly lib: LuaJitLib,
+    private readonly init: CoreInit,
+    private readonly env: CoreEnv,
+  ) {
+    this.out = new OutputCapture(init.limits.maxOutputBytes, env);
+    this.hostNames = init.hostFunctions;
+    this.handles = new LuaHandles(
+      {
+        m: lib,
+        L: () => this.L,
+        conv: () => this.conv,
+        pcall: (nargs, nresults) => this.pcall(nargs, nresults),
+        pushArgs: (args) => this.pushArgs(args),
+        results: (base) => this.results(base, this.handles.policy),
+        fail: (failure) => this.fail(failure),
+        done: (value) => this.done(value),
+      },
+      init.engineId,
+    );
+    this.conv = new LuaJitConvert(lib, init.limits.maxValueDepth, this.handles);
+  }
+
+  /** Loads libluajit (once per process) and boots a fresh Lua state. */
+  static create(init: CoreInit, env: CoreEnv): LuaJitCore {
+    const core = new LuaJitCore(luajit(), init, env);
+    core.installCallbacks();
+    core.newState();
+    return core;
+  }
+
+  private installCallbacks(): void {
+    const lib = this.lib;
+    const max = this.init.limits.memoryBytes;
+    const cb = (fn: (...a: number[]) => number | void, proto: unknown) => {
+      const c = register(lib, fn, proto);
+      this.callbacks.push(c);
+      return c;
+    };
+    // Must never throw (koffi would answer NULL: an out-of-memory error, maybe unprotected).
+    this.allocCb = cb((_ud, ptr, osize, nsize) => {
+      if (nsize === 0) {
+        if (ptr) {
+          this.memUsed -= osize;
+          lib.free(ptr);
+        }
+        return 0;
+      }
+      const delta = ptr ? nsize - osize : nsize;
+      if (delta > 0 && this.mayRefuse) {
+        // Stopping: refusing memory is what reaches compiled loops, which never run the hook.
+        if (this.stop !== null) return 0;
+        if (this.memUsed + delta > max) {
+          this.requestStop('memory');
+          return 0;
+        }
+        if ((++this.allocTick & ALLOC_POLL_MASK) === 0 && this.poll()) return 0;
+      }
+      const p = lib.realloc(ptr, nsize);
+      if (p) this.memUsed += delta;
+      return p;
+    }, lib.protos.alloc);
+    this.hookCb = cb(() => {
+      if (this.inScript && this.stop === null) this.poll();
+    }, lib.protos.hook);
+    this.hostcallCb = cb((Ls) => this.guarded(() => this.hostcall(Ls)), lib.protos.cfunction);
+    this.printCb = cb((Ls) => this.guarded(() => this.print(Ls)), lib.protos.cfunction);
+  }
+
+  /** Runs a C function's body: no refusals while JS is on the stack, and never a throw into C. */
+  private guarded(body: () => number): number {
+    const saved = this.mayRefuse;
+    this.mayRefuse = false;
+    try {
+      return body();
+    } catch {
+      return 0; // the prelude's wrapper turns "no answer" into an error
+    } finally {
+      this.mayRefuse = saved;
+    }
+  }
+
+  /** Looks at the interrupt word and the deadline; true when the script must stop. */
+  private poll(): boolean {
+    const word = Atomics.load(this.env.interruptWord, 0);
+    if (word !== 0) this.requestStop(stopOf(word));
+    else if (performance.now() > this.deadline) this.requestStop('timeout');
+    return this.stop !== null;
+  }
+
+  private requestStop(why: Exclude<Stop, null>): void {
+    // The first reason wins: a memory stop must still restart the engine if a timeout follows.
+    if (this.stop === null) this.stop = why;
+    if (this.inScript && !this.hookStopping) {
+      // lua_sethook is safe anywhere (luajit.c calls it from a signal handler).
+      this.lib.lua_sethook(this.L, this.lib.luaErrorAddress, LUA_MASKCOUNT, 1);
+      this.hookStopping = true;
+    }
+  }
+
+  private periodicHook(): void {
+    this.lib.lua_sethook(this.L, this.hookCb.address, LUA_MASKCOUNT, HOOK_EVERY);
+    this.hookStopping = false;
+  }
+
+  private newState(): void {
+    const lib = this.lib;
+    this.memUsed = 0;
+    this.mayRefuse = false;
+    this.inScript = false;
+    const L = lib.lua_newstate(this.allocCb.address, 0);
+    if (!L) throw new Error('lua_newstate failed: out of memory');
+    this.L = L;
+    lib.luaL_openlibs(L);
+    // The metatable host.bytes() marks strings with, kept in the registry.
+    lib.lua_createtable(L, 0, 0);
+    this.conv.bytesRef = lib.luaL_ref(L, LUA_REGISTRYINDEX);
+    // prelude(hostcall, print, bytesmt) -> build, msgh, tostring, index
+    if (this.conv.compile(L, PRELUDE, 'prelude') !== LUA_OK) throw new Error(`prelude failed to compile: ${this.conv.text(L, -1)}`);
+    lib.lua_pushcclosure(L, this.hostcallCb.address, 0);
+    lib.lua_pushcclosure(L, this.printCb.address, 0);
+    lib.lua_rawgeti(L, LUA_REGISTRYINDEX, this.conv.bytesRef);
+    if (lib.lua_pcall(L, 3, 4, 0) !== LUA_OK) throw new Error(`prelude failed: ${this.conv.text(L, -1)}`);
+    const indexRef = lib.luaL_ref(L, LUA_REGISTRYINDEX);
+    this.conv.tostringRef = lib.luaL_ref(L, LUA_REGISTRYINDEX);
+    this.msghRef = lib.luaL_ref(L, LUA_REGISTRYINDEX);
+    this.buildHostRef = lib.luaL_ref(L, LUA_REGISTRYINDEX);
+    this.handles.attach(L, indexRef);
+    this.hostRef = 0;
+    this.buildHost();
+    this.periodicHook();
+    lib.lua_settop(L, 0);
+  }
+
+  private buildHost(): void {
+    const lib = this.lib;
+    const L = this.L;
+    const top = lib.lua_gettop(L);
+    lib.lua_rawgeti(L, LUA_REGISTRYINDEX, this.buildHostRef);
+    this.conv.push(L, this.hostNames, 'hostFunctions');
+    if (lib.lua_pcall(L, 1, 1, 0) !== LUA_OK) throw new Error(`host table: ${this.conv.text(L, -1)}`);
+    if (this.hostRef) lib.luaL_unref(L, LUA_REGISTRYINDEX, this.hostRef);
+    this.hostRef = lib.luaL_ref(L, LUA_REGISTRYINDEX);
+    lib.lua_settop(L, top);
+  }
+
+  /** hostcall(name, ...) -> true, value | false, "Type: message". Plain values in; values and handles out. */
+  private hostcall(L: number): number {
+    const lib = this.lib;
+    const top = lib.lua_gettop(L);
+    const name = this.conv.text(L, 1);
+    let failure: string;
+    try {
+      const args: ScriptValue[] = [];
+      for (let i = 2; i <= top; i++) args.push(this.conv.read(L, i, `host.${name} argument ${i - 1}`, TO_HOST));
+      this.out.flush();
+      const result = this.env.hostCall(name, args);
+      lib.lua_settop(L, 0);
+      lib.lua_pushboolean(L, 1);
+      this.conv.push(L, result, `result of host.${name}`);
+      return 2;
+    } catch (e) {
+      if (e instanceof HostCallError) failure = `${e.failure.type}: ${e.failure.message}`;
+      else if (e instanceof DeadHandleError) failure = `DisposedError: ${e.message}`;
+      else if (e instanceof InvalidInputError) failure = `InvalidInputError: ${e.message}`;
+      else failure = `HostError: ${(e as Error)?.message ?? String(e)}`;
+    }
+    lib.lua_settop(L, 0);
+    lib.lua_pushboolean(L, 0);
+    this.conv.pushString(L, failure);
+    return 2;
+  }
+
+  /** print's C half: the prelude joined the tostring()s already, so this only reads a string. */
+  private print(L: number): number {
+    this.out.write('stdout', this.conv.text(L, 1) + '\n');
+    return 0;
+  }
+
+  private begin(run: RunContext): void {
+    const lib = this.lib;
+    const L = this.L;
+    this.stop = null;
+    this.deadline = performance.now() + run.timeoutMs;
+    this.out.begin(run.stream);
+    lib.lua_settop(L, 0);
+    this.periodicHook();
+    // Put `host` back: a script may have rawset it away.
+    this.conv.pushGlobals(L);
+    lib.lua_pushstring(L, 'host');
+    lib.lua_rawgeti(L, LUA_REGISTRYINDEX, this.hostRef);
+    lib.lua_rawset(L, -3);
+    lib.lua_settop(L, 0);
+    lib.lua_rawgeti(L, LUA_REGISTRYINDEX, this.msghRef);
+  }
+
+  private end(): void {
+    if (this.hookStopping) this.periodicHook();
+    this.lib.lua_settop(this.L, 0);
+  }
+
+  private fail(failure: CoreFailure): CoreOutcome {
+    this.end();
+    return { ok: false, failure, out: this.out.end() };
+  }
+
+  private done(value: ScriptValue): CoreOutcome & { ok: true } {
+    this.end();
+    return { ok: true, value, defined: true, out: this.out.end() };
+  }
+
+  /** Turns the error on top of the stack (after a failed pcall or load) into a failure. */
+  private failure(status: number, syntax = false): CoreFailure {
+    const lib = this.lib;
+    const L = this.L;
+    // A host call answered "timed out" raises before the hook runs: read the word here too.
+    const word = Atomics.load(this.env.interruptWord, 0);
+    if (!this.stop && word !== 0) this.stop = stopOf(word);
+    if (this.stop) return stopFailure(this.stop, this.init.limits.memoryBytes);
+    let message: string;
+    let traceback: string | undefined;
+    const t = lib.lua_type(L, -1);
+    if (t === T.Table) {
+      // The message handler's box: { err, msg, tb }.
+      lib.lua_pushstring(L, 'msg');
+      lib.lua_rawget(L, -2);
+      message = this.conv.text(L, -1);
+      lib.lua_pushstring(L, 'tb');
+      lib.lua_rawget(L, -3);
+      traceback = this.conv.text(L, -1) || undefined;
+      lib.lua_settop(L, -3);
+    } else if (t === T.String) message = this.conv.text(L, -1);
+    else if (t === T.Number) message = String(lib.lua_tonumber(L, -1));
+    else message = `(error object is a ${t === T.Nil ? 'nil' : 'non-string'} value)`;
+    return scriptFailure(message, { syntax, outOfMemory: status === 4, ...(traceback ? { traceback } : {}) });
+  }
+
+  /** Protected call of the function below nargs values (message handler at 1): null, or why it failed. */
+  private pcall(nargs: number, nresults: number): CoreFailure | null {
+    this.inScript = true;
+    this.mayRefuse = true;
+    const status = this.lib.lua_pcall(this.L, nargs, nresults, 1);
+    this.mayRefuse = false;
+    this.inScript = false;
+    return status !== LUA_OK || this.stop ? this.failure(status) : null;
+  }
+
+  /** Runs the function just above the message handler with nargs. */
+  private run(nargs: number, policy: ReadPolicy = PLAIN_ONLY): CoreOutcome {
+    const failure = this.pcall(nargs, LUA_MULTRET);
+    return failure ? this.fail(failure) : this.results(2, policy);
+  }
+
+  /** Answers the values from `base` to the top: none is null, one is itself, more are a list. */
+  private results(base: number, policy: ReadPolicy): CoreOutcome {
+    const L = this.L;
+    const n = this.lib.lua_gettop(L) - base + 1;
+    const mark = this.handles.mark();
+    let value: ScriptValue = null;
+    try {
+      if (n === 1) value = this.conv.read(L, base, 'result', policy);
+      else if (n > 1) {
+        const vs: ScriptValue[] = [];
+        for (let i = 0; i < n; i++) vs.push(this.conv.read(L, base + i, `result[${i}]`, policy));
+        value = vs;
+      }
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      // The host never sees the handles of a result that failed: drop them.
+      this.handles.dropSince(L, mark);
+      return this.fail(invalid(e));
+    }
+    return this.done(value);
+  }
+
+  private pushArgs(args: ScriptValue[]): CoreOutcome | null {
+    try {
+      args.forEach((a, i) => this.conv.push(this.L, a, `args[${i}]`));
+      return null;
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      return this.fail(invalid(e));
+    }
+  }
+
+  exec(code: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    // REPL: try the code as an expression first, like the standalone interpreter.
+    let status = this.conv.compile(this.L, `return ${code}`, 'input');
+    if (status !== LUA_OK) {
+      this.lib.lua_settop(this.L, 1);
+      status = this.conv.compile(this.L, code, 'input');
+      if (status !== LUA_OK) return this.fail(this.failure(status, true));
+    }
+    // A trailing value with no value form (a function) shows as its tostring() text.
+    return this.run(0, this.conv.asText);
+  }
+
+  load(code: string, name: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    const status = this.conv.compile(this.L, code, name);
+    if (status !== LUA_OK) return this.fail(this.failure(status, true));
+    // A module's return value (`return M`) is unused: never read it, it may hold functions.
+    const failure = this.pcall(0, 0);
+    return failure ? this.fail(failure) : this.done(null);
+  }
+
+  call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
+    this.begin(run);
+    const t = resolve(this.lib, this.conv, this.L, fn);
+    if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
+    // Results with no value form (instances, functions) come back as handles.
+    return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);
+  }
+
+  create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.handles.create(cls, args);
+  }
+
+  callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.handles.callMethod(handle, method, args);
+  }
+
+  getAttr(handle: number, attr: string, run: RunContext): CoreOutcome {
+    this.begin(run);
+    return this.handles.getAttr(handle, attr);
+  }
+
+  release(ids: number[]): void {
+    if (this.L) this.handles.release(this.L, ids);
+  }
+
+  handleCount(): number {
+    return this.handles.count();
+  }
+
+  setConfig(_config: ScriptValue): void {
+    // host.config is served host-side (a host function), as on the wasm backend.
+  }
+
+  setHostFunctions(names: string[]): void {
+    this.hostNames = names;
+    this.buildHost();
+  }
+
+  reset(): void {
+    this.lib.lua_close(this.L);
+    this.L = 0;
+    this.newState();
+  }
+
+  memoryBytes(): number {
+    return this.memUsed;
+  }
+
+  dispose(): void {
+    if (this.L) this.lib.lua_close(this.L);
+    this.L = 0;
+    for (const c of this.callbacks) c.release();
+    this.callbacks.length = 0;
+  }
+}
+
+/** Boots a LuaJIT core (the native Lua backend's factory, used by native-bridge/cores.ts). */
+export async function createLuaJitCore(init: CoreInit, env: CoreEnv): Promise<EngineCore> {
+  return LuaJitCore.create(init, env);
+}
