@@ -6,7 +6,6 @@
  */
 import type { HostCalls } from './capabilities/host-calls.js';
 import type { CoreFailure, ToEngine } from './channel/protocol.js';
-import { InterruptReason } from './channel/sab-channel.js';
 import type { CoreInit } from './core.js';
 import type { EngineStats } from './engine.js';
 import {
@@ -37,6 +36,8 @@ export abstract class EngineSession {
   protected conn: Connection | undefined;
   private connecting: Promise<Connection> | undefined;
   private tail: Promise<unknown> = Promise.resolve();
+  /** Calls queued or running. */
+  private pending = 0;
   protected disposed = false;
   private busy = false;
   protected readonly loads = new Map<string, string>();
@@ -74,11 +75,15 @@ export abstract class EngineSession {
     if (this.disposed) return Promise.reject(new DisposedError(`engine ${this.id} was disposed; create a new engine`));
     if (signal?.aborted) return Promise.reject(abortError(what, signal, 'before it started'));
     let started = false;
+    this.pending++;
     const run = this.tail.then(() => {
       if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed before this call ran`);
       if (signal?.aborted) throw abortError(what, signal, 'while it waited in the queue');
       started = true;
       return task();
+    }).finally(() => {
+      // Before the caller resumes, so its next call may take the fast path (runNow).
+      this.pending--;
     });
     this.tail = run.catch(() => {});
     if (!signal) return run;
@@ -169,17 +174,20 @@ export abstract class EngineSession {
           timeoutMs,
           graceMs: this.resolved.limits.graceMs,
           signal: rules.signal,
+          onInterrupt: (fire) => (this.interruptCurrent = fire),
         }),
         this.stopped,
       ]);
     } finally {
       this.busy = false;
       this.current = undefined;
+      this.interruptCurrent = undefined;
     }
     switch (ending.t) {
       case 'unresponsive':
         this.dropConnection();
         if (ending.stoppedBy === 'abort') throw this.aborted(rules, 'and its worker was killed because the code did not stop');
+        if (ending.stoppedBy === 'interrupt') return interruptedFailure();
         return timeoutFailure();
       case 'died':
         this.conn = undefined;
@@ -191,14 +199,43 @@ export abstract class EngineSession {
     }
     if (ending.t === 'stopped') throw new DisposedError(`${rules.what}: engine ${this.id} was disposed while the call ran`);
     const res = ending.answer;
-    if (res.t === 'failed') {
-      if (res.failure.kind === 'timeout' || res.failure.kind === 'interrupted' || res.failure.kind === 'aborted') {
-        this.lastEscalation = 'interrupted';
-      }
-      if (res.failure.kind === 'memory' || res.failure.kind === 'crashed') this.dropConnection();
-    }
     if (ending.stoppedBy === 'abort') throw this.aborted(rules, 'while it ran');
+    this.noteAnswer(res);
     return res;
+  }
+
+  /** What an answer says about the core: stopped in place, or to be replaced. */
+  private noteAnswer(res: Answer): void {
+    if (res.t !== 'failed') return;
+    if (res.failure.kind === 'timeout' || res.failure.kind === 'interrupted' || res.failure.kind === 'aborted') {
+      this.lastEscalation = 'interrupted';
+    }
+    if (res.failure.kind === 'memory' || res.failure.kind === 'crashed') this.dropConnection();
+  }
+
+  /**
+   * The inline fast path: with nothing queued or running and a live core on this thread,
+   * a call runs at once, without the queue, timers or channel (see Connection.requestNow).
+   * Undefined when it does not apply; the caller then goes the usual way.
+   */
+  protected runNow(msg: Extract<ToEngine, { t: 'call' | 'callMethod' }>): Answer | Promise<Answer> | undefined {
+    const conn = this.conn;
+    if (!conn?.requestNow || this.pending > 0 || this.busy || this.connecting || this.disposed) return undefined;
+    this.busy = true;
+    let a: Answer | Promise<Answer>;
+    try {
+      a = conn.requestNow(msg, this.hostCalls.handlers());
+    } finally {
+      this.busy = false;
+    }
+    if (a instanceof Promise) {
+      // Rare: an async core answer. Keep later calls queued behind it.
+      const p = a.then((x) => (this.noteAnswer(x), x));
+      void this.enqueue(() => p.catch(() => {}));
+      return p;
+    }
+    this.noteAnswer(a);
+    return a;
   }
   private current: Connection | undefined;
 
@@ -238,14 +275,16 @@ export abstract class EngineSession {
     throw err;
   }
 
+  /**
+   * Interrupts the running call in place; code that does not stop within graceMs (C code,
+   * a JIT-compiled LuaJIT loop) is killed and the engine restarted, as for a timeout.
+   * Without shared memory the interrupt cannot reach running code, so that kill is at once.
+   */
   interrupt(): void {
     if (!this.busy || !this.current) return;
-    if (this.current.canInterrupt) this.current.interrupt(InterruptReason.User);
-    else {
-      // No shared memory: the only way to stop running code is to kill it.
-      this.dropConnection();
-    }
+    this.interruptCurrent?.();
   }
+  private interruptCurrent: (() => void) | undefined;
 
   /** Resolves when the engine is disposed, so a call in flight ends at once. */
   private stop!: () => void;
@@ -265,6 +304,14 @@ function timeoutFailure(): Failed {
   return {
     t: 'failed',
     failure: { kind: 'timeout', type: 'TimeoutError', restarted: true, message: 'the script ran past its time limit; it did not stop when interrupted, so its worker was killed and restarted' },
+    out: { stdout: '', stderr: '', truncated: false },
+  };
+}
+
+function interruptedFailure(): Failed {
+  return {
+    t: 'failed',
+    failure: { kind: 'interrupted', type: 'Interrupted', restarted: true, message: 'the script was interrupted; it did not stop within graceMs, so its worker was killed and restarted' },
     out: { stdout: '', stderr: '', truncated: false },
   };
 }

@@ -176,7 +176,10 @@ export interface ScriptEngine extends AsyncDisposable {
   cleanup(fn?: string): Promise<void>;
   /** Re-runs one loaded script, or (no name) all of them on a fresh state. */
   reload(name?: string): Promise<void>;
-  /** Stops the running call, if any. */
+  /**
+   * Stops the running call, if any: in place where the code notices; code that does not
+   * stop within `limits.graceMs` is killed and the engine restarted (as for a timeout).
+   */
   interrupt(): void;
   /** The last failure of any call on this engine. */
   readonly lastError: ScriptBoxError | null;

@@ -1,7 +1,8 @@
 /**
- * One request to a core under the escalation ladder (DESIGN §5): when the deadline passes
- * or the caller aborts, the running code is interrupted in place; if it has not stopped
- * after `graceMs`, its worker or process is killed (the engine restarts it later).
+ * One request to a core under the escalation ladder (DESIGN §5): when the deadline passes,
+ * the caller aborts or calls interrupt(), the running code is interrupted in place; if it
+ * has not stopped after `graceMs`, its worker or process is killed (the engine restarts
+ * it later). A core that cannot be killed (native code in a worker thread) is waited for.
  */
 import { InterruptReason } from './channel/sab-channel.js';
 import { HostCallError } from './core.js';
@@ -12,13 +13,25 @@ export interface StopRules {
   timeoutMs: number;
   graceMs: number;
   signal?: AbortSignal | undefined;
+  /** Receives the function that interrupts this request (the engine's interrupt()). */
+  onInterrupt?: (interrupt: () => void) => void;
 }
+
+type StoppedBy = 'timeout' | 'abort' | 'interrupt';
+
+const STOPPED_WAITING = {
+  timeout: { type: 'TimeoutError', message: 'the call timed out while waiting for the host' },
+  abort: { type: 'AbortError', message: 'the call was aborted while waiting for the host' },
+  interrupt: { type: 'Interrupted', message: 'the call was interrupted while waiting for the host' },
+} as const;
+
+const REASON = { timeout: InterruptReason.Timeout, abort: InterruptReason.Abort, interrupt: InterruptReason.User } as const;
 
 /** How the request ended. `stoppedBy` says whether a timeout or an abort stepped in. */
 export type Ending =
-  | { t: 'answer'; answer: Answer; stoppedBy: 'timeout' | 'abort' | null }
+  | { t: 'answer'; answer: Answer; stoppedBy: StoppedBy | null }
   /** The code ignored the interrupt: the caller must kill the core. */
-  | { t: 'unresponsive'; stoppedBy: 'timeout' | 'abort' }
+  | { t: 'unresponsive'; stoppedBy: StoppedBy }
   /** The worker or process died on its own. */
   | { t: 'died'; error: Error }
   /** The channel broke (the core sent something unreadable). */
@@ -35,7 +48,7 @@ export async function requestWithin(
   rules: StopRules,
 ): Promise<Ending> {
   conn.clearInterrupt();
-  let stoppedBy: 'timeout' | 'abort' | null = null;
+  let stoppedBy: StoppedBy | null = null;
   let interruptTimer: ReturnType<typeof setTimeout> | undefined;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   let rejectStop!: (e: Error) => void;
@@ -43,21 +56,17 @@ export async function requestWithin(
   stop.catch(() => {});
   let giveUp!: () => void;
   const unresponsive = new Promise<'unresponsive'>((resolve) => (giveUp = () => resolve('unresponsive')));
-  const escalate = (why: 'timeout' | 'abort') => {
+  const escalate = (why: StoppedBy) => {
     if (stoppedBy) return;
     stoppedBy = why;
     clearTimeout(interruptTimer);
-    conn.interrupt(why === 'timeout' ? InterruptReason.Timeout : InterruptReason.Abort);
-    rejectStop(
-      new HostCallError(
-        why === 'timeout'
-          ? { type: 'TimeoutError', message: 'the call timed out while waiting for the host' }
-          : { type: 'AbortError', message: 'the call was aborted while waiting for the host' },
-      ),
-    );
+    conn.interrupt(REASON[why]);
+    rejectStop(new HostCallError({ ...STOPPED_WAITING[why] }));
+    if (conn.canKill === false) return;
     // Without shared memory the interrupt cannot reach running code: kill at once.
     killTimer = setTimeout(giveUp, conn.canInterrupt ? rules.graceMs : 0);
   };
+  rules.onInterrupt?.(() => escalate('interrupt'));
   interruptTimer = setTimeout(() => escalate('timeout'), rules.timeoutMs);
   const onAbort = () => escalate('abort');
   rules.signal?.addEventListener('abort', onAbort, { once: true });

@@ -141,6 +141,21 @@ describe('AbortSignal on code that ignores the interrupt', () => {
     expect(s.lastRecovery?.boot).toBe('snapshot');
   }, 60_000);
 
+  it('interrupt() escalates too: code stuck in C is killed after graceMs and the engine answers', async () => {
+    await using engine = await createEngine('lua', { limits: { graceMs: 200, timeoutMs: 60_000 } });
+    // A backtracking pattern match runs in C: the count hook never sees the interrupt.
+    const running = engine.exec('return string.rep("a", 40000):find(".-.-.-.-.-.-b")');
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    engine.interrupt();
+    const r = await running;
+    expect(performance.now() - t0).toBeLessThan(30_000);
+    expect(r).toMatchObject({ success: false, timedOut: false, error: { type: 'Interrupted' } });
+    expect(r.error?.message).toMatch(/did not stop within graceMs, so its worker was killed and restarted/);
+    expect((await engine.exec('return 6 * 7')).value).toBe(42);
+    expect((await engine.stats()).lastEscalation).toBe('cold-booted');
+  }, 60_000);
+
   it('without a snapshot the ladder ends in a cold boot, and stats say so', async () => {
     await using engine = await createEngine('python', { snapshot: false, limits: { graceMs: 300 } });
     const r = await engine.exec('sum(range(10**15))', { timeoutMs: 200 });

@@ -213,7 +213,15 @@ class CPythonCore implements EngineCore {
 
   /** Answers one request from Python (the wasm device's, plus printed text). */
   private serve(req: NativeRequest): unknown {
-    this.ctrl[C_WORD] = Atomics.load(this.env.interruptWord, 0);
+    try {
+      return this.answer(req);
+    } finally {
+      // The watchdog's copy of a word it cannot read in place (a host function may set it).
+      this.ctrl[C_WORD] = Atomics.load(this.env.interruptWord, 0);
+    }
+  }
+
+  private answer(req: NativeRequest): unknown {
     switch (req[0]) {
       case 'out':
         for (const [which, text] of req[1]) this.out.write(which ? 'stderr' : 'stdout', text);
@@ -289,6 +297,7 @@ class CPythonCore implements EngineCore {
     if (this.stop !== null || c[C_STOP] !== 0) {
       // A KeyboardInterrupt queued for this request must not land in the next one.
       t.api.PyThreadState_SetAsyncExc(t.ident, 0);
+      this.quiet(t.api.PyObject_CallNoArgs(t.attr('untrace')));
     }
     if ((this.stop !== null || 'crash' in res) && this.begun) this.quiet(this.callPy(this.fns.drop_made, []));
     if (c[C_PENDING] !== 0) this.drainOutput();

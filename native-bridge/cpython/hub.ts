@@ -6,9 +6,11 @@
  * current thread: JS names that engine's module in `_local.m` when a request starts.
  *
  * It also holds the watchdog: one daemon thread that, while a request runs, reads the
- * engine's control block and interrupt word every PERIOD and raises KeyboardInterrupt in
- * the engine's thread (PyThreadState_SetAsyncExc), again and again until the request
- * ends, so `except BaseException: pass` cannot swallow a stop. With nothing running for a
+ * engine's control block and interrupt word every PERIOD and raises _Stop (a
+ * KeyboardInterrupt) in the engine's thread (PyThreadState_SetAsyncExc), again and again
+ * until the request ends; once raised, _Stop also traces the script's own frames so each
+ * further line raises it again: `except BaseException: pass`, even around a tight inner
+ * loop, cannot swallow a stop. With nothing running for a
  * second it parks on an Event; the next request wakes it.
  *
  * Control block (ctrl, one per engine, doubles owned by Python; JS writes them through a
@@ -331,6 +333,35 @@ def private_site():
 
 # ---- the watchdog ---------------------------------------------------------------------
 
+class _Stop(KeyboardInterrupt):
+    """What the watchdog raises. It is made on the engine's thread (when a handler catches it
+    at the latest), and then traces the script's frames: every further line of the script
+    raises it again, so a handler that swallows it cannot keep the script running."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        m = _engine()
+        if m is not None and sys.gettrace() is not _tracer:
+            sys.settrace(_tracer)
+            f = sys._getframe(1)
+            while f is not None:
+                f.f_trace = _tracer
+                f = f.f_back
+
+
+def _tracer(frame, event, arg):
+    m = _engine()
+    if m is not None and m._sb_ctrl[C_RUNNING] != 0.0 and event in ('line', 'call') and frame.f_code.co_filename in m._USER_FILES:
+        raise _Stop
+    return _tracer
+
+
+def untrace():
+    """After a stopped request, on its thread."""
+    if sys.gettrace() is _tracer:
+        sys.settrace(None)
+
+
 wd = (ctypes.c_double * 2)()
 wd[0] = 1.0
 _wake = threading.Event()
@@ -367,7 +398,7 @@ def _watch():
                 if why:
                     ctrl[C_STOP] = why
             if why:
-                set_exc(int(ctrl[C_IDENT]), KeyboardInterrupt)
+                set_exc(int(ctrl[C_IDENT]), _Stop)
         if busy:
             idle = 0
             continue

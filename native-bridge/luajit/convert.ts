@@ -13,7 +13,8 @@ import { LUA_GLOBALSINDEX, LUA_REGISTRYINDEX, T, type LuaJitLib } from './lib.js
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Doubles hold every integer up to 2^53 exactly. */
+const MAX_EXACT = 2n ** 53n;
 
 function keyPath(path: string, key: unknown): string {
   if (typeof key === 'string') return /^[A-Za-z_]\w*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
@@ -154,7 +155,7 @@ export class LuaJitConvert {
       case 'number':
         return lib.lua_pushnumber(L, v);
       case 'bigint':
-        if (v < -MAX_SAFE || v > MAX_SAFE) {
+        if (v < -MAX_EXACT || v > MAX_EXACT) {
           throw new InvalidInputError(`${path} (${v}) does not fit in a LuaJIT number (LuaJIT numbers are doubles: exact to ±2^53); pass it as a string`, path);
         }
         return lib.lua_pushnumber(L, Number(v));

@@ -69,7 +69,7 @@ export interface CoreFailure {
   traceback?: string;
   line?: number;
   path?: string;
-  /** For timeouts: the script ignored the interrupt and its worker was killed and restarted. */
+  /** For timeouts and interrupts: the script ignored the interrupt and its worker was killed and restarted. */
   restarted?: boolean;
 }
 

@@ -25,11 +25,22 @@ export interface Connection {
   readonly placement: PlacementKind;
   /** True when interrupt() can stop running code in place (else timeouts must kill). */
   readonly canInterrupt: boolean;
+  /**
+   * False when kill() cannot stop running code (native code in a worker thread: Node cannot
+   * end a thread inside C): the ladder then waits for the core instead of killing it.
+   */
+  readonly canKill?: boolean;
   /** Resolves with the reason when the worker or process dies on its own. */
   readonly died: Promise<Error>;
   /** How the core booted: restored from a snapshot, or from scratch with the snapshot it took if asked. */
   readonly boot?: CoreBoot;
   request(msg: ToEngine, handlers: RequestHandlers): Promise<Answer>;
+  /**
+   * Inline only: runs a call on the caller's thread right now, without the request machinery
+   * (the core keeps its own deadline, and nothing could interrupt it anyway). The answer is
+   * synchronous when the core's is.
+   */
+  requestNow?(msg: Extract<ToEngine, { t: 'call' | 'callMethod' }>, handlers: RequestHandlers): Answer | Promise<Answer>;
   interrupt(reason: InterruptReason): void;
   /** Clears the interrupt word before the next request. */
   clearInterrupt(): void;

@@ -6,7 +6,7 @@
 import type { AsyncHostResult, ToEngine } from '../channel/protocol.js';
 import type { CoreEnv, CoreFactory, CoreInit, EngineCore } from '../core.js';
 import { failureOf, type Answer, type Connection, type RequestHandlers } from './connection.js';
-import { serve } from './serve.js';
+import { serve, serveCall } from './serve.js';
 
 export async function connectInline(init: CoreInit, createCore: CoreFactory, pyodideModule?: WebAssembly.Module): Promise<Connection> {
   const word = new Int32Array(1);
@@ -45,6 +45,16 @@ export async function connectInline(init: CoreInit, createCore: CoreFactory, pyo
       } finally {
         handlers = undefined;
       }
+    },
+    requestNow(msg, h) {
+      if (!core) throw new Error('inline core was killed');
+      handlers = h;
+      const a = serveCall(core, msg) as Answer | Promise<Answer>;
+      if (!(a instanceof Promise)) {
+        handlers = undefined;
+        return a;
+      }
+      return a.finally(() => (handlers = undefined));
     },
     interrupt(reason) {
       word[0] = reason;

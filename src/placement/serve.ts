@@ -20,6 +20,16 @@ function crashed(e: unknown): ToHost {
   };
 }
 
+/** A call or method call, answered synchronously when the core answers synchronously (inline's fast path). */
+export function serveCall(core: EngineCore, msg: Extract<ToEngine, { t: 'call' | 'callMethod' }>): ToHost | Promise<ToHost> {
+  try {
+    const o = msg.t === 'call' ? core.call(msg.fn, msg.args, msg, msg.optional) : core.callMethod(msg.handle, msg.method, msg.args, msg);
+    return o instanceof Promise ? o.then(answer, crashed) : answer(o);
+  } catch (e) {
+    return crashed(e);
+  }
+}
+
 /** Handles a request. Never throws: a broken core answers `crashed`, and the host restarts it. */
 export async function serve(core: EngineCore, msg: ToEngine): Promise<ToHost> {
   try {

@@ -89,6 +89,8 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   return {
     placement: 'worker',
     canInterrupt: !!host,
+    // Node cannot end a worker thread while it runs native code (LuaJIT, CPython).
+    ...(init.backend === 'native' ? { canKill: false } : {}),
     died,
     ...(first.boot ? { boot: first.boot } : {}),
     async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
