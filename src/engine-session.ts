@@ -213,29 +213,38 @@ export abstract class EngineSession {
     if (res.failure.kind === 'memory' || res.failure.kind === 'crashed') this.dropConnection();
   }
 
+  /** True when a call may take the inline fast path (runNow): nothing queued or running, a live core on this thread. */
+  protected canRunNow(): boolean {
+    return !!this.conn?.requestNow && this.pending === 0 && !this.busy && !this.connecting && !this.disposed;
+  }
+
   /**
-   * The inline fast path: with nothing queued or running and a live core on this thread,
-   * a call runs at once, without the queue, timers or channel (see Connection.requestNow).
-   * Undefined when it does not apply; the caller then goes the usual way.
+   * The inline fast path: the call runs one microtask from now (so it still queues like any
+   * call, and dispose() still stops it), without timers or channel (see Connection.requestNow).
+   * `fallback` is the usual path, for a core that went away meanwhile.
    */
-  protected runNow(msg: Extract<ToEngine, { t: 'call' | 'callMethod' }>): Answer | Promise<Answer> | undefined {
-    const conn = this.conn;
-    if (!conn?.requestNow || this.pending > 0 || this.busy || this.connecting || this.disposed) return undefined;
-    this.busy = true;
-    let a: Answer | Promise<Answer>;
-    try {
-      a = conn.requestNow(msg, this.hostCalls.handlers());
-    } finally {
-      this.busy = false;
-    }
-    if (a instanceof Promise) {
-      // Rare: an async core answer. Keep later calls queued behind it.
-      const p = a.then((x) => (this.noteAnswer(x), x));
-      void this.enqueue(() => p.catch(() => {}));
-      return p;
-    }
-    this.noteAnswer(a);
-    return a;
+  protected runNow(msg: Extract<ToEngine, { t: 'call' | 'callMethod' }>, fallback: () => Promise<Answer>): Promise<Answer> {
+    this.pending++;
+    const run = Promise.resolve()
+      .then(() => {
+        if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed before this call ran`);
+        const conn = this.conn;
+        if (!conn?.requestNow || this.busy || this.connecting) return fallback();
+        this.busy = true;
+        let a: Answer | Promise<Answer>;
+        try {
+          a = conn.requestNow(msg, this.hostCalls.handlers());
+        } finally {
+          this.busy = false;
+        }
+        if (a instanceof Promise) return a.then((x) => (this.noteAnswer(x), x));
+        this.noteAnswer(a);
+        return a;
+      })
+      .finally(() => this.pending--);
+    // Calls queued behind this one wait for it.
+    this.tail = run.catch(() => {});
+    return run;
   }
   private current: Connection | undefined;
 

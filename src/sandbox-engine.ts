@@ -236,19 +236,16 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
     }
     const { args: checked, timeoutMs, signal } = prepared;
     const generation = target ? target.generation : prepared.generation;
-    if (!signal && (generation === undefined || generation === this.handles.generation)) {
-      const msg = message(checked, timeoutMs);
-      const now = msg.t === 'call' || msg.t === 'callMethod' ? this.runNow(msg) : undefined;
-      if (now) {
-        this.counts.calls++;
-        return now instanceof Promise ? now.then((a) => this.answerValue(a)) : new Promise((resolve) => resolve(this.answerValue(now)));
-      }
+    const msg = message(checked, timeoutMs);
+    if (!signal && generation === undefined && (msg.t === 'call' || msg.t === 'callMethod') && this.canRunNow()) {
+      this.counts.calls++;
+      return this.runNow(msg, () => this.request(msg, timeoutMs, { what })).then((a) => this.answerValue(a));
     }
     return this.enqueue(async () => {
       // The engine may have restarted while this waited in the queue.
       if (target) this.handles.check(target, what);
       this.counts.calls++;
-      const a = await this.run(message(checked, timeoutMs), timeoutMs, { signal, generation, what });
+      const a = await this.run(msg, timeoutMs, { signal, generation, what });
       return this.handles.wrap(a.value);
     }, signal, what);
   }

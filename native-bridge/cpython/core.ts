@@ -295,9 +295,9 @@ class CPythonCore implements EngineCore {
     c[C_RUNNING] = 0;
     if (c[C_STOP] !== 0 && this.stop === null) this.stop = STOP_OF_CODE[c[C_STOP]!] ?? 'interrupted';
     if (this.stop !== null || c[C_STOP] !== 0) {
-      // A KeyboardInterrupt queued for this request must not land in the next one.
-      t.api.PyThreadState_SetAsyncExc(t.ident, 0);
-      this.quiet(t.api.PyObject_CallNoArgs(t.attr('untrace')));
+      // A stop queued for this request must not land in the next one (a failure here is
+      // that stop firing at the call's entry: consumed all the same).
+      this.quiet(t.api.PyObject_CallNoArgs(t.attr('settle')));
     }
     if ((this.stop !== null || 'crash' in res) && this.begun) this.quiet(this.callPy(this.fns.drop_made, []));
     if (c[C_PENDING] !== 0) this.drainOutput();

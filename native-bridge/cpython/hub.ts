@@ -356,8 +356,15 @@ def _tracer(frame, event, arg):
     return _tracer
 
 
-def untrace():
-    """After a stopped request, on its thread."""
+def settle():
+    """After a stopped request, on its thread: takes a _Stop still queued for it (it fires at
+    the first check point here; PyThreadState_SetAsyncExc(id, NULL) would clear it but leave
+    the eval breaker set on 3.11, spinning the next call), then stops tracing."""
+    try:
+        for _ in range(2):
+            pass
+    except BaseException:
+        pass
     if sys.gettrace() is _tracer:
         sys.settrace(None)
 

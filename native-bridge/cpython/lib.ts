@@ -79,7 +79,6 @@ export function bind(lib: ReturnType<ReturnType<typeof koffi>['load']>) {
       tb: number[],
     ) => void,
     PyException_SetTraceback: f('PyException_SetTraceback', 'int', [P, P]) as (e: Ptr, tb: Ptr) => number,
-    PyThreadState_SetAsyncExc: f('PyThreadState_SetAsyncExc', 'int', ['unsigned long', P]) as (ident: number, exc: Ptr) => number,
   };
 }
 
