@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { apiTour } from '../examples/api-tour.js';
 import { pythonTour } from '../examples/python-tour.js';
 import { crossLanguage } from '../examples/cross-language.js';
+import { nativeTour } from '../examples/native-tour.js';
 import { objectsTour } from '../examples/objects-tour.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -26,6 +27,10 @@ describe('README examples', () => {
 
   it('a Lua rule calls a Python function through a forwarding host function', async () => {
     expect(await crossLanguage()).toEqual({ big: { approved: true, score: 70 }, small: { approved: false, score: 20 } });
+  }, 60_000);
+
+  it('the native tour does what README says (an empty environment in the child process)', async () => {
+    expect(await nativeTour()).toEqual({ fib: 196418, sum: 45, backend: 'native', isolated: true });
   }, 60_000);
 
   it.each(['examples/builtins.py', 'examples/builtins.lua'])('%s runs with the built-ins granted, and is denied without', async (file) => {

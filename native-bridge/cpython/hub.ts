@@ -5,7 +5,7 @@
  * functions, sys.stdout, sys.modules['host']) is routed here to the engine running on the
  * current thread: JS names that engine's module in `_local.m` when a request starts.
  *
- * It also holds the watchdog: one daemon thread that, while a request runs, reads the
+ * The watchdog (watchdog.ts) runs in the same module: one daemon thread that, while a request runs, reads the
  * engine's control block and interrupt word every PERIOD and raises _Stop (a
  * KeyboardInterrupt) in the engine's thread (PyThreadState_SetAsyncExc), again and again
  * until the request ends; once raised, _Stop also traces the script's own frames so each
@@ -329,95 +329,4 @@ def private_site():
     if path not in sys.path:
         sys.path.insert(0, path)
     return path
-
-
-# ---- the watchdog ---------------------------------------------------------------------
-
-class _Stop(KeyboardInterrupt):
-    """What the watchdog raises. It is made on the engine's thread (when a handler catches it
-    at the latest), and then traces the script's frames: every further line of the script
-    raises it again, so a handler that swallows it cannot keep the script running."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        m = _engine()
-        if m is not None and sys.gettrace() is not _tracer:
-            sys.settrace(_tracer)
-            f = sys._getframe(1)
-            while f is not None:
-                f.f_trace = _tracer
-                f = f.f_back
-
-
-def _tracer(frame, event, arg):
-    m = _engine()
-    if m is not None and m._sb_ctrl[C_RUNNING] != 0.0 and event in ('line', 'call') and frame.f_code.co_filename in m._USER_FILES:
-        raise _Stop
-    return _tracer
-
-
-def settle():
-    """After a stopped request, on its thread: takes a _Stop still queued for it (it fires at
-    the first check point here; PyThreadState_SetAsyncExc(id, NULL) would clear it but leave
-    the eval breaker set on 3.11, spinning the next call), then stops tracing."""
-    try:
-        for _ in range(2):
-            pass
-    except BaseException:
-        pass
-    if sys.gettrace() is _tracer:
-        sys.settrace(None)
-
-
-wd = (ctypes.c_double * 2)()
-wd[0] = 1.0
-_wake = threading.Event()
-
-
-def wake():
-    if wd[0] != 0.0:
-        wd[0] = 0.0
-        _wake.set()
-
-
-def _watch():
-    set_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-    set_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
-    idle = 0
-    while True:
-        if wd[0] != 0.0:
-            _wake.wait()
-            _wake.clear()
-            idle = 0
-        _real_sleep(PERIOD)
-        busy = False
-        now = _mono() * 1000.0
-        for ctrl, word in list(_engines.values()):
-            if ctrl[C_RUNNING] == 0.0:
-                continue
-            busy = True
-            why = ctrl[C_STOP]
-            if why == 0.0:
-                # The word is read only until a stop is decided: a worker that dies after it
-                # may free the memory.
-                w = word.value if word is not None else int(ctrl[C_WORD])
-                why = float(w) if w in (1, 2, 3) else (2.0 if now > ctrl[C_DEADLINE] else 0.0)
-                if why:
-                    ctrl[C_STOP] = why
-            if why:
-                set_exc(int(ctrl[C_IDENT]), _Stop)
-        if busy:
-            idle = 0
-            continue
-        idle += 1
-        if idle >= IDLE_POLLS:
-            wd[0] = 1.0
-            # A request that started meanwhile is seen here (both sides hold the GIL).
-            if any(c[C_RUNNING] != 0.0 for c, _ in _engines.values()):
-                wd[0] = 0.0
-                idle = 0
-
-
-WD_ADDR = float(ctypes.addressof(wd))
-threading.Thread(target=_watch, name='scriptbox-watchdog', daemon=True).start()
 `;

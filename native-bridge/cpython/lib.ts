@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { findLibPython, koffi, type FoundPython } from '../../src/node/native-libs.js';
 import { UnavailableError } from '../../src/errors.js';
 import { HUB_SOURCE } from './hub.js';
+import { WATCHDOG_SOURCE } from './watchdog.js';
 
 /** A PyObject* (0 is NULL). */
 export type Ptr = number;
@@ -58,6 +59,8 @@ export function bind(lib: ReturnType<ReturnType<typeof koffi>['load']>) {
     PyList_SetItem: f('PyList_SetItem', 'int', [P, 'intptr_t', P]) as (l: Ptr, i: number, v: Ptr) => number,
     PyList_Size: f('PyList_Size', 'intptr_t', [P]) as (l: Ptr) => number,
     PyList_GetItem: f('PyList_GetItem', P, [P, 'intptr_t']) as (l: Ptr, i: number) => Ptr,
+    PyDict_GetItem: f('PyDict_GetItem', P, [P, P]) as (d: Ptr, key: Ptr) => Ptr,
+    PyUnicode_InternFromString: f('PyUnicode_InternFromString', P, ['str']) as (s: string) => Ptr,
     PyDict_GetItemString: f('PyDict_GetItemString', P, [P, 'str']) as (d: Ptr, key: string) => Ptr,
     PyLong_FromLongLong: f('PyLong_FromLongLong', P, ['int64_t']) as (v: number) => Ptr,
     PyLong_AsDouble: f('PyLong_AsDouble', 'double', [P]) as (o: Ptr) => number,
@@ -168,7 +171,7 @@ function startInterpreter(api: Api, found: FoundPython): void {
   // 0: no signal handlers. Node owns SIGINT; timeouts use the hub's watchdog instead.
   api.Py_InitializeEx(0);
   if (!api.Py_IsInitialized()) throw new UnavailableError(`libpython at ${found.path} did not initialize`);
-  const code = api.Py_CompileString(HUB_SOURCE, '<scriptbox-native>', Py_file_input);
+  const code = api.Py_CompileString(HUB_SOURCE + WATCHDOG_SOURCE, '<scriptbox-native>', Py_file_input);
   const hub = code ? api.PyImport_ExecCodeModule('_scriptbox_native', code) : 0;
   if (code) api.Py_DecRef(code);
   if (!hub) {

@@ -7,10 +7,10 @@
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AsyncHostResult } from '../../src/channel/protocol.js';
-import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
+import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type RunContext } from '../../src/core.js';
 import { nativeAvailable } from '../../src/node/native-libs.js';
 import { WireHandle, type ScriptValue } from '../../src/values.js';
-import { createCPythonCore } from '../../native-bridge/cpython/core.js';
+import { createCPythonCore, type CPythonCore } from '../../native-bridge/cpython/core.js';
 
 const run: RunContext = { timeoutMs: 5000, stream: false };
 const short = (timeoutMs: number): RunContext => ({ timeoutMs, stream: false });
@@ -26,7 +26,7 @@ function failure(o: CoreOutcome) {
 }
 
 interface Harness {
-  core: EngineCore;
+  core: CPythonCore;
   word: Int32Array;
   streamed: { stream: string; text: string }[];
   calls: string[];
