@@ -199,8 +199,8 @@ export abstract class EngineSession {
     }
     if (ending.t === 'stopped') throw new DisposedError(`${rules.what}: engine ${this.id} was disposed while the call ran`);
     const res = ending.answer;
-    if (ending.stoppedBy === 'abort') throw this.aborted(rules, 'while it ran');
     this.noteAnswer(res);
+    if (ending.stoppedBy === 'abort') throw this.aborted(rules, 'while it ran');
     return res;
   }
 

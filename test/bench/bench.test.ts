@@ -92,11 +92,14 @@ describe('scriptbox bench --quick --json', () => {
     }
     for (const { target } of available) expectPoolRows(report, target.id, true);
     expect(stdout).toContain('| pool-acquire (reset fresh) |');
-    // Restart after a hard kill: measured where a kill is possible, refused inline.
+    // Restart after a hard kill: measured where a kill is possible; refused inline and for
+    // native workers (a thread inside native code cannot be killed), with the reason.
     for (const { target } of available) {
       const row = report.results.find((r) => r.workload === 'restart' && r.target === target.id);
-      if (target.placement === 'inline') expect(row, target.id).toBeUndefined();
-      else expect(row?.median, target.id).toBeGreaterThan(0);
+      if (target.placement === 'inline' || (target.backend === 'native' && target.placement === 'worker')) {
+        expect(row, target.id).toBeUndefined();
+        expect(report.skipped.find((s) => s.workload === 'restart' && s.target === target.id)?.reason, target.id).toMatch(/cannot|caller's thread/);
+      } else expect(row?.median, target.id).toBeGreaterThan(0);
     }
     expect(stdout).toContain('| cold-start (no pre-started worker) | python/wasm/worker |');
     for (const b of ['baseline/stock-loadPyodide', 'baseline/stock-wasmoon', 'baseline/comlink', 'baseline/postMessage', 'baseline/structuredClone']) {
