@@ -120,6 +120,9 @@ export class CPythonCore implements EngineCore {
       must(this.t, callArgs(this.t, this.fns.set_engine, [init.engineId]));
       must(this.t, callArgs(this.t, this.fns.set_host_names, [JSON.stringify(init.hostFunctions)]));
       this.refreshGlobals();
+    } catch (e) {
+      this.transport.close();
+      throw e;
     } finally {
       release(t);
     }
