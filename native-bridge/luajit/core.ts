@@ -36,7 +36,7 @@ import { InvalidInputError } from '../../src/errors.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../../wasm/output.js';
 import { LuaJitConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
-import { scriptFailure, stopFailure, stopOf } from './failures.js';
+import { scriptFailure, stopFailure, stopOf } from '../../wasm/lua/failures.js';
 import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from './handles.js';
 import { LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, T, luajit, register, type Callback, type LuaJitLib } from './lib.js';
 import { LuaJitLimits } from './limits.js';

@@ -13,7 +13,7 @@
  *   every allocation, which is what reaches JIT-compiled loops (they never run hooks).
  */
 import type { CoreEnv } from '../../src/core.js';
-import { stopOf, type Stop } from './failures.js';
+import { stopOf, type Stop } from '../../wasm/lua/failures.js';
 import { LUA_MASKCOUNT, register, type Callback, type LuaJitLib } from './lib.js';
 
 /**

@@ -14,11 +14,11 @@ import { LuaConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
 import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from './handles.js';
 import { LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, rawModule, type LuaModule } from './lua-api.js';
 import { PRELUDE } from './prelude.js';
+import { errorType, stopFailure, stopOf, type Stop } from './failures.js';
 
 /** Instructions between two looks at the interrupt word: rare enough to cost ~1%. */
 const HOOK_EVERY = 20_000;
 
-type Stop = null | 'interrupted' | 'timeout' | 'aborted' | 'memory';
 
 export class LuaCore implements EngineCore {
   readonly language = 'lua' as const;
@@ -245,12 +245,7 @@ export class LuaCore implements EngineCore {
     // A host call answered "timed out" raises before the hook runs: read the word here too.
     const word = Atomics.load(this.env.interruptWord, 0);
     if (!this.stop && word !== 0) this.stop = stopOf(word);
-    if (this.stop) {
-      const kind = this.stop;
-      const message =
-        kind === 'memory' ? `the script used more than limits.memoryBytes (${this.init.limits.memoryBytes} bytes)` : STOPPED[kind];
-      return { kind, type: STOP_TYPES[kind], message };
-    }
+    if (this.stop) return stopFailure(this.stop, this.init.limits.memoryBytes);
     let message: string;
     const t = this.m._lua_type(L, -1);
     if (t === T.String || t === T.Number) message = this.conv.text(L, -1);
@@ -397,22 +392,4 @@ export class LuaCore implements EngineCore {
     for (const p of this.fnPtrs) this.m.removeFunction(p);
     this.fnPtrs.length = 0;
   }
-}
-
-const STOP_TYPES = { timeout: 'TimeoutError', interrupted: 'Interrupted', aborted: 'AbortError', memory: 'MemoryError' } as const;
-const STOPPED = {
-  timeout: 'the script ran past its time limit and was stopped',
-  interrupted: 'the script was interrupted',
-  aborted: 'the call was aborted',
-} as const;
-
-/** The interrupt word's value (InterruptReason) as the stop it asks for. */
-function stopOf(word: number): 'timeout' | 'aborted' | 'interrupted' {
-  return word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted';
-}
-
-/** `input:3: ValueError: bad` -> ValueError; a plain Lua error -> RuntimeError. */
-function errorType(message: string): string {
-  const m = /^(?:[^:\n]*:\d+: )?([A-Z]\w*(?:Error|Exception)): /.exec(message);
-  return m ? m[1]! : 'RuntimeError';
 }

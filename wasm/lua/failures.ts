@@ -1,7 +1,7 @@
 /**
- * How a LuaJIT request ends when it does not succeed: the stop reasons (interrupt word,
- * deadline, memory cap) and script errors, as CoreFailure data. Same shapes and wording
- * as the wasm Lua backend, so both backends fail the same way.
+ * How a Lua request ends when it does not succeed, for both Lua backends (wasm/lua and
+ * native-bridge/luajit): the stop reasons (interrupt word, deadline, memory cap) and
+ * script errors as CoreFailure data, in one wording.
  */
 import type { CoreFailure } from '../../src/channel/protocol.js';
 
