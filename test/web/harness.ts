@@ -1,0 +1,101 @@
+/**
+ * What the playground tests share: the site served by Vite exactly as `npm start` serves
+ * it (with or without COOP/COEP), Debian's Chromium driven by Playwright, and a folder for
+ * screenshots (test-results/playground, kept by CI as artifacts).
+ */
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createServer, type InlineConfig, type ViteDevServer } from 'vite';
+
+export const SHOTS = fileURLToPath(new URL('../../test-results/playground/', import.meta.url));
+mkdirSync(SHOTS, { recursive: true });
+
+const CHROMIUM_ARGS = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export interface Site {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves web/ (or another Vite root given by `config`) on a free port. */
+export async function serveSite(opts: { isolation?: boolean; config?: InlineConfig } = {}): Promise<Site> {
+  const before = process.env.SCRIPTBOX_ISOLATION;
+  process.env.SCRIPTBOX_ISOLATION = opts.isolation === false ? 'off' : 'on';
+  let server: ViteDevServer;
+  try {
+    server = await createServer({
+      configFile: opts.config ? false : fileURLToPath(new URL('../../web/vite.config.ts', import.meta.url)),
+      ...opts.config,
+      server: { port: 0, host: '127.0.0.1', ...opts.config?.server },
+      logLevel: 'warn',
+      clearScreen: false,
+    });
+    await server.listen();
+  } finally {
+    if (before === undefined) delete process.env.SCRIPTBOX_ISOLATION;
+    else process.env.SCRIPTBOX_ISOLATION = before;
+  }
+  const addr = server.httpServer!.address() as { port: number };
+  return { url: `http://localhost:${addr.port}/`, close: () => server.close() };
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+}
+
+/** Collects the page's uncaught errors, so a test can assert there were none. */
+export function pageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
+/** Drives one `<scriptbox-playground>` on a page the way a user does. */
+export function drive(page: Page, selector = 'scriptbox-playground') {
+  const el = page.locator(selector);
+  const status = el.locator('.status');
+  return {
+    el,
+    status,
+    /** Waits until the engine is up (or failed to start). */
+    async ready(timeout = 120_000): Promise<void> {
+      await el.locator('.status:is([data-state="ready"], [data-state="error"])').waitFor({ timeout });
+    },
+    /** Replaces the editor's code: typed key by key (`type`), else inserted at once (no auto-indent). */
+    async setCode(code: string, opts: { type?: boolean } = {}): Promise<void> {
+      await el.locator('.cm-content').click();
+      await page.keyboard.press('ControlOrMeta+a');
+      await page.keyboard.press('Delete');
+      if (opts.type) await page.keyboard.type(code);
+      else await page.keyboard.insertText(code);
+    },
+    /** Clicks Run (or presses Ctrl+Enter) and waits until the run is over. */
+    async run(opts: { keys?: boolean } = {}): Promise<void> {
+      const before = await el.evaluate((e) => (e as unknown as { runs: number }).runs);
+      if (opts.keys) {
+        await el.locator('.cm-content').click();
+        await page.keyboard.press('Control+Enter');
+      } else {
+        await el.locator('button.run').click();
+      }
+      await page.waitForFunction(
+        ([sel, n]) => (document.querySelector(sel as string) as unknown as { runs: number }).runs > (n as number),
+        [selector, before] as const,
+        { timeout: 0 },
+      );
+    },
+    /** The text of an output pane ('' when it is hidden). */
+    async pane(name: 'result' | 'error' | 'stdout' | 'stderr' | 'log' | 'notes'): Promise<string> {
+      const pane = el.locator(`.pane.${name}`);
+      return (await pane.isVisible()) ? pane.locator('pre').innerText() : '';
+    },
+    /** The kv inspector's rows as { key: shown value }. */
+    async kv(): Promise<Record<string, string>> {
+      const rows = await el.locator('.kv tbody tr').all();
+      const out: Record<string, string> = {};
+      for (const r of rows) out[await r.locator('td').nth(0).innerText()] = await r.locator('td').nth(1).innerText();
+      return out;
+    },
+  };
+}
