@@ -47,7 +47,8 @@ export function scriptbox(options: ScriptboxViteOptions = {}): Plugin {
       return {
         server: isolate ? { headers: ISOLATION } : {},
         preview: isolate ? { headers: ISOLATION } : {},
-        optimizeDeps: { include: ['wasmoon'], exclude: ['pyodide'] },
+        // scriptbox starts its engine worker with new URL(..., import.meta.url), which pre-bundling breaks.
+        optimizeDeps: { include: ['wasmoon'], exclude: ['pyodide', 'scriptbox'] },
         worker: { format: 'es' },
       };
     },

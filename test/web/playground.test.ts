@@ -35,6 +35,12 @@ describe('the playground page (cross-origin isolated)', () => {
     expect(await pg.status.innerText()).toMatch(/Python ready.*booted in .*shared memory/s);
     expect(await pg.el.locator('.isolation').isVisible()).toBe(false);
     await page.screenshot({ path: `${SHOTS}playground-ready-1280.png` });
+    // The page's own example: output, result, host.log and the kv inspector at once.
+    await pg.run();
+    expect(await pg.pane('stdout')).toBe('Hello, playground!\n');
+    expect(await pg.pane('log')).toBe('[info] greeting someone\n');
+    await expect.poll(() => pg.kv()).toEqual({ greeted: '1' });
+    await page.screenshot({ path: `${SHOTS}playground-run-1280.png` });
   });
 
   it('runs typed code with Ctrl+Enter, shows stdout and the result, and keeps names between runs', async () => {

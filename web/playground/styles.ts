@@ -49,7 +49,8 @@ fieldset { border: 0; padding: 0; margin: 0; }
   .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto; }
   .editor { border-right: 0; border-bottom: 1px solid var(--line); min-height: 220px; max-height: 50vh; }
   .out { border-right: 0; border-bottom: 1px solid var(--line); }
-  .bar .spacer { display: none; }
-  .bar select.examples { flex: 1; min-width: 0; }
+  .bar .spacer, kbd { display: none; }
+  .bar select { flex: 1 1 40%; min-width: 0; }
+  .bar button { flex: 1 1 0; }
 }
 `;
