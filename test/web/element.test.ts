@@ -6,29 +6,19 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { scriptbox } from '../../src/node/vite-plugin.js';
-import { SHOTS, drive, launchChromium, pageErrors, serveSite, type Site } from './harness.js';
+import { SHOTS, drive, openSite, type Opened } from './harness.js';
 
-let site: Site;
-let browser: Browser;
+let o: Opened;
 let page: Page;
-let errors: string[];
 
 beforeAll(async () => {
-  site = await serveSite({
-    config: { root: fileURLToPath(new URL('./fixtures/plain/', import.meta.url)), plugins: [scriptbox()] },
-  });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  errors = pageErrors(page);
-  await page.goto(site.url);
+  o = await openSite({ config: { root: fileURLToPath(new URL('./fixtures/plain/', import.meta.url)), plugins: [scriptbox()] } });
+  page = o.page;
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
+afterAll(() => o?.close());
 
 describe('<scriptbox-playground> in a plain page', () => {
   it('runs its text content in the language and with the grants its attributes name', async () => {
@@ -73,6 +63,6 @@ describe('<scriptbox-playground> in a plain page', () => {
     expect(before).toBeGreaterThan(0);
     await page.evaluate(() => document.querySelector('#lua')!.remove());
     await expect.poll(workers, { timeout: 20_000 }).toBeLessThan(before);
-    expect(errors).toEqual([]);
+    expect(o.errors).toEqual([]);
   });
 });

@@ -85,6 +85,15 @@ export function drive(page: Page, selector = 'scriptbox-playground') {
         { timeout: 0 },
       );
     },
+    /** Runs `code` (an endless loop), presses Stop once it has run `afterMs`, and waits for the run to end. */
+    async runAndStop(code: string, afterMs = 300): Promise<void> {
+      await this.setCode(code);
+      const done = this.run();
+      await el.locator('button.stop:enabled').waitFor();
+      await page.waitForTimeout(afterMs);
+      await el.locator('button.stop').click();
+      await done;
+    },
     /** The text of an output pane ('' when it is hidden). */
     async pane(name: 'result' | 'error' | 'stdout' | 'stderr' | 'log' | 'notes'): Promise<string> {
       const pane = el.locator(`.pane.${name}`);
@@ -96,6 +105,34 @@ export function drive(page: Page, selector = 'scriptbox-playground') {
       const out: Record<string, string> = {};
       for (const r of rows) out[await r.locator('td').nth(0).innerText()] = await r.locator('td').nth(1).innerText();
       return out;
+    },
+  };
+}
+
+export interface Opened {
+  site: Site;
+  browser: Browser;
+  page: Page;
+  /** Uncaught errors of the page so far. */
+  errors: string[];
+  close(): Promise<void>;
+}
+
+/** Serves a site, launches Chromium and opens the site's page at `path` (1280x800). */
+export async function openSite(opts: Parameters<typeof serveSite>[0] & { path?: string } = {}): Promise<Opened> {
+  const site = await serveSite(opts);
+  const browser = await launchChromium();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = pageErrors(page);
+  await page.goto(site.url + (opts.path ?? ''));
+  return {
+    site,
+    browser,
+    page,
+    errors,
+    async close() {
+      await browser.close();
+      await site.close();
     },
   };
 }

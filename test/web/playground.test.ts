@@ -4,29 +4,21 @@
  * examples menu, and the phone layout. Screenshots go to test-results/playground.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { SHOTS, drive, launchChromium, pageErrors, serveSite, type Site } from './harness.js';
+import type { Page } from 'playwright-core';
+import { SHOTS, drive, openSite, pageErrors, type Opened } from './harness.js';
 
-let site: Site;
-let browser: Browser;
+let o: Opened;
 let page: Page;
-let errors: string[];
 let pg: ReturnType<typeof drive>;
 
 beforeAll(async () => {
-  site = await serveSite();
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  errors = pageErrors(page);
-  await page.goto(site.url);
+  o = await openSite();
+  page = o.page;
   pg = drive(page);
   await pg.ready();
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
+afterAll(() => o?.close());
 
 describe('the playground page (cross-origin isolated)', () => {
   it('boots Python in a worker over shared memory and says so in the status line', async () => {
@@ -66,12 +58,7 @@ describe('the playground page (cross-origin isolated)', () => {
   });
 
   it('Stop ends an endless loop in place, and the next run still has the session', async () => {
-    await pg.setCode('while True:\n    pass\n');
-    const done = pg.run();
-    await pg.el.locator('button.stop:enabled').waitFor();
-    await page.waitForTimeout(400);
-    await pg.el.locator('button.stop').click();
-    await done;
+    await pg.runAndStop('while True:\n    pass\n', 400);
     expect(await pg.pane('error')).toContain('Interrupted');
     await pg.setCode('x * 2');
     await pg.run();
@@ -117,12 +104,7 @@ describe('the playground page (cross-origin isolated)', () => {
   it('Lua: Stop ends an endless loop, a denied call says PermissionError, Reset forgets names', async () => {
     await pg.setCode('counter = 41');
     await pg.run();
-    await pg.setCode('while true do end');
-    const done = pg.run();
-    await pg.el.locator('button.stop:enabled').waitFor();
-    await page.waitForTimeout(300);
-    await pg.el.locator('button.stop').click();
-    await done;
+    await pg.runAndStop('while true do end', 300);
     expect(await pg.pane('error')).toContain('Interrupted');
     await pg.setCode('return counter + 1');
     await pg.run();
@@ -139,10 +121,10 @@ describe('the playground page (cross-origin isolated)', () => {
   });
 
   it('is usable on a 390-wide phone screen', async () => {
-    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const phone = await o.browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     const phoneErrors = pageErrors(phone);
     try {
-      await phone.goto(`${site.url}?lang=lua`);
+      await phone.goto(`${o.site.url}?lang=lua`);
       const m = drive(phone);
       await m.ready();
       expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
@@ -162,6 +144,6 @@ describe('the playground page (cross-origin isolated)', () => {
   });
 
   it('left no uncaught errors on the page', () => {
-    expect(errors).toEqual([]);
+    expect(o.errors).toEqual([]);
   });
 });
