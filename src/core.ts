@@ -61,6 +61,12 @@ export interface CoreEnv {
   hostStart(name: string, args: ScriptValue[]): number;
   /** Blocks up to `timeoutMs` until started calls finish; returns those that did (maybe none). */
   hostWait(timeoutMs: number): AsyncHostResult[];
+  /**
+   * Present where the core's thread must not block (the worker's postMessage fallback): the
+   * same wait, without blocking. A core that has it answers a request that waits for
+   * `host.aio` results asynchronously and never calls hostWait.
+   */
+  hostWaitAsync?(timeoutMs: number): Promise<AsyncHostResult[]>;
   /** Streams output while a request runs (only when the host asked for streaming). */
   output(stream: 'stdout' | 'stderr', text: string): void;
   /** pyodide.asm.wasm, compiled once per process by the placement (not plain data: never in CoreInit). */

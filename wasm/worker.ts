@@ -1,8 +1,9 @@
 /**
  * Worker entry (Node worker_threads or a browser module Web Worker): boots one core and
  * serves it. With SharedArrayBuffer every message goes over the Atomics channel and a
- * script can block on a host call; without it, messages go over postMessage and blocking
- * host calls raise UnavailableError.
+ * script can block on a host call; without it, messages go over postMessage, blocking
+ * host calls raise UnavailableError and Python's host.aio waits without blocking (see
+ * PythonCore.parked).
  */
 import { EngineChannel, type ChannelLayout } from '../src/channel/sab-channel.js';
 import type { ParentEndpoint } from '../src/channel/endpoint.js';
@@ -113,13 +114,20 @@ async function main(): Promise<void> {
     await serveOverChannel(core, ch);
     return;
   }
-  // postMessage fallback: no blocking host calls, no cheap interrupt.
+  // postMessage fallback: no blocking host calls, no cheap interrupt. host.aio works: the
+  // core waits for its results without blocking (hostWaitAsync), and a stop the host sends
+  // with them lands in this private interrupt word, which the core polls like a shared one.
   const send = (m: ToHost) => {
     const bytes = encode(m);
     p.post(bytes, [bytes.buffer as ArrayBuffer]);
   };
+  const next = async (): Promise<ToEngine> => {
+    while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+    return queue.shift()!;
+  };
+  const word = new Int32Array(1);
   const env: CoreEnv = {
-    interruptWord: new Int32Array(1),
+    interruptWord: word,
     hostCall(name) {
       throw new HostCallError({
         type: 'UnavailableError',
@@ -129,11 +137,20 @@ async function main(): Promise<void> {
     output(stream, text) {
       send({ t: 'output', stream, text });
     },
-    hostStart(name) {
-      throw new HostCallError({ type: 'UnavailableError', message: `host.aio.${name} needs SharedArrayBuffer in this version; serve the page cross-origin isolated (COOP/COEP)` });
+    hostStart(name, args) {
+      const id = ++asyncIds;
+      send({ t: 'hostStart', id, name, args });
+      return id;
     },
     hostWait() {
-      return [];
+      throw new Error('hostWait would block; this core waits with hostWaitAsync');
+    },
+    async hostWaitAsync(timeoutMs) {
+      send({ t: 'hostWait', timeoutMs });
+      const reply = await next();
+      if (reply.t !== 'hostResults') throw new Error(`expected hostResults, got ${reply.t}`);
+      if (reply.stop !== undefined) Atomics.store(word, 0, reply.stop);
+      return reply.results;
     },
   };
   p.onMessage((m) => {
@@ -149,8 +166,10 @@ async function main(): Promise<void> {
   }
   send(ready(core));
   for (;;) {
-    while (queue.length === 0) await new Promise<void>((r) => (wake = r));
-    send(await serve(core, queue.shift()!));
+    const msg = await next();
+    // A stop is for the request it came with (the host clears its own before each request).
+    Atomics.store(word, 0, 0);
+    send(await serve(core, msg));
   }
 }
 

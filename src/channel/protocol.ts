@@ -28,8 +28,12 @@ export type ToEngine =
   | { t: 'stats' }
   | { t: 'hostReturn'; ok: true; value: ScriptValue; id?: number }
   | { t: 'hostReturn'; ok: false; error: HostCallFailure; id?: number }
-  /** Answers `hostWait`: the non-blocking host calls that finished (maybe none). */
-  | { t: 'hostResults'; results: AsyncHostResult[] };
+  /**
+   * Answers `hostWait`: the non-blocking host calls that finished (maybe none). Over
+   * postMessage, where there is no shared interrupt word, `stop` says the host stopped the
+   * request while the engine waited.
+   */
+  | { t: 'hostResults'; results: AsyncHostResult[]; stop?: InterruptReason };
 
 /** One finished non-blocking host call (Python's `host.aio`). */
 export type AsyncHostResult = { id: number; ok: true; value: ScriptValue } | { id: number; ok: false; error: HostCallFailure };

@@ -23,7 +23,11 @@ export type Answer = Extract<ToHost, { t: 'done' | 'failed' | 'stats' }>;
 
 export interface Connection {
   readonly placement: PlacementKind;
-  /** True when interrupt() can stop running code in place (else timeouts must kill). */
+  /**
+   * True when interrupt() can stop running code in place (else timeouts must kill). Read
+   * when a stop escalates: a worker over postMessage can stop a request only when it waits
+   * for host.aio results, so only one that has waited before is given graceMs.
+   */
   readonly canInterrupt: boolean;
   /**
    * False when kill() cannot stop running code (native code in a worker thread: Node cannot
@@ -77,7 +81,7 @@ export async function serveHostCall(h: RequestHandlers, name: string, args: Scri
  */
 export class AsyncHostCalls {
   private readonly done: AsyncHostResult[] = [];
-  private wake: (() => void) | undefined;
+  private wakeUp: (() => void) | undefined;
 
   constructor(
     private readonly h: RequestHandlers,
@@ -88,22 +92,27 @@ export class AsyncHostCalls {
     void serveHostCall(this.h, name, args, this.maxDepth).then((ret) => {
       const r = ret as Extract<ToEngine, { t: 'hostReturn' }>;
       this.done.push(r.ok ? { id, ok: true, value: r.value } : { id, ok: false, error: r.error });
-      this.wake?.();
+      this.wakeUp?.();
     });
   }
 
-  /** What finished, waiting up to `timeoutMs` for at least one. */
-  async wait(timeoutMs: number): Promise<ToEngine> {
+  /** What finished, waiting up to `timeoutMs` for at least one (or a wake()). */
+  async wait(timeoutMs: number): Promise<Extract<ToEngine, { t: 'hostResults' }>> {
     if (this.done.length === 0 && timeoutMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
-        this.wake = () => {
+        this.wakeUp = () => {
           clearTimeout(timer);
           resolve();
         };
       });
-      this.wake = undefined;
+      this.wakeUp = undefined;
     }
     return { t: 'hostResults', results: this.done.splice(0) };
+  }
+
+  /** Ends a wait now (the request is being stopped). */
+  wake(): void {
+    this.wakeUp?.();
   }
 }

@@ -86,9 +86,17 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   }
   // What the next spare may restore ahead: the same snapshot (shared, so never copied).
   ep.booted?.(opts.handOverSnapshot ? { pyodideModule } : { snapshot: init.snapshot, pyodideModule });
+  // Over postMessage a stop reaches the engine only when it waits for host.aio results (the
+  // answer to its hostWait carries it). A request that has waited so far gets graceMs to
+  // wait again and see the stop; other running code is killed at once.
+  let stopping: InterruptReason | undefined;
+  let waiting: AsyncHostCalls | undefined;
+  let waited = false;
   return {
     placement: 'worker',
-    canInterrupt: !!host,
+    get canInterrupt() {
+      return !!host || waited;
+    },
     // Node cannot end a worker thread while it runs native code (LuaJIT, CPython).
     ...(init.backend === 'native' ? { canKill: false } : {}),
     died,
@@ -96,6 +104,7 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
     async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
       await transport.send(encode(msg));
       const aio = new AsyncHostCalls(h, init.limits.maxValueDepth);
+      waited = false;
       for (;;) {
         // The worker runs untrusted code: its messages are validated like any input.
         const reply = parseToHost(decode(await transport.receive()));
@@ -104,7 +113,14 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
         } else if (reply.t === 'hostStart') {
           aio.start(reply.id, reply.name, reply.args);
         } else if (reply.t === 'hostWait') {
-          await transport.send(encode(await aio.wait(reply.timeoutMs)));
+          if (host) {
+            await transport.send(encode(await aio.wait(reply.timeoutMs)));
+            continue;
+          }
+          waited = true;
+          waiting = aio;
+          const results = await aio.wait(stopping === undefined ? reply.timeoutMs : 0).finally(() => (waiting = undefined));
+          await transport.send(encode(stopping === undefined ? results : { ...results, stop: stopping }));
         } else if (reply.t === 'output') {
           h.output(reply.stream, reply.text);
         } else if (reply.t === 'ready') {
@@ -115,10 +131,13 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
       }
     },
     interrupt(reason: InterruptReason) {
-      host?.interrupt(reason);
+      if (host) return host.interrupt(reason);
+      stopping = reason;
+      waiting?.wake();
     },
     clearInterrupt() {
       host?.clearInterrupt();
+      stopping = undefined;
     },
     async kill() {
       await ep.terminate();

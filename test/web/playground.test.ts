@@ -79,11 +79,14 @@ describe('the playground page (cross-origin isolated)', () => {
   });
 
   it('the kv inspector shows writes while the script still runs, from both languages', async () => {
-    await pg.setCode('import host, time\nhost.kv.set("live", {"step": 1})\ntime.sleep(2)\n');
+    await pg.setCode('import host, time\nhost.kv.set("live", {"step": 1})\ntime.sleep(60)\n');
     const done = pg.run();
-    await expect.poll(() => pg.kv(), { timeout: 10_000 }).toMatchObject({ live: '{"step": 1}' });
+    await expect.poll(() => pg.kv(), { timeout: 30_000 }).toMatchObject({ live: '{"step": 1}' });
+    // Still running: the inspector showed the write before the script ended.
     expect(await page.locator('scriptbox-playground button.stop').isEnabled()).toBe(true);
+    await page.locator('scriptbox-playground button.stop').click();
     await done;
+    expect(await pg.pane('error')).toContain('Interrupted');
     await page.selectOption('scriptbox-playground select.examples', 'counter.py');
     await pg.run();
     expect(await pg.pane('stdout')).toBe('visit number 1\n');

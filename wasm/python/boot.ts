@@ -10,6 +10,7 @@
  */
 import type { CoreInit } from '../../src/core.js';
 import { RUNTIME } from './runtime.js';
+import { RUNTIME_AIO } from './runtime-aio.js';
 import { RUNTIME_HANDLES } from './runtime-handles.js';
 import { RUNTIME_LOCKDOWN } from './runtime-lockdown.js';
 
@@ -41,6 +42,7 @@ export const PYODIDE_ENV = { HOME: '/home/pyodide' } as const;
 /** The runtime sources, run in this order into the module `_scriptbox`. */
 export const RUNTIME_SOURCES: readonly [name: string, source: string][] = [
   ['<scriptbox>', RUNTIME],
+  ['<scriptbox-aio>', RUNTIME_AIO],
   ['<scriptbox-handles>', RUNTIME_HANDLES],
   ['<scriptbox-lockdown>', RUNTIME_LOCKDOWN],
 ];

@@ -6,7 +6,7 @@
  * and the heap size.
  */
 import { HostCallError, type CoreBoot, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
-import type { CoreFailure } from '../../src/channel/protocol.js';
+import type { AsyncHostResult, CoreFailure } from '../../src/channel/protocol.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../output.js';
 import { installDevice, type DeviceRequest } from './device.js';
@@ -14,6 +14,11 @@ import { BOOTSTRAP, RUNTIME_SOURCES, loadPython, type Loaded, type Pyodide, type
 import { fromWire, toWire } from './wire.js';
 
 type Stop = null | 'interrupted' | 'timeout' | 'aborted' | 'memory';
+
+/** How a runtime entry's reply starts when the request waits for the host (runtime-aio.ts). */
+const PENDING = '{"pending"';
+/** The longest one trampoline wait (setTimeout cannot wait past 2^31 ms; the runtime waits again). */
+const MAX_PARK_MS = 60_000;
 
 interface Runtime {
   exec_: PyFn;
@@ -28,6 +33,8 @@ interface Runtime {
   reset: PyFn;
   set_host_names: PyFn;
   install_wheel: PyFn;
+  resume: PyFn;
+  abandon: PyFn<void>;
 }
 
 type Reply = { ok: true; value: ScriptValue; defined?: boolean } | { ok: false; failure: CoreFailure };
@@ -127,6 +134,8 @@ export class PythonCore implements EngineCore {
       reset: m.reset!,
       set_host_names: m.set_host_names!,
       install_wheel: m.install_wheel!,
+      resume: m.resume!,
+      abandon: m.abandon! as PyFn<void>,
     };
     const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
     for (const stream of ['stdout', 'stderr'] as const) {
@@ -154,6 +163,7 @@ export class PythonCore implements EngineCore {
       set 0(_v: number) {},
     });
     once(m.set_engine!, this.init.engineId);
+    if (this.env.hostWaitAsync) once(m.set_trampoline!);
     this.setHostFunctions(this.init.hostFunctions);
     // Host directories must never be mountable, whatever reaches the FS object.
     const fsys = (py.FS as unknown as { filesystems: Record<string, unknown> }).filesystems;
@@ -224,6 +234,7 @@ export class PythonCore implements EngineCore {
       }
     }
     if (req[0] === 'await') {
+      if (this.env.hostWaitAsync) return this.collected.splice(0);
       const ms = Math.max(0, Math.min(req[1] * 1000, this.deadline - performance.now()));
       return this.env.hostWait(ms);
     }
@@ -244,8 +255,11 @@ export class PythonCore implements EngineCore {
     this.running = true;
   }
 
-  /** Runs one runtime entry and turns its reply (or a stop) into an outcome. */
-  private finish(entry: () => string): CoreOutcome {
+  /**
+   * Runs one runtime entry and turns its reply (or a stop) into an outcome. Without
+   * blocking waits (hostWaitAsync), a request waiting for the host answers later.
+   */
+  private finish(entry: () => string): CoreOutcome | Promise<CoreOutcome> {
     let text: string | undefined;
     let thrown: unknown;
     try {
@@ -253,6 +267,37 @@ export class PythonCore implements EngineCore {
     } catch (e) {
       thrown = e;
     }
+    if (this.env.hostWaitAsync && text?.startsWith(PENDING)) return this.parked(text);
+    return this.outcome(text, thrown);
+  }
+
+  /**
+   * The trampoline (runtime-aio.ts): the request's Python task waits for host.aio results
+   * or a timer. Waits here without blocking, hands the results over and runs it on, until
+   * it answers or is stopped (deadline, or a stop the host sent with the results).
+   */
+  private async parked(text: string | undefined): Promise<CoreOutcome> {
+    let thrown: unknown;
+    while (text?.startsWith(PENDING)) {
+      this.out.flush();
+      const wait = (JSON.parse(text) as { wait: number | null }).wait ?? Infinity;
+      const ms = Math.max(0, Math.min(wait * 1000, this.deadline - performance.now(), MAX_PARK_MS));
+      const results = await this.env.hostWaitAsync!(ms).catch((e: unknown) => void (thrown = e));
+      // Stopped (the reply is thrown away, and discard() drops the parked request).
+      if (!results || this.poll() !== 0) return this.outcome(undefined, thrown);
+      this.collected = results;
+      try {
+        text = this.rt.resume();
+      } catch (e) {
+        [text, thrown] = [undefined, e];
+      }
+    }
+    return this.outcome(text, thrown);
+  }
+  /** Host results the trampoline collected, for the runtime's next 'await'. */
+  private collected: AsyncHostResult[] = [];
+
+  private outcome(text: string | undefined, thrown: unknown): CoreOutcome {
     this.running = false;
     if (this.stop === null && this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
     const out = this.out.end();
@@ -266,10 +311,14 @@ export class PythonCore implements EngineCore {
     return { ok: true, value: r.value, defined: r.defined ?? true, out };
   }
 
-  /** A reply the host never sees must not leave the handles it made in the table. */
+  /**
+   * A reply the host never sees must not leave the handles it made in the table, nor tasks
+   * that could wake up in the next request (a stop may have cut the loop's cleanup short).
+   */
   private discard(o: CoreOutcome): CoreOutcome {
     try {
       this.rt.drop_made();
+      this.rt.abandon();
     } catch {
       // A broken interpreter is restarted anyway, handles and all.
     }
@@ -288,32 +337,32 @@ export class PythonCore implements EngineCore {
     return { kind: stop, type, message };
   }
 
-  exec(code: string, run: RunContext): CoreOutcome {
+  exec(code: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
     this.begin(run);
     return this.finish(() => this.rt.exec_(code, this.init.limits.maxValueDepth));
   }
 
-  load(code: string, name: string, run: RunContext): CoreOutcome {
+  load(code: string, name: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
     this.begin(run);
     return this.finish(() => this.rt.load(code, name, this.init.limits.maxValueDepth));
   }
 
-  call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
+  call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome | Promise<CoreOutcome> {
     this.begin(run);
     return this.finish(() => this.rt.call(fn, toWire(args), optional, this.init.limits.maxValueDepth));
   }
 
-  create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome {
+  create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome | Promise<CoreOutcome> {
     this.begin(run);
     return this.finish(() => this.rt.create(cls, toWire(args), this.init.limits.maxValueDepth));
   }
 
-  callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome {
+  callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome | Promise<CoreOutcome> {
     this.begin(run);
     return this.finish(() => this.rt.call_method(handle, method, toWire(args), this.init.limits.maxValueDepth));
   }
 
-  getAttr(handle: number, attr: string, run: RunContext): CoreOutcome {
+  getAttr(handle: number, attr: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
     this.begin(run);
     return this.finish(() => this.rt.get_attr(handle, attr, this.init.limits.maxValueDepth));
   }
@@ -326,7 +375,7 @@ export class PythonCore implements EngineCore {
     return this.rt.handle_count();
   }
 
-  install(wheel: Uint8Array, name: string, run: RunContext): CoreOutcome {
+  install(wheel: Uint8Array, name: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
     const path = `/tmp/${name.replace(/[^\w.-]/g, '_')}`;
     this.py.FS.writeFile(path, wheel);
     this.begin(run);

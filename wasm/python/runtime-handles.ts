@@ -138,11 +138,14 @@ def create(cls, args_json, depth):
             what = 'is not defined' if f is _MISSING else f'has type {type(f).__name__}, not a class or factory'
             return _fail({'kind': 'invalid', 'type': 'NameError',
                           'message': f"Python class '{cls}' {what}; define it with load() first (dotted names look up attributes)"})
-        obj = _run(f(*_args(args_json)))
-        if obj is None:
-            return _fail({'kind': 'script', 'type': 'TypeError', 'message': f"'{cls}' returned None, not an object"})
-        return _result(obj, True)
+        return _then(f(*_args(args_json)), lambda obj: _made_reply(cls, obj))
     return _guard(go)
+
+
+def _made_reply(cls, obj):
+    if obj is None:
+        return _fail({'kind': 'script', 'type': 'TypeError', 'message': f"'{cls}' returned None, not an object"})
+    return _result(obj, True)
 
 
 def call_method(hid, method, args_json, depth):
@@ -151,7 +154,7 @@ def call_method(hid, method, args_json, depth):
     def go():
         obj = _held(hid)
         # The host checked that method is an identifier; getattr never evaluates it.
-        return _result(_run(getattr(obj, method)(*_args(args_json))))
+        return _then(getattr(obj, method)(*_args(args_json)), _result)
     return _guard(go)
 
 

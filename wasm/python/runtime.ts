@@ -3,12 +3,13 @@
  * JavaScript object: it talks to the host through the `/dev/scriptbox` device with bytes
  * only (see device.ts), and the JavaScript side calls its entry points with strings.
  * Values cross as JSON with tagged forms for what JSON lacks (wire.ts is the JS half).
- * The handle table's entry points are in runtime-handles.ts and the lockdown in
- * runtime-lockdown.ts, both run into this same module.
+ * The event loop and host.aio are in runtime-aio.ts, the handle table's entry points in
+ * runtime-handles.ts and the lockdown in runtime-lockdown.ts, all run into this same
+ * module. A request body awaits at its top level through _then.
  */
 export const RUNTIME = String.raw`
 import ast, base64, builtins, json, linecache, math, os, sys, time, traceback, types
-import asyncio, asyncio.events, heapq
+import asyncio, asyncio.events
 
 _DEV = os.open('/dev/scriptbox', os.O_RDWR)
 _TAG = '\x00'
@@ -142,93 +143,6 @@ def _fail(info):
     return json.dumps({'ok': False, 'failure': info})
 
 
-# ---- an event loop that runs on this thread, sleeping through the host device -------
-
-_aio_pending = {}
-
-
-def _settle(results):
-    for r in results:
-        fut = _aio_pending.pop(r['id'], None)
-        if fut is None or fut.done():
-            continue
-        if r['ok']:
-            fut.set_result(r['value'])
-        else:
-            fut.set_exception(_host_exception(r['error']))
-
-
-class _Selector:
-    def select(self, timeout=None):
-        if _aio_pending:
-            # Host calls are out: wait for their answers, briefly, so timers still fire.
-            wait = 0.05 if timeout is None else min(timeout, 0.05)
-            _settle(_request(['await', wait]))
-            return []
-        if timeout is None:
-            raise RuntimeError('scriptbox: the event loop has nothing left to run but a future that never completes')
-        if timeout > 0:
-            sleep(timeout)
-        return []
-
-    def close(self):
-        pass
-
-
-class ScriptLoop(asyncio.BaseEventLoop):
-    """A plain asyncio loop: timers sleep in slices the host can interrupt; no sockets."""
-
-    def __init__(self):
-        super().__init__()
-        self._selector = _Selector()
-
-    def _process_events(self, event_list):
-        pass
-
-    def _write_to_self(self):
-        pass
-
-
-_loop = ScriptLoop()
-asyncio.events._set_running_loop(None)
-
-
-def _new_loop():
-    return ScriptLoop()
-
-
-asyncio.new_event_loop = _new_loop
-asyncio.events.new_event_loop = _new_loop
-asyncio.get_event_loop = lambda: _loop
-asyncio.set_event_loop(_loop)
-
-
-def _asyncio_run(main, *, debug=None, loop_factory=None):
-    if _loop.is_running():
-        raise RuntimeError('asyncio.run() cannot be called from a running event loop; await the coroutine instead')
-    return _run(main)
-
-
-asyncio.run = _asyncio_run
-asyncio.runners.run = _asyncio_run
-
-
-def _run(value):
-    global _loop
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        if _loop.is_running():
-            raise RuntimeError('scriptbox: cannot run a coroutine while another one runs')
-        try:
-            return _loop.run_until_complete(value)
-        except BaseException:
-            # Tasks left by a failed or stopped run must not wake up in the next one.
-            _loop = ScriptLoop()
-            asyncio.set_event_loop(_loop)
-            _aio_pending.clear()
-            raise
-    return value
-
-
 # ---- blocking helpers ---------------------------------------------------------------
 
 _real_sleep = time.sleep
@@ -293,19 +207,6 @@ def _wire_args(name, args):
         return [_enc(a, f'host.{name} argument {i + 1}', 0, set()) for i, a in enumerate(args)]
     except NoValueForm as e:
         raise TypeError(f'{e.path} is a {type(e.value).__name__}, which cannot be sent to the host; send plain data') from None
-
-
-async def _host_acall(name, args):
-    wire = _wire_args(name, args)
-    reply = _request(['astart', name, wire])
-    if not reply[0]:
-        raise _host_exception(reply[1])
-    fut = asyncio.get_running_loop().create_future()
-    _aio_pending[reply[1]] = fut
-    try:
-        return await fut
-    finally:
-        _aio_pending.pop(reply[1], None)
 
 
 class _Namespace:
@@ -422,16 +323,27 @@ def exec_(code, depth):
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = tree.body.pop()
-        _run(eval(compile(tree, '<input>', 'exec', flags=_FLAGS), G))
+        body = eval(compile(tree, '<input>', 'exec', flags=_FLAGS), G)
         if last is None:
-            return json.dumps({'ok': True, 'value': None})
-        value = _run(eval(compile(ast.Expression(last.value), '<input>', 'eval', flags=_FLAGS), G))
-        try:
-            wire = _dump(value, 'result')
-        except NoValueForm:
-            wire = json.dumps(repr(value))
-        return '{"ok":true,"value":' + wire + '}'
+            return _then(body, _no_value)
+
+        def then(_):
+            value = eval(compile(ast.Expression(last.value), '<input>', 'eval', flags=_FLAGS), G)
+            return _then(value, _exec_reply)
+        return _then(body, then)
     return _guard(go)
+
+
+def _no_value(_):
+    return '{"ok":true,"value":null}'
+
+
+def _exec_reply(value):
+    try:
+        wire = _dump(value, 'result')
+    except NoValueForm:
+        wire = json.dumps(repr(value))
+    return '{"ok":true,"value":' + wire + '}'
 
 
 def load(code, name, depth):
@@ -439,8 +351,7 @@ def load(code, name, depth):
 
     def go():
         _remember(code, name)
-        _run(eval(compile(code, name, 'exec', flags=_FLAGS), G))
-        return json.dumps({'ok': True, 'value': None})
+        return _then(eval(compile(code, name, 'exec', flags=_FLAGS), G), _no_value)
     return _guard(go)
 
 
@@ -468,7 +379,7 @@ def call(fn, args_json, optional, depth):
             what = 'is not defined' if f is _MISSING else f'has type {type(f).__name__}, not a function'
             return _fail({'kind': 'invalid', 'type': 'NameError',
                           'message': f"Python function '{fn}' {what}; define it with load() first (dotted names look up attributes)"})
-        return _result(_run(f(*_args(args_json))))
+        return _then(f(*_args(args_json)), _result)
     return _guard(go)
 
 

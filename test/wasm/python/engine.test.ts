@@ -228,6 +228,16 @@ describe.each(targets)('Python engine, $name', (target) => {
     expect((await engine.stats()).restarts).toBe(0);
   });
 
+  it('a loop stopped inside a top-level await leaves the event loop usable', async () => {
+    // The stop keeps interrupting until the request ends, so it may cut the loop's own
+    // cleanup short: the next request must still get a loop that is not "running".
+    for (let i = 0; i < 3; i++) {
+      const r = await engine.exec('import asyncio\nawait asyncio.sleep(0)\nwhile True:\n    pass', { timeoutMs: 300 });
+      expect(r.timedOut).toBe(true);
+      expect((await engine.exec('await asyncio.sleep(0)\n5')).value).toBe(5);
+    }
+  });
+
   it('ends code that swallows KeyboardInterrupt', async () => {
     const r = await engine.exec('while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass', { timeoutMs: 300 });
     expect(r.timedOut).toBe(true);
