@@ -3,7 +3,7 @@
  * it (with or without COOP/COEP), Debian's Chromium driven by Playwright, and a folder for
  * screenshots (test-results/playground, kept by CI as artifacts).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type InlineConfig, type ViteDevServer } from 'vite';
@@ -18,8 +18,13 @@ export interface Site {
   close(): Promise<void>;
 }
 
+let servers = 0;
+
 /** Serves web/ (or another Vite root given by `config`) on a free port. */
 export async function serveSite(opts: { isolation?: boolean; config?: InlineConfig } = {}): Promise<Site> {
+  // Its own dependency cache: servers of test files running at once would otherwise
+  // rebuild one shared cache under each other ("504 Outdated Optimize Dep").
+  const cacheDir = fileURLToPath(new URL(`../../node_modules/.vite-test/${process.pid}-${++servers}/`, import.meta.url));
   const before = process.env.SCRIPTBOX_ISOLATION;
   process.env.SCRIPTBOX_ISOLATION = opts.isolation === false ? 'off' : 'on';
   let server: ViteDevServer;
@@ -28,6 +33,7 @@ export async function serveSite(opts: { isolation?: boolean; config?: InlineConf
       configFile: opts.config ? false : fileURLToPath(new URL('../../web/vite.config.ts', import.meta.url)),
       ...opts.config,
       server: { port: 0, host: '127.0.0.1', ...opts.config?.server },
+      cacheDir,
       logLevel: 'warn',
       clearScreen: false,
     });
@@ -37,7 +43,13 @@ export async function serveSite(opts: { isolation?: boolean; config?: InlineConf
     else process.env.SCRIPTBOX_ISOLATION = before;
   }
   const addr = server.httpServer!.address() as { port: number };
-  return { url: `http://localhost:${addr.port}/`, close: () => server.close() };
+  return {
+    url: `http://localhost:${addr.port}/`,
+    async close() {
+      await server.close();
+      rmSync(cacheDir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function launchChromium(): Promise<Browser> {
