@@ -40,4 +40,15 @@ describe('README examples', () => {
     const denied = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'log', '--json']).catch((e: { stdout: string }) => e);
     expect(JSON.parse(denied.stdout).error.message).toMatch(/host.kv.get needs capability 'kv.read'/);
   }, 60_000);
+
+  it.each([
+    ['examples/counter.py', { success: true, value: 1, stdout: 'visit number 1\n' }],
+    ['examples/counter.lua', { success: true, value: 1, stdout: 'visit number 1\n' }],
+    ['examples/async-host.py', { success: true, value: 'hello, world!', stdout: 'hello world\n' }],
+    ['examples/errors.py', { success: false, stdout: 'about to divide\n', error: { type: 'ZeroDivisionError', line: 3 } }],
+  ])('the playground example %s runs from the CLI as it does in the page', async (file, expected) => {
+    const run = promisify(execFile);
+    const out = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'kv.*', '--json']).catch((e: { stdout: string }) => e);
+    expect(JSON.parse(out.stdout)).toMatchObject(expected);
+  }, 60_000);
 });
