@@ -38,10 +38,16 @@ describe('<scriptbox-playground> in a plain page', () => {
 
   it('says which attribute values it does not know and what it offers instead', async () => {
     const bad = drive(page, '#bad');
+    // Far below the fold: it waits to be seen before it starts an engine.
+    expect(await bad.status.getAttribute('data-state')).toBe('idle');
+    expect(await bad.status.innerText()).toContain('starts when this comes into view or on Run');
+    expect(page.workers().length).toBe(1);
+    await bad.el.scrollIntoViewIfNeeded();
     await bad.ready();
+    expect(page.workers().length).toBe(2);
     const notes = await bad.pane('notes');
     expect(notes).toContain('language="ruby" is not supported: use "python" or "lua"');
-    expect(notes).toContain('capabilities: "teleport" unknown; the playground offers log, kv, channel, fetch');
+    expect(notes).toContain('capabilities: "teleport" unknown; the playground offers log, kv, channel, fetch, config');
     expect(await bad.el.locator('select.lang').inputValue()).toBe('python');
   });
 

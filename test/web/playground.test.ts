@@ -78,6 +78,23 @@ describe('the playground page (cross-origin isolated)', () => {
     expect(await pg.pane('result')).toBe('0');
   });
 
+  it("fetch and config: host.fetch reaches the page's own origin only when both are on", async () => {
+    await page.selectOption('scriptbox-playground select.examples', 'fetch.py');
+    expect(await pg.pane('notes')).toContain('This example needs fetch, config');
+    await pg.run();
+    expect(await pg.pane('error')).toMatch(/PermissionError: .*host\.config\.get.*config\.read/);
+    await page.locator('scriptbox-playground input[name="fetch"]').check();
+    await page.locator('scriptbox-playground input[name="config"]').check();
+    await pg.run();
+    expect(await pg.pane('stdout')).toBe('200 text/html\n');
+    expect(await pg.pane('result')).toBe('True');
+    await pg.setCode('import host\nhost.fetch("https://example.com/")\n');
+    await pg.run();
+    expect(await pg.pane('error')).toContain('example.com is not in this engine');
+    await page.locator('scriptbox-playground input[name="fetch"]').uncheck();
+    await page.locator('scriptbox-playground input[name="config"]').uncheck();
+  });
+
   it('the kv inspector shows writes while the script still runs, from both languages', async () => {
     await pg.setCode('import host, time\nhost.kv.set("live", {"step": 1})\ntime.sleep(60)\n');
     const done = pg.run();

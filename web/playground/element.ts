@@ -41,6 +41,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
   private finished = 0;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private disposed = false;
+  private seen: IntersectionObserver | undefined;
 
   private $<T extends Element = HTMLElement>(sel: string): T {
     return this.root.querySelector(sel) as T;
@@ -83,8 +84,22 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
       note.textContent = NOT_ISOLATED;
       note.hidden = false;
     }
+    // Boot once the element is on screen: a page of many snippets does not start an engine
+    // (tens of MB for Python) for each one it may never run. Run boots at once anyway.
+    this.status('idle', `${NAMES[this.current]} starts when this comes into view or on Run`);
+    this.seen = new IntersectionObserver((entries) => {
+      if (!entries.some((e) => e.isIntersecting)) return;
+      this.seen?.disconnect();
+      this.seen = undefined;
+      if (!this.running) void this.boot();
+    });
+    this.seen.observe(this);
+  }
+
+  /** Starts the current language's engine (if it is not up) and reports it in the status line. */
+  private boot(): Promise<void> {
     this.status('busy', `Starting ${NAMES[this.current]}…`);
-    void this.sessions.prepare(this.current, this.toggles).then(
+    return this.sessions.prepare(this.current, this.toggles).then(
       () => this.ready(),
       (e: unknown) => this.failed(e),
     );
@@ -157,10 +172,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     this.editor!.setLanguage(lang);
     this.editor!.code = this.buffers[lang] ?? this.firstExample(lang);
     this.renderExamples();
-    if (!this.running) {
-      this.status('busy', `Starting ${NAMES[lang]}…`);
-      void this.sessions.prepare(lang, this.toggles).then(() => this.ready(), (e: unknown) => this.failed(e));
-    }
+    if (!this.running && !this.seen) void this.boot();
   }
 
   private renderToggles(): void {
@@ -197,6 +209,8 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     const lang = this.current;
     const code = this.code;
     this.running = true;
+    this.seen?.disconnect(); // this run boots the engine; nothing to wait for
+    this.seen = undefined;
     this.clearPanes();
     this.setBusy(true);
     const started = performance.now();
@@ -230,8 +244,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     await this.sessions.reset(this.current);
     this.clearPanes();
     this.note(`New ${NAMES[this.current]} session: names from earlier runs are gone (the kv store is kept; Clear empties it).`);
-    this.status('busy', `Starting ${NAMES[this.current]}…`);
-    await this.sessions.prepare(this.current, this.toggles).then(() => this.ready(), (e: unknown) => this.failed(e));
+    await this.boot();
   }
 
   private show(lang: Language, o: RunOutcome): void {
@@ -335,6 +348,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.seen?.disconnect();
     clearInterval(this.ticker);
     this.kv?.dispose();
     await this.sessions.dispose();

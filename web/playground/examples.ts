@@ -7,6 +7,7 @@ import counterLua from '../../examples/counter.lua?raw';
 import counterPy from '../../examples/counter.py?raw';
 import errorsPy from '../../examples/errors.py?raw';
 import foreverLua from '../../examples/forever.lua?raw';
+import fetchPy from '../../examples/fetch.py?raw';
 import foreverPy from '../../examples/forever.py?raw';
 import helloLua from '../../examples/hello.lua?raw';
 import helloPy from '../../examples/hello.py?raw';
@@ -25,6 +26,7 @@ export const EXAMPLES: Example[] = [
   { id: 'counter.py', title: 'Shared kv counter', language: 'python', code: counterPy, needs: ['kv'] },
   { id: 'builtins.py', title: 'Built-in host functions', language: 'python', code: builtinsPy, needs: ['log', 'kv', 'channel'] },
   { id: 'async-host.py', title: 'host.aio with asyncio', language: 'python', code: asyncHostPy, needs: ['kv'] },
+  { id: 'fetch.py', title: 'host.fetch to this page', language: 'python', code: fetchPy, needs: ['fetch', 'config'] },
   { id: 'errors.py', title: 'An error with a traceback', language: 'python', code: errorsPy, needs: [] },
   { id: 'forever.py', title: 'Endless loop (try Stop)', language: 'python', code: foreverPy, needs: [] },
   { id: 'hello.lua', title: 'Hello', language: 'lua', code: helloLua, needs: [] },

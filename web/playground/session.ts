@@ -13,6 +13,7 @@ export const TOGGLES = {
   kv: ['kv.*'],
   channel: ['channel.*'],
   fetch: ['net.fetch'],
+  config: ['config.read'],
 } as const satisfies Record<string, readonly string[]>;
 export type Toggle = keyof typeof TOGGLES;
 export const TOGGLE_NAMES = Object.keys(TOGGLES) as Toggle[];
@@ -80,6 +81,8 @@ export class PlaygroundSessions {
         capabilities: grants,
         state: this.store,
         allowedHosts: [location.host],
+        // What host.config.get reads: where the page is, so host.fetch can reach it.
+        config: { origin: location.origin, language },
         limits: { timeoutMs: this.timeoutMs, graceMs: 300 },
         onOutput: (c) => this.events.output(c.stream, c.text),
         onLog: (e) => this.events.log(e),

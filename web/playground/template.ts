@@ -48,6 +48,7 @@ export const TOGGLE_HELP: Record<string, string> = {
   kv: 'host.kv.get / set / delete / keys (capabilities kv.read, kv.write)',
   channel: 'host.channel.send / receive (channel.send, channel.receive)',
   fetch: 'host.fetch(url) to this page\u2019s own origin (net.fetch)',
+  config: 'host.config.get("origin") and ("language") (config.read)',
 };
 
 /** What a page without cross-origin isolation cannot do, in the words the notice uses. */
