@@ -157,6 +157,10 @@ describe('the playground page (cross-origin isolated)', () => {
       await phone.waitForFunction(() => (document.querySelector('scriptbox-playground') as unknown as { runs: number }).runs > 0);
       expect(await m.pane('result')).toBe('3');
       await phone.screenshot({ path: `${SHOTS}playground-390.png`, fullPage: true });
+      await phone.goto(`${o.site.url}embed.html`);
+      await drive(phone).ready();
+      expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await phone.screenshot({ path: `${SHOTS}embed-390.png`, fullPage: true });
       expect(phoneErrors).toEqual([]);
     } finally {
       await phone.close();
