@@ -9,23 +9,14 @@
  */
 import { InvalidInputError } from '../../src/errors.js';
 import { MapEntries, WireHandle, type ScriptValue } from '../../src/values.js';
+import { keyPath, luaTypeName } from '../../wasm/lua/convert.js';
+import type { LuaStack } from '../../wasm/lua/lua-stack.js';
 import { LUA_GLOBALSINDEX, LUA_REGISTRYINDEX, T, type LuaJitLib } from './lib.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 /** Doubles hold every integer up to 2^53 exactly. */
 const MAX_EXACT = 2n ** 53n;
-
-function keyPath(path: string, key: unknown): string {
-  if (typeof key === 'string') return /^[A-Za-z_]\w*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-  return `${path}[${String(key)}]`;
-}
-
-const TYPE_NAMES: Record<number, string> = { 0: 'nil', 1: 'boolean', 2: 'userdata', 3: 'number', 4: 'string', 5: 'table', 6: 'function', 7: 'userdata', 8: 'thread', 10: 'cdata' };
-
-export function luaTypeName(t: number): string {
-  return TYPE_NAMES[t] ?? 'value';
-}
 
 /** lua_absindex, which LuaJIT does not export. */
 export function absIndex(lib: LuaJitLib, L: number, idx: number): number {
@@ -317,4 +308,28 @@ export class LuaJitConvert {
     }
     return new Map(entries);
   }
+}
+
+/** The handle table's view of a LuaJIT stack (wasm/lua/lua-stack.ts); strings go through `conv`. */
+export function luajitStack(lib: LuaJitLib, conv: () => LuaJitConvert): LuaStack {
+  return {
+    type: (L, i) => lib.lua_type(L, i),
+    gettop: (L) => lib.lua_gettop(L),
+    settop: (L, i) => lib.lua_settop(L, i),
+    absindex: (L, i) => absIndex(lib, L, i),
+    checkstack: (L, n) => lib.lua_checkstack(L, n) !== 0,
+    pushnil: (L) => lib.lua_pushnil(L),
+    pushvalue: (L, i) => lib.lua_pushvalue(L, i),
+    pushString: (L, s) => conv().pushString(L, s),
+    text: (L, i) => conv().text(L, i),
+    rawget: (L, i) => lib.lua_rawget(L, i),
+    rawgeti: (L, i, n) => lib.lua_rawgeti(L, i, n),
+    rawseti: (L, i, n) => lib.lua_rawseti(L, i, n),
+    getmetatable: (L, i) => lib.lua_getmetatable(L, i) !== 0,
+    createtable: (L) => lib.lua_createtable(L, 0, 0),
+    ref: (L) => lib.luaL_ref(L, LUA_REGISTRYINDEX),
+    pushRef: (L, ref) => lib.lua_rawgeti(L, LUA_REGISTRYINDEX, ref),
+    replace: (L, i) => lib.lua_replace(L, i),
+    pushGlobals: (L) => lib.lua_pushvalue(L, LUA_GLOBALSINDEX),
+  };
 }

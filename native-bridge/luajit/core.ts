@@ -35,9 +35,10 @@ import type { CoreFailure } from '../../src/channel/protocol.js';
 import { InvalidInputError } from '../../src/errors.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../../wasm/output.js';
-import { LuaJitConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
+import { LuaJitConvert, PLAIN_ONLY, TO_HOST, luajitStack, type ReadPolicy } from './convert.js';
 import { scriptFailure, stopFailure, stopOf } from '../../wasm/lua/failures.js';
-import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from './handles.js';
+import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from '../../wasm/lua/handles.js';
+import type { LuaStack } from '../../wasm/lua/lua-stack.js';
 import { LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, T, luajit, register, type Callback, type LuaJitLib } from './lib.js';
 import { LuaJitLimits } from './limits.js';
 import { PRELUDE } from './prelude.js';
@@ -47,6 +48,7 @@ export class LuaJitCore implements EngineCore {
   private L = 0;
   private readonly conv: LuaJitConvert;
   private readonly handles: LuaHandles;
+  private readonly stack: LuaStack;
   private readonly out: OutputCapture;
   private readonly limits: LuaJitLimits;
   private readonly hostcallCb: Callback;
@@ -63,11 +65,11 @@ export class LuaJitCore implements EngineCore {
   ) {
     this.out = new OutputCapture(init.limits.maxOutputBytes, env);
     this.hostNames = init.hostFunctions;
+    this.stack = luajitStack(lib, () => this.conv);
     this.handles = new LuaHandles(
       {
-        m: lib,
+        stack: this.stack,
         L: () => this.L,
-        conv: () => this.conv,
         pcall: (nargs, nresults) => this.pcall(nargs, nresults),
         pushArgs: (args) => this.pushArgs(args),
         results: (base) => this.results(base, this.handles.policy),
@@ -286,7 +288,7 @@ export class LuaJitCore implements EngineCore {
 
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
     this.begin(run);
-    const t = resolve(this.lib, this.conv, this.L, fn);
+    const t = resolve(this.stack, this.L, fn);
     if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
     // Results with no value form (instances, functions) come back as handles.
     return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);

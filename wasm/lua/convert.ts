@@ -12,12 +12,14 @@ const INT64_MAX = 2n ** 63n - 1n;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
-function keyPath(path: string, key: unknown): string {
+/** `path.key` or `path[key]`, for messages naming where a value is. */
+export function keyPath(path: string, key: unknown): string {
   if (typeof key === 'string') return /^[A-Za-z_]\w*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
   return `${path}[${String(key)}]`;
 }
 
-const TYPE_NAMES = ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'];
+/** By lua_type number, the same in Lua 5.4 and LuaJIT (which adds 10, FFI cdata). */
+const TYPE_NAMES: Record<number, string> = { 0: 'nil', 1: 'boolean', 2: 'userdata', 3: 'number', 4: 'string', 5: 'table', 6: 'function', 7: 'userdata', 8: 'thread', 10: 'cdata' };
 
 export function luaTypeName(t: number): string {
   return TYPE_NAMES[t] ?? 'value';

@@ -12,6 +12,7 @@ import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../output.js';
 import { LuaConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
 import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from './handles.js';
+import { wasmLuaStack, type LuaStack } from './lua-stack.js';
 import { LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, rawModule, type LuaModule } from './lua-api.js';
 import { PRELUDE } from './prelude.js';
 import { errorType, stopFailure, stopOf, type Stop } from './failures.js';
@@ -44,6 +45,7 @@ export class LuaCore implements EngineCore {
    */
   private overrun = false;
   private readonly handles: LuaHandles;
+  private readonly stack: LuaStack;
 
   private constructor(
     private readonly m: LuaModule,
@@ -52,11 +54,11 @@ export class LuaCore implements EngineCore {
   ) {
     this.out = new OutputCapture(init.limits.maxOutputBytes, env);
     this.hostNames = init.hostFunctions;
+    this.stack = wasmLuaStack(m, () => this.conv);
     this.handles = new LuaHandles(
       {
-        m,
+        stack: this.stack,
         L: () => this.L,
-        conv: () => this.conv,
         pcall: (nargs, nresults) => this.pcall(nargs, nresults),
         pushArgs: (args) => this.pushArgs(args),
         results: (base) => this.results(base, this.handles.policy),
@@ -146,7 +148,8 @@ export class LuaCore implements EngineCore {
       return 1;
     });
     this.msghRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
-    this.handles.attach(L);
+    if (this.conv.compile(L, 'local o, k = ... return o[k]', 'scriptbox') !== LUA_OK) throw new Error('the index helper failed to compile');
+    this.handles.attach(L, m._luaL_ref(L, LUA_REGISTRYINDEX));
     // prelude(hostcall, print, bytesmt) -> buildHost
     if (this.conv.compile(L, PRELUDE, 'prelude') !== LUA_OK) {
       throw new Error(`prelude failed to compile: ${this.conv.text(L, -1)}`);
@@ -338,7 +341,7 @@ export class LuaCore implements EngineCore {
 
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
     this.begin(run);
-    const t = resolve(this.m, this.conv, this.L, fn);
+    const t = resolve(this.stack, this.L, fn);
     if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
     // Results with no value form (instances, functions) come back as handles.
     return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);

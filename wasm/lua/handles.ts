@@ -1,6 +1,8 @@
 /**
  * Remote objects on the Lua side (DESIGN §4): the handle table, and the requests on the
- * objects in it (create, callMethod, getAttr).
+ * objects in it (create, callMethod, getAttr), for both Lua backends (wasmoon here, LuaJIT
+ * in native-bridge/luajit) through their LuaStack. Only raw API calls run outside pcall;
+ * indexing and calls go through the core's pcall.
  *
  * The table lives in the Lua registry (id -> object), so an object the host holds a
  * RemoteObject for stays alive until the host releases it or the state resets. Ids grow
@@ -11,8 +13,9 @@ import type { CoreFailure } from '../../src/channel/protocol.js';
 import type { CoreOutcome } from '../../src/core.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { WireHandle, type ScriptValue } from '../../src/values.js';
-import { luaTypeName, type LuaConvert, type ReadPolicy } from './convert.js';
-import { LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, type LuaModule } from './lua-api.js';
+import { luaTypeName, type ReadPolicy } from './convert.js';
+import { LUA_MULTRET, T } from './lua-api.js';
+import type { LuaStack } from './lua-stack.js';
 
 /** A handle whose object is gone (released, or the state was reset). */
 export class DeadHandleError extends InvalidInputError {}
@@ -53,27 +56,25 @@ function notClass(cls: string, is = 'is not defined'): CoreFailure {
 }
 
 /** Pushes the value at a dotted global name, looked up raw (no script code runs); its type, nil when a part is missing. */
-export function resolve(m: LuaModule, conv: LuaConvert, L: number, name: string): number {
-  m._lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+export function resolve(s: LuaStack, L: number, name: string): number {
+  s.pushGlobals(L);
   for (const part of name.split('.')) {
-    if (m._lua_type(L, -1) !== T.Table) {
-      m._lua_settop(L, -2);
-      m._lua_pushnil(L);
+    if (s.type(L, -1) !== T.Table) {
+      s.settop(L, -2);
+      s.pushnil(L);
       return T.Nil;
     }
-    conv.pushString(L, part);
-    m._lua_rawget(L, -2);
-    m._lua_copy(L, -1, -2);
-    m._lua_settop(L, -2);
+    s.pushString(L, part);
+    s.rawget(L, -2);
+    s.replace(L, -2);
   }
-  return m._lua_type(L, -1);
+  return s.type(L, -1);
 }
 
 /** What the requests need from the core, which owns the stack: message handler at 1, then the request. */
 export interface CoreAccess {
-  readonly m: LuaModule;
+  readonly stack: LuaStack;
   L(): number;
-  conv(): LuaConvert;
   /** Protected call of the function below `nargs` values; null, or why it failed (error left on top). */
   pcall(nargs: number, nresults: number): CoreFailure | null;
   /** Pushes call arguments; an outcome (already ended) when one cannot cross. */
@@ -86,7 +87,7 @@ export interface CoreAccess {
 
 export class LuaHandles {
   private ref = 0;
-  /** `function(o, k) return o[k] end`: indexing runs __index, so it must run inside pcall. */
+  /** The core's `function(o, k) return o[k] end`: indexing runs __index, so it must run inside pcall. */
   private indexRef = 0;
   private nextId = 1;
   private readonly kinds = new Map<number, string>();
@@ -103,16 +104,16 @@ export class LuaHandles {
     };
   }
 
-  /** Starts over on a fresh Lua state: an empty table, every earlier handle dead. */
-  attach(L: number): void {
-    const m = this.core.m;
+  /**
+   * Starts over on a fresh Lua state: an empty table, every earlier handle dead.
+   * `indexRef`: the registry reference of the state's `local o, k = ... return o[k]`.
+   */
+  attach(L: number, indexRef: number): void {
+    const s = this.core.stack;
     this.kinds.clear();
-    m._lua_createtable(L, 0, 0);
-    this.ref = m._luaL_ref(L, LUA_REGISTRYINDEX);
-    if (this.core.conv().compile(L, 'local o, k = ... return o[k]', 'scriptbox') !== LUA_OK) {
-      throw new Error('the index helper failed to compile');
-    }
-    this.indexRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+    s.createtable(L);
+    this.ref = s.ref(L);
+    this.indexRef = indexRef;
   }
 
   count(): number {
@@ -131,15 +132,15 @@ export class LuaHandles {
 
   /** Keeps the value at `idx` in the table and returns its handle. */
   keep(L: number, idx: number): WireHandle {
-    const m = this.core.m;
-    const at = m._lua_absindex(L, idx);
-    if (!m._lua_checkstack(L, 3)) throw new InvalidInputError('the Lua stack is full');
+    const s = this.core.stack;
+    const at = s.absindex(L, idx);
+    if (!s.checkstack(L, 3)) throw new InvalidInputError('the Lua stack is full');
     const kind = this.kindAt(L, at);
     const id = this.nextId++;
-    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.ref));
-    m._lua_pushvalue(L, at);
-    m._lua_rawseti(L, -2, BigInt(id));
-    m._lua_settop(L, -2);
+    s.pushRef(L, this.ref);
+    s.pushvalue(L, at);
+    s.rawseti(L, -2, id);
+    s.settop(L, -2);
     this.kinds.set(id, kind);
     return new WireHandle(this.engineId, id, kind);
   }
@@ -151,35 +152,34 @@ export class LuaHandles {
   }
 
   release(L: number, ids: number[]): void {
-    const m = this.core.m;
-    if (!L || !m._lua_checkstack(L, 2)) return;
+    const s = this.core.stack;
+    if (!L || !s.checkstack(L, 2)) return;
     for (const id of ids) {
       if (!this.kinds.delete(id)) continue;
       // Setting a field to nil never allocates, so this cannot fail.
-      m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.ref));
-      m._lua_pushnil(L);
-      m._lua_rawseti(L, -2, BigInt(id));
-      m._lua_settop(L, -2);
+      s.pushRef(L, this.ref);
+      s.pushnil(L);
+      s.rawseti(L, -2, id);
+      s.settop(L, -2);
     }
   }
 
   private pushObject(L: number, id: number): void {
-    const m = this.core.m;
-    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.ref));
-    m._lua_rawgeti(L, -1, BigInt(id));
-    m._lua_copy(L, -1, -2);
-    m._lua_settop(L, -2);
+    const s = this.core.stack;
+    s.pushRef(L, this.ref);
+    s.rawgeti(L, -1, id);
+    s.replace(L, -2);
   }
 
   /** For messages: a table's or userdata's metatable `__name` when it is a string, else the type. */
   private kindAt(L: number, idx: number): string {
-    const m = this.core.m;
-    const t = m._lua_type(L, idx);
-    if ((t === T.Table || t === T.Userdata) && m._lua_getmetatable(L, idx)) {
-      this.core.conv().pushString(L, '__name');
-      m._lua_rawget(L, -2);
-      const name = m._lua_type(L, -1) === T.String ? this.core.conv().text(L, -1) : '';
-      m._lua_settop(L, -3);
+    const s = this.core.stack;
+    const t = s.type(L, idx);
+    if ((t === T.Table || t === T.Userdata) && s.getmetatable(L, idx)) {
+      s.pushString(L, '__name');
+      s.rawget(L, -2);
+      const name = s.type(L, -1) === T.String ? s.text(L, -1) : '';
+      s.settop(L, -3);
       if (name) return name.length > 64 ? `${name.slice(0, 64)}...` : name;
     }
     return luaTypeName(t);
@@ -187,31 +187,31 @@ export class LuaHandles {
 
   /** Raw checks only: they run outside pcall, so they must not run script code. */
   private callable(L: number, idx: number): boolean {
-    const m = this.core.m;
-    if (m._lua_type(L, idx) === T.Function) return true;
-    if (!m._lua_getmetatable(L, idx)) return false;
-    this.core.conv().pushString(L, '__call');
-    m._lua_rawget(L, -2);
-    const yes = m._lua_type(L, -1) !== T.Nil;
-    m._lua_settop(L, -3);
+    const s = this.core.stack;
+    if (s.type(L, idx) === T.Function) return true;
+    if (!s.getmetatable(L, idx)) return false;
+    s.pushString(L, '__call');
+    s.rawget(L, -2);
+    const yes = s.type(L, -1) !== T.Nil;
+    s.settop(L, -3);
     return yes;
   }
 
   /** Tables, and anything with a metatable (userdata, strings); functions and threads are not. */
   private indexable(L: number, idx: number): boolean {
-    const m = this.core.m;
-    if (m._lua_type(L, idx) === T.Table) return true;
-    if (!m._lua_getmetatable(L, idx)) return false;
-    m._lua_settop(L, -2);
+    const s = this.core.stack;
+    if (s.type(L, idx) === T.Table) return true;
+    if (!s.getmetatable(L, idx)) return false;
+    s.settop(L, -2);
     return true;
   }
 
   /** Pushes `stack[at][key]` through __index, protected. */
   private index(L: number, at: number, key: string): CoreFailure | null {
-    const m = this.core.m;
-    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.indexRef));
-    m._lua_pushvalue(L, at);
-    this.core.conv().pushString(L, key);
+    const s = this.core.stack;
+    s.pushRef(L, this.indexRef);
+    s.pushvalue(L, at);
+    s.pushString(L, key);
     return this.core.pcall(2, 1);
   }
 
@@ -235,30 +235,30 @@ export class LuaHandles {
    */
   create(cls: string, args: ScriptValue[]): CoreOutcome {
     const c = this.core;
-    const m = c.m;
+    const s = c.stack;
     const L = c.L();
-    const t = resolve(m, c.conv(), L, cls);
+    const t = resolve(s, L, cls);
     let label = cls;
     if (t === T.Nil) return c.fail(notClass(cls));
     if (t === T.Table) {
       const failure = this.index(L, 2, 'new');
       if (failure) return c.fail(failure);
       if (this.callable(L, 3)) label = `${cls}.new`;
-      else m._lua_settop(L, 2);
+      else s.settop(L, 2);
     }
-    if (m._lua_gettop(L) === 2) {
+    if (s.gettop(L) === 2) {
       if (!this.callable(L, 2)) {
         const is = t === T.Table ? 'is a table with neither new() nor __call' : `is a ${luaTypeName(t)}, not a table with new() or a function`;
         return c.fail(notClass(cls, is));
       }
-      m._lua_pushvalue(L, 2);
+      s.pushvalue(L, 2);
     }
     // The constructor is at 3 either way.
     const bad = c.pushArgs(args);
     if (bad) return bad;
     const failure = c.pcall(args.length, 1);
     if (failure) return c.fail(failure);
-    if (m._lua_type(L, 3) === T.Nil) {
+    if (s.type(L, 3) === T.Nil) {
       return c.fail({ kind: 'script', type: 'TypeError', message: `'${label}' returned nil, not an object` });
     }
     return c.done(this.keep(L, 3));
@@ -267,7 +267,7 @@ export class LuaHandles {
   /** `obj:method(...)`; `__call__` (or `__call`) calls the object itself. */
   callMethod(id: number, method: string, args: ScriptValue[]): CoreOutcome {
     const c = this.core;
-    const m = c.m;
+    const s = c.stack;
     const L = c.L();
     const gone = this.object(L, id);
     if (gone) return c.fail(gone);
@@ -279,11 +279,11 @@ export class LuaHandles {
     if (!this.indexable(L, 2)) return c.fail(noAttr(kind, 'method', method));
     const failure = this.index(L, 2, method);
     if (failure) return c.fail(failure);
-    const ft = m._lua_type(L, 3);
+    const ft = s.type(L, 3);
     if (!this.callable(L, 3)) {
       return c.fail(noAttr(kind, 'method', method, ft === T.Nil ? '' : ` (its '${method}' is a ${luaTypeName(ft)}; read it with get())`));
     }
-    m._lua_pushvalue(L, 2);
+    s.pushvalue(L, 2);
     return c.pushArgs(args) ?? this.call(args.length + 1, 3);
   }
 
@@ -294,7 +294,7 @@ export class LuaHandles {
     const gone = this.object(L, id);
     if (gone) return c.fail(gone);
     const kind = this.kinds.get(id)!;
-    if (!this.indexable(L, 2)) return c.fail(noAttr(kind, 'attribute', attr, ` (a ${luaTypeName(c.m._lua_type(L, 2))} has no fields)`));
+    if (!this.indexable(L, 2)) return c.fail(noAttr(kind, 'attribute', attr, ` (a ${luaTypeName(c.stack.type(L, 2))} has no fields)`));
     const failure = this.index(L, 2, attr);
     return failure ? c.fail(failure) : c.results(3);
   }
