@@ -9,7 +9,8 @@
  */
 import { InvalidInputError } from '../../src/errors.js';
 import { MapEntries, WireHandle, type ScriptValue } from '../../src/values.js';
-import { keyPath, luaTypeName } from '../../wasm/lua/convert.js';
+// The read policies and type names are the wasm backend's (a cdata is one more value with no plain form).
+import { keyPath, luaTypeName, type HandleResolver, type ReadPolicy } from '../../wasm/lua/convert.js';
 import type { LuaStack } from '../../wasm/lua/lua-stack.js';
 import { LUA_GLOBALSINDEX, LUA_REGISTRYINDEX, T, type LuaJitLib } from './lib.js';
 
@@ -23,32 +24,6 @@ export function absIndex(lib: LuaJitLib, L: number, idx: number): number {
   return idx > 0 || idx <= LUA_REGISTRYINDEX ? idx : lib.lua_gettop(L) + idx + 1;
 }
 
-/** What reading makes of values with no plain form. */
-export interface ReadPolicy {
-  /** A function, userdata, thread or cdata. */
-  opaque(L: number, type: number, path: string, index: number): ScriptValue;
-  /** A table with a metatable (an instance), other than host.bytes; unset: read as a plain table. */
-  instance?(L: number, path: string, index: number): ScriptValue;
-}
-
-/** What load reads its chunk's results with (it never reads them: kept for symmetry). */
-export const PLAIN_ONLY: ReadPolicy = {
-  opaque: (_L, t, path) => {
-    throw new InvalidInputError(`${path} is a Lua ${luaTypeName(t)}, which has no value form; return data instead`, path);
-  },
-};
-
-/** Host function arguments are plain data only. */
-export const TO_HOST: ReadPolicy = {
-  opaque: (_L, t, path) => {
-    throw new InvalidInputError(`${path} is a ${luaTypeName(t)}, which cannot be sent to the host`);
-  },
-};
-
-/** Turns a WireHandle coming into Lua back into its object (pushes it, or throws). */
-export interface HandleResolver {
-  push(L: number, h: WireHandle, path: string): void;
-}
 
 /**
  * Native memory shared with LuaJIT: a SharedArrayBuffer (its memory never moves), for

@@ -27,7 +27,7 @@ export function luaTypeName(t: number): string {
 
 /** What reading makes of values with no plain form. */
 export interface ReadPolicy {
-  /** A function, userdata or thread. */
+  /** A function, userdata or thread (or, in LuaJIT, cdata). */
   opaque(L: number, type: number, path: string, index: number): ScriptValue;
   /** A table with a metatable (an instance), other than host.bytes; unset: read as a plain table. */
   instance?(L: number, path: string, index: number): ScriptValue;
