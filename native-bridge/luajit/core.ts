@@ -38,18 +38,19 @@ import { OutputCapture } from '../../wasm/output.js';
 import { PLAIN_ONLY, TO_HOST, type ReadPolicy } from '../../wasm/lua/convert.js';
 import { LuaJitConvert, luajitStack } from './convert.js';
 import { scriptFailure, stopFailure, stopOf } from '../../wasm/lua/failures.js';
-import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from '../../wasm/lua/handles.js';
+import { DeadHandleError, LuaHandles, invalid } from '../../wasm/lua/handles.js';
 import type { LuaStack } from '../../wasm/lua/lua-stack.js';
 import { LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, T, luajit, register, type Callback, type LuaJitLib } from './lib.js';
 import { LuaJitLimits } from './limits.js';
 import { PRELUDE } from './prelude.js';
+import { LuaRequests } from '../../wasm/lua/requests.js';
 
-export class LuaJitCore implements EngineCore {
+export class LuaJitCore extends LuaRequests implements EngineCore {
   readonly language = 'lua' as const;
-  private L = 0;
-  private readonly conv: LuaJitConvert;
-  private readonly handles: LuaHandles;
-  private readonly stack: LuaStack;
+  protected L = 0;
+  protected readonly conv: LuaJitConvert;
+  protected readonly handles: LuaHandles;
+  protected readonly stack: LuaStack;
   private readonly out: OutputCapture;
   private readonly limits: LuaJitLimits;
   private readonly hostcallCb: Callback;
@@ -64,6 +65,7 @@ export class LuaJitCore implements EngineCore {
     private readonly init: CoreInit,
     private readonly env: CoreEnv,
   ) {
+    super();
     this.out = new OutputCapture(init.limits.maxOutputBytes, env);
     this.hostNames = init.hostFunctions;
     this.stack = luajitStack(lib, () => this.conv);
@@ -165,7 +167,7 @@ export class LuaJitCore implements EngineCore {
     return 0;
   }
 
-  private begin(run: RunContext): void {
+  protected begin(run: RunContext): void {
     const lib = this.lib;
     const L = this.L;
     this.limits.begin(run.timeoutMs);
@@ -185,18 +187,18 @@ export class LuaJitCore implements EngineCore {
     this.lib.lua_settop(this.L, 0);
   }
 
-  private fail(failure: CoreFailure): CoreOutcome {
+  protected fail(failure: CoreFailure): CoreOutcome {
     this.end();
     return { ok: false, failure, out: this.out.end() };
   }
 
-  private done(value: ScriptValue): CoreOutcome & { ok: true } {
+  protected done(value: ScriptValue): CoreOutcome & { ok: true } {
     this.end();
     return { ok: true, value, defined: true, out: this.out.end() };
   }
 
   /** Turns the error on top of the stack (after a failed pcall or load) into a failure. */
-  private failure(status: number, syntax = false): CoreFailure {
+  protected failure(status: number, syntax = false): CoreFailure {
     const lib = this.lib;
     const L = this.L;
     // A host call answered "timed out" raises before the hook runs: read the word here too.
@@ -222,13 +224,13 @@ export class LuaJitCore implements EngineCore {
   }
 
   /** Protected call of the function below nargs values (message handler at 1): null, or why it failed. */
-  private pcall(nargs: number, nresults: number): CoreFailure | null {
+  protected pcall(nargs: number, nresults: number): CoreFailure | null {
     const status = this.limits.script(() => this.lib.lua_pcall(this.L, nargs, nresults, 1));
     return status !== LUA_OK || this.limits.stop ? this.failure(status) : null;
   }
 
   /** Runs the function just above the message handler with nargs. */
-  private run(nargs: number, policy: ReadPolicy = PLAIN_ONLY): CoreOutcome {
+  protected run(nargs: number, policy: ReadPolicy = PLAIN_ONLY): CoreOutcome {
     const failure = this.pcall(nargs, LUA_MULTRET);
     return failure ? this.fail(failure) : this.results(2, policy);
   }
@@ -253,69 +255,6 @@ export class LuaJitCore implements EngineCore {
       return this.fail(invalid(e));
     }
     return this.done(value);
-  }
-
-  private pushArgs(args: ScriptValue[]): CoreOutcome | null {
-    try {
-      args.forEach((a, i) => this.conv.push(this.L, a, `args[${i}]`));
-      return null;
-    } catch (e) {
-      if (!(e instanceof InvalidInputError)) throw e;
-      return this.fail(invalid(e));
-    }
-  }
-
-  exec(code: string, run: RunContext): CoreOutcome {
-    this.begin(run);
-    // REPL: try the code as an expression first, like the standalone interpreter.
-    let status = this.conv.compile(this.L, `return ${code}`, 'input');
-    if (status !== LUA_OK) {
-      this.lib.lua_settop(this.L, 1);
-      status = this.conv.compile(this.L, code, 'input');
-      if (status !== LUA_OK) return this.fail(this.failure(status, true));
-    }
-    // A trailing value with no value form (a function) shows as its tostring() text.
-    return this.run(0, this.conv.asText);
-  }
-
-  load(code: string, name: string, run: RunContext): CoreOutcome {
-    this.begin(run);
-    const status = this.conv.compile(this.L, code, name);
-    if (status !== LUA_OK) return this.fail(this.failure(status, true));
-    // A module's return value (`return M`) is unused: never read it, it may hold functions.
-    const failure = this.pcall(0, 0);
-    return failure ? this.fail(failure) : this.done(null);
-  }
-
-  call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
-    this.begin(run);
-    const t = resolve(this.stack, this.L, fn);
-    if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
-    // Results with no value form (instances, functions) come back as handles.
-    return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);
-  }
-
-  create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.create(cls, args);
-  }
-
-  callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.callMethod(handle, method, args);
-  }
-
-  getAttr(handle: number, attr: string, run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.getAttr(handle, attr);
-  }
-
-  release(ids: number[]): void {
-    if (this.L) this.handles.release(this.L, ids);
-  }
-
-  handleCount(): number {
-    return this.handles.count();
   }
 
   setConfig(_config: ScriptValue): void {

@@ -11,20 +11,21 @@ import { InvalidInputError } from '../../src/errors.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../output.js';
 import { LuaConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
-import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from './handles.js';
+import { DeadHandleError, LuaHandles, invalid } from './handles.js';
 import { wasmLuaStack, type LuaStack } from './lua-stack.js';
 import { LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, rawModule, type LuaModule } from './lua-api.js';
 import { PRELUDE } from './prelude.js';
 import { errorType, stopFailure, stopOf, type Stop } from './failures.js';
+import { LuaRequests } from './requests.js';
 
 /** Instructions between two looks at the interrupt word: rare enough to cost ~1%. */
 const HOOK_EVERY = 20_000;
 
 
-export class LuaCore implements EngineCore {
+export class LuaCore extends LuaRequests implements EngineCore {
   readonly language = 'lua' as const;
-  private L = 0;
-  private conv!: LuaConvert;
+  protected L = 0;
+  protected conv!: LuaConvert;
   private hostRef = 0;
   private buildHostRef = 0;
   private msghRef = 0;
@@ -44,14 +45,15 @@ export class LuaCore implements EngineCore {
    * limit, the script's next allocation fails instead.
    */
   private overrun = false;
-  private readonly handles: LuaHandles;
-  private readonly stack: LuaStack;
+  protected readonly handles: LuaHandles;
+  protected readonly stack: LuaStack;
 
   private constructor(
     private readonly m: LuaModule,
     private readonly init: CoreInit,
     private readonly env: CoreEnv,
   ) {
+    super();
     this.out = new OutputCapture(init.limits.maxOutputBytes, env);
     this.hostNames = init.hostFunctions;
     this.stack = wasmLuaStack(m, () => this.conv);
@@ -215,7 +217,7 @@ export class LuaCore implements EngineCore {
     return 0;
   }
 
-  private begin(run: RunContext): void {
+  protected begin(run: RunContext): void {
     this.stop = null;
     this.traceback = undefined;
     this.deadline = performance.now() + run.timeoutMs;
@@ -235,7 +237,7 @@ export class LuaCore implements EngineCore {
     m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.msghRef));
   }
 
-  private fail(failure: CoreFailure): CoreOutcome {
+  protected fail(failure: CoreFailure): CoreOutcome {
     this.running = false;
     this.overrun = false;
     this.m._lua_settop(this.L, 0);
@@ -243,7 +245,7 @@ export class LuaCore implements EngineCore {
   }
 
   /** Turns the error value on top of the stack (after a failed pcall) into a failure. */
-  private failure(status: number, syntax = false): CoreFailure {
+  protected failure(status: number, syntax = false): CoreFailure {
     const L = this.L;
     // A host call answered "timed out" raises before the hook runs: read the word here too.
     const word = Atomics.load(this.env.interruptWord, 0);
@@ -265,7 +267,7 @@ export class LuaCore implements EngineCore {
   }
 
   /** Protected call of the function below nargs values (message handler at 1): null, or why it failed. */
-  private pcall(nargs: number, nresults: number): CoreFailure | null {
+  protected pcall(nargs: number, nresults: number): CoreFailure | null {
     this.overrun = false;
     const status = this.m._lua_pcallk(this.L, nargs, nresults, 1, 0, 0);
     this.overrun = true;
@@ -273,7 +275,7 @@ export class LuaCore implements EngineCore {
   }
 
   /** Runs the function just above the message handler with nargs. */
-  private run(nargs: number, policy: ReadPolicy = PLAIN_ONLY): CoreOutcome {
+  protected run(nargs: number, policy: ReadPolicy = PLAIN_ONLY): CoreOutcome {
     const failure = this.pcall(nargs, LUA_MULTRET);
     return failure ? this.fail(failure) : this.results(2, policy);
   }
@@ -300,74 +302,11 @@ export class LuaCore implements EngineCore {
     return this.done(value);
   }
 
-  private done(value: ScriptValue): CoreOutcome & { ok: true } {
+  protected done(value: ScriptValue): CoreOutcome & { ok: true } {
     this.running = false;
     this.overrun = false;
     this.m._lua_settop(this.L, 0);
     return { ok: true, value, defined: true, out: this.out.end() };
-  }
-
-  private pushArgs(args: ScriptValue[]): CoreOutcome | null {
-    try {
-      args.forEach((a, i) => this.conv.push(this.L, a, `args[${i}]`));
-      return null;
-    } catch (e) {
-      if (!(e instanceof InvalidInputError)) throw e;
-      return this.fail(invalid(e));
-    }
-  }
-
-  exec(code: string, run: RunContext): CoreOutcome {
-    this.begin(run);
-    // REPL: try the code as an expression first, like the standalone interpreter.
-    let status = this.conv.compile(this.L, `return ${code}`, 'input');
-    if (status !== LUA_OK) {
-      this.m._lua_settop(this.L, 1);
-      status = this.conv.compile(this.L, code, 'input');
-      if (status !== LUA_OK) return this.fail(this.failure(status, true));
-    }
-    // A trailing value with no value form (a function) shows as its tostring() text.
-    return this.run(0, this.conv.asText);
-  }
-
-  load(code: string, name: string, run: RunContext): CoreOutcome {
-    this.begin(run);
-    const status = this.conv.compile(this.L, code, name);
-    if (status !== LUA_OK) return this.fail(this.failure(status, true));
-    // A module's return value (`return M`) is unused: never read it, it may hold functions.
-    const failure = this.pcall(0, 0);
-    return failure ? this.fail(failure) : this.done(null);
-  }
-
-  call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
-    this.begin(run);
-    const t = resolve(this.stack, this.L, fn);
-    if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
-    // Results with no value form (instances, functions) come back as handles.
-    return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);
-  }
-
-  create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.create(cls, args);
-  }
-
-  callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.callMethod(handle, method, args);
-  }
-
-  getAttr(handle: number, attr: string, run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.getAttr(handle, attr);
-  }
-
-  release(ids: number[]): void {
-    this.handles.release(this.L, ids);
-  }
-
-  handleCount(): number {
-    return this.handles.count();
   }
 
   setConfig(_config: ScriptValue): void {
