@@ -38,7 +38,7 @@ import { OutputCapture } from '../../wasm/output.js';
 import { PLAIN_ONLY, TO_HOST, type ReadPolicy } from '../../wasm/lua/convert.js';
 import { LuaJitConvert, luajitStack } from './convert.js';
 import { scriptFailure, stopFailure, stopOf } from '../../wasm/lua/failures.js';
-import { DeadHandleError, LuaHandles, invalid } from '../../wasm/lua/handles.js';
+import { DeadHandleError, invalid, type LuaHandles } from '../../wasm/lua/handles.js';
 import type { LuaStack } from '../../wasm/lua/lua-stack.js';
 import { LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, T, luajit, register, type Callback, type LuaJitLib } from './lib.js';
 import { LuaJitLimits } from './limits.js';
@@ -69,18 +69,7 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
     this.out = new OutputCapture(init.limits.maxOutputBytes, env);
     this.hostNames = init.hostFunctions;
     this.stack = luajitStack(lib, () => this.conv);
-    this.handles = new LuaHandles(
-      {
-        stack: this.stack,
-        L: () => this.L,
-        pcall: (nargs, nresults) => this.pcall(nargs, nresults),
-        pushArgs: (args) => this.pushArgs(args),
-        results: (base) => this.results(base, this.handles.policy),
-        fail: (failure) => this.fail(failure),
-        done: (value) => this.done(value),
-      },
-      init.engineId,
-    );
+    this.handles = this.makeHandles(init.engineId);
     this.conv = new LuaJitConvert(lib, init.limits.maxValueDepth, this.handles);
     this.limits = new LuaJitLimits(lib, init.limits.memoryBytes, env);
     this.hostcallCb = register(lib, (Ls) => this.limits.guarded(() => this.hostcall(Ls)), lib.protos.cfunction);
@@ -236,7 +225,7 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
   }
 
   /** Answers the values from `base` to the top: none is null, one is itself, more are a list. */
-  private results(base: number, policy: ReadPolicy): CoreOutcome {
+  protected results(base: number, policy: ReadPolicy): CoreOutcome {
     const L = this.L;
     const n = this.lib.lua_gettop(L) - base + 1;
     const mark = this.handles.mark();

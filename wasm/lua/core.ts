@@ -11,7 +11,7 @@ import { InvalidInputError } from '../../src/errors.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../output.js';
 import { LuaConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
-import { DeadHandleError, LuaHandles, invalid } from './handles.js';
+import { DeadHandleError, invalid, type LuaHandles } from './handles.js';
 import { wasmLuaStack, type LuaStack } from './lua-stack.js';
 import { LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, rawModule, type LuaModule } from './lua-api.js';
 import { PRELUDE } from './prelude.js';
@@ -57,18 +57,7 @@ export class LuaCore extends LuaRequests implements EngineCore {
     this.out = new OutputCapture(init.limits.maxOutputBytes, env);
     this.hostNames = init.hostFunctions;
     this.stack = wasmLuaStack(m, () => this.conv);
-    this.handles = new LuaHandles(
-      {
-        stack: this.stack,
-        L: () => this.L,
-        pcall: (nargs, nresults) => this.pcall(nargs, nresults),
-        pushArgs: (args) => this.pushArgs(args),
-        results: (base) => this.results(base, this.handles.policy),
-        fail: (failure) => this.fail(failure),
-        done: (value) => this.done(value),
-      },
-      init.engineId,
-    );
+    this.handles = this.makeHandles(init.engineId);
   }
 
   /** Boots a fresh wasm module and Lua state. */
@@ -281,7 +270,7 @@ export class LuaCore extends LuaRequests implements EngineCore {
   }
 
   /** Answers the values from `base` to the top: none is null, one is itself, more are a list. */
-  private results(base: number, policy: ReadPolicy): CoreOutcome {
+  protected results(base: number, policy: ReadPolicy): CoreOutcome {
     const L = this.L;
     const n = this.m._lua_gettop(L) - base + 1;
     const mark = this.handles.mark();

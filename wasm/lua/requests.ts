@@ -8,7 +8,7 @@ import type { CoreOutcome, RunContext } from '../../src/core.js';
 import { InvalidInputError } from '../../src/errors.js';
 import type { ScriptValue } from '../../src/values.js';
 import type { ReadPolicy } from './convert.js';
-import { invalid, notFunction, resolve, type LuaHandles } from './handles.js';
+import { LuaHandles, invalid, notFunction, resolve } from './handles.js';
 import { LUA_OK, T } from './lua-api.js';
 import type { LuaStack } from './lua-stack.js';
 
@@ -34,6 +34,25 @@ export abstract class LuaRequests {
   /** The failure a non-OK status left on the stack (`syntax`: from compiling). */
   protected abstract failure(status: number, syntax?: boolean): CoreFailure;
   protected abstract done(value: ScriptValue): CoreOutcome & { ok: true };
+  /** Answers the values from `base` to the top. */
+  protected abstract results(base: number, policy: ReadPolicy): CoreOutcome;
+
+  /** The handle table, working on this core's stack and requests. */
+  protected makeHandles(engineId: string): LuaHandles {
+    const handles: LuaHandles = new LuaHandles(
+      {
+        stack: this.stack,
+        L: () => this.L,
+        pcall: (nargs, nresults) => this.pcall(nargs, nresults),
+        pushArgs: (args) => this.pushArgs(args),
+        results: (base) => this.results(base, handles.policy),
+        fail: (failure) => this.fail(failure),
+        done: (value) => this.done(value),
+      },
+      engineId,
+    );
+    return handles;
+  }
 
   /** Pushes call arguments; an outcome (already ended) when one cannot cross. */
   protected pushArgs(args: ScriptValue[]): CoreOutcome | null {
