@@ -13,6 +13,8 @@ export interface CoreLimits {
   memoryBytes: number;
   maxOutputBytes: number;
   maxValueDepth: number;
+  /** Largest value the core builds for the host (results, host-call arguments, error text). */
+  maxValueBytes: number;
 }
 
 /** Everything a core needs to boot. Plain data: it crosses to workers and processes. */

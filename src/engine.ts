@@ -23,6 +23,11 @@ export interface Limits {
   maxOutputBytes?: number;
   /** Deepest nesting of a value crossing the boundary. Default 64. */
   maxValueDepth?: number;
+  /**
+   * Largest value (result, argument of a host call, error text, channel message) that the
+   * engine side may build for the host, counted as it is built. Default 8 MiB (8x maxOutputBytes).
+   */
+  maxValueBytes?: number;
   /** Time an interrupted script gets to stop before its worker is killed and restarted. Default 500 ms. */
   graceMs?: number;
   /**

@@ -13,6 +13,7 @@ export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
   maxCodeBytes: 1024 * 1024,
   maxOutputBytes: 1024 * 1024,
   maxValueDepth: 64,
+  maxValueBytes: 8 * 1024 * 1024,
   graceMs: 500,
 };
 
@@ -200,5 +201,5 @@ function describe(v: unknown): string {
 }
 
 export function coreLimits(l: ResolvedOptions['limits']): CoreLimits {
-  return { memoryBytes: l.memoryBytes, maxOutputBytes: l.maxOutputBytes, maxValueDepth: l.maxValueDepth };
+  return { memoryBytes: l.memoryBytes, maxOutputBytes: l.maxOutputBytes, maxValueDepth: l.maxValueDepth, maxValueBytes: l.maxValueBytes };
 }

@@ -40,7 +40,7 @@ async function boot(engineId: string, opts: { sharedWord?: boolean; maxOutputByt
   const init: CoreInit = {
     language: 'python',
     engineId,
-    limits: { memoryBytes: 512 * 1024 * 1024, maxOutputBytes: opts.maxOutputBytes ?? 65536, maxValueDepth: 64 },
+    limits: { memoryBytes: 512 * 1024 * 1024, maxOutputBytes: opts.maxOutputBytes ?? 65536, maxValueDepth: 64, maxValueBytes: 8 << 20 },
     hostFunctions: ['echo', 'who', 'deny', 'kv.get', 'stop_me'],
     config: {},
   };

@@ -56,7 +56,7 @@ describe.skipIf(!nativeAvailable('lua'))('LuaJIT core', () => {
       {
         language: 'lua',
         engineId: 'luajit-test',
-        limits: { memoryBytes: MEMORY, maxOutputBytes: 1000, maxValueDepth: 20 },
+        limits: { memoryBytes: MEMORY, maxOutputBytes: 1000, maxValueDepth: 20, maxValueBytes: 8 << 20 },
         hostFunctions: ['echo', 'big', 'secret', 'math.fail'],
         config: null,
       },
@@ -265,7 +265,7 @@ describe.skipIf(!nativeAvailable('lua'))('LuaJIT core', () => {
 function execInChild(code: string, timeoutMs: number, killAfterMs: number): Promise<string> {
   const script = `
     const { createLuaJitCore } = await import(${JSON.stringify(CORE_MODULE)});
-    const core = await createLuaJitCore({ language: 'lua', engineId: 'child', limits: { memoryBytes: 64 << 20, maxOutputBytes: 1000, maxValueDepth: 20 }, hostFunctions: [], config: null },
+    const core = await createLuaJitCore({ language: 'lua', engineId: 'child', limits: { memoryBytes: 64 << 20, maxOutputBytes: 1000, maxValueDepth: 20, maxValueBytes: 8 << 20 }, hostFunctions: [], config: null },
       { interruptWord: new Int32Array(new SharedArrayBuffer(4)), hostCall: () => null, hostStart: () => 0, hostWait: () => [], output() {} });
     const r = core.exec(${JSON.stringify(code)}, { timeoutMs: ${timeoutMs}, stream: false });
     process.stdout.write(r.ok ? 'ok' : r.failure.kind);`;

@@ -269,7 +269,7 @@ describe('the engine child process', () => {
 
 const INIT: CoreInit = {
   language: 'lua', engineId: 'lua-fake', hostFunctions: [], config: {},
-  limits: { memoryBytes: 1024 * 1024, maxOutputBytes: 1024, maxValueDepth: 16 },
+  limits: { memoryBytes: 1024 * 1024, maxOutputBytes: 1024, maxValueDepth: 16, maxValueBytes: 8 << 20 },
 };
 const noHandlers: RequestHandlers = {
   hostCall: async () => null,

@@ -84,7 +84,7 @@ describe.each(CORES)('Lua core handles ($backend)', ({ backend, boot }) => {
       {
         language: 'lua',
         engineId: 'lua-test',
-        limits: { memoryBytes: 32 * 1024 * 1024, maxOutputBytes: 10_000, maxValueDepth: 20 },
+        limits: { memoryBytes: 32 * 1024 * 1024, maxOutputBytes: 10_000, maxValueDepth: 20, maxValueBytes: 8 << 20 },
         hostFunctions: ['give'],
         config: null,
       },
@@ -259,7 +259,7 @@ describe.each(CORES)('Lua core handles at the memory limit ($backend)', ({ boot 
       {
         language: 'lua',
         engineId: 'lua-mem',
-        limits: { memoryBytes: limit, maxOutputBytes: 10_000, maxValueDepth: 20 },
+        limits: { memoryBytes: limit, maxOutputBytes: 10_000, maxValueDepth: 20, maxValueBytes: 8 << 20 },
         hostFunctions: [],
         config: null,
       },

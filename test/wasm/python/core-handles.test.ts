@@ -84,7 +84,7 @@ describe.each(CORES)('Python core handles (%s)', (backend, createCore) => {
     const init: CoreInit = {
       language: 'python',
       engineId: ENGINE,
-      limits: { memoryBytes: 512 * 1024 * 1024, maxOutputBytes: 65536, maxValueDepth: 64 },
+      limits: { memoryBytes: 512 * 1024 * 1024, maxOutputBytes: 65536, maxValueDepth: 64, maxValueBytes: 8 << 20 },
       hostFunctions: ['give'],
       config: {},
     };
