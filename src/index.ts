@@ -16,7 +16,7 @@ export * from './errors.js';
 export type * from './engine.js';
 export type { HostFunction, HostCallInfo, HostCallEvent } from './capabilities/registry.js';
 export type { ScriptValue } from './values.js';
-export type { StateStore, StoreLimits } from './state/store.js';
+export type { ReceiveOptions, StateStore, StoreLimits } from './state/store.js';
 export type { LogEntry, LogLevel } from './capabilities/builtins.js';
 export { MemoryStore } from './state/memory.js';
 export { SqliteStore } from './state/sqlite.js';
@@ -94,7 +94,7 @@ async function nativeConnector(placement: ResolvedOptions['placement']): Promise
       import('./placement/process.js'),
       import('./node/process-host.js') as Promise<typeof import('./node/process-host.js')>,
     ]);
-    return (init) => connectProcess(init, spawnNativeProcess);
+    return (init) => connectProcess(init, () => spawnNativeProcess(init));
   }
   const { spawnNodeWorker } = (await import('./node/worker-host.js')) as typeof import('./node/worker-host.js');
   return (init) => connectWorker(init, spawnNodeWorker, { sharedMemory: true });

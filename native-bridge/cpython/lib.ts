@@ -124,7 +124,9 @@ const Py_file_input = 257;
  * lock would do, and the interpreter cannot lock for itself before it exists.
  */
 function withStartLock<T>(flock: (fd: number, op: number) => number, fn: () => T): T {
-  const path = join(tmpdir(), `scriptbox-libpython-${process.pid}.lock`);
+  // The pid alone is not unique: every native child is pid 1 of its own PID namespace and they
+  // share /tmp (two such children only serialize their starts); a file another uid made cannot be opened.
+  const path = join(tmpdir(), `scriptbox-libpython-${process.getuid?.() ?? 'u'}-${process.pid}.lock`);
   const fd = openSync(path, 'a');
   try {
     if (flock(fd, 2 /* LOCK_EX */) !== 0) throw new Error('flock failed on ' + path);

@@ -8,7 +8,8 @@ import { InvalidInputError, PermissionDeniedError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { ScriptValue } from '../values.js';
 import { makeFetch } from './fetch.js';
-import type { HostFunction } from './registry.js';
+import { safeLogText } from './log-text.js';
+import { stoppable, type HostFunction } from './registry.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -27,6 +28,12 @@ export interface BuiltinContext {
   allowedHosts: readonly string[];
   /** The mounted host directories (Node), when `mounts` were given. */
   files?: MountedFiles;
+  /**
+   * Aborts when the engine is disposed: its channel receives are withdrawn (they take no
+   * message) and its fetches are aborted. Calls stopped earlier (timeout, abort) are
+   * withdrawn through their own signal (HostCalls).
+   */
+  signal?: AbortSignal;
 }
 
 /** What the fs built-ins need (src/node/mounts.ts implements it). */
@@ -44,6 +51,37 @@ export const BUILTIN_CAPABILITIES = ['log', 'kv.read', 'kv.write', 'config.read'
 function text(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.length === 0) throw new InvalidInputError(`${what} must be a non-empty string (got ${v === null ? 'None/nil' : typeof v})`);
   return v;
+}
+
+// A lone surrogate has no UTF-8 form: two names differing only there would collide in a store.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** A kv key or channel name: checked here too, so a custom StateStore cannot be handed one that collides. */
+function name(v: unknown, what: string): string {
+  const s = text(v, what);
+  if (LONE_SURROGATE.test(s)) throw new InvalidInputError(`${what} contains a lone UTF-16 surrogate (half of a pair); use well-formed Unicode text`);
+  return s;
+}
+
+/**
+ * The engine's signal and the call's, as one (either aborting aborts it). `release()` unhooks
+ * it from the engine's long-lived signal once the call is over.
+ */
+function both(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal: AbortSignal | undefined; release(): void } {
+  if (!a || !b) return { signal: a ?? b, release: () => {} };
+  if (a.aborted || b.aborted) return { signal: a.aborted ? a : b, release: () => {} };
+  const ac = new AbortController();
+  const onA = () => ac.abort(a.reason);
+  const onB = () => ac.abort(b.reason);
+  a.addEventListener('abort', onA, { once: true });
+  b.addEventListener('abort', onB, { once: true });
+  return {
+    signal: ac.signal,
+    release: () => {
+      a.removeEventListener('abort', onA);
+      b.removeEventListener('abort', onB);
+    },
+  };
 }
 
 /** `a.b.c` into nested objects (and Maps); `undefined` when a part is missing. */
@@ -64,8 +102,19 @@ export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: Host
     if (!ctx.files) throw new PermissionDeniedError('host.fs: this engine has no mounts; pass mounts: [{ hostPath, path, readOnly }] to createEngine');
     return ctx.files;
   };
+  const fetchFn = makeFetch(ctx.allowedHosts);
   return {
-    fetch: { capability: 'net.fetch', fn: makeFetch(ctx.allowedHosts) },
+    fetch: {
+      capability: 'net.fetch',
+      fn: stoppable(async (signal, url: unknown, options: unknown) => {
+        const stop = both(ctx.signal, signal);
+        try {
+          return await fetchFn(url, options, stop.signal);
+        } finally {
+          stop.release();
+        }
+      }),
+    },
     'fs.read': { capability: 'fs.read', fn: (path: unknown, encoding?: unknown) => files().read(path, encoding) },
     'fs.list': { capability: 'fs.read', fn: (path: unknown) => files().list(path) },
     'fs.write': { capability: 'fs.write', fn: (path: unknown, data: unknown) => files().write(path, data) },
@@ -74,25 +123,26 @@ export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: Host
       fn: (message: unknown, level: unknown = 'info') => {
         const lv = (level ?? 'info') as LogLevel;
         if (!LEVELS.includes(lv)) throw new InvalidInputError(`host.log level must be one of ${LEVELS.join(', ')} (got ${JSON.stringify(level)})`);
-        ctx.log({ engineId: ctx.engineId, level: lv, message: typeof message === 'string' ? message : JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? String(v) : v)) });
+        const raw = typeof message === 'string' ? message : JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Map ? Object.fromEntries(v) : v)) ?? String(message);
+        ctx.log({ engineId: ctx.engineId, level: lv, message: safeLogText(raw) });
         return null;
       },
     },
     'kv.get': {
       capability: 'kv.read',
       fn: async (key: unknown, fallback: ScriptValue = null) => {
-        const v = await ctx.store.get(text(key, 'host.kv.get key'));
+        const v = await ctx.store.get(name(key, 'host.kv.get key'));
         return v === undefined ? (fallback ?? null) : v;
       },
     },
     'kv.set': {
       capability: 'kv.write',
       fn: async (key: unknown, value: ScriptValue) => {
-        await ctx.store.set(text(key, 'host.kv.set key'), value ?? null);
+        await ctx.store.set(name(key, 'host.kv.set key'), value ?? null);
         return null;
       },
     },
-    'kv.delete': { capability: 'kv.write', fn: (key: unknown) => ctx.store.delete(text(key, 'host.kv.delete key')) },
+    'kv.delete': { capability: 'kv.write', fn: (key: unknown) => ctx.store.delete(name(key, 'host.kv.delete key')) },
     'kv.keys': {
       capability: 'kv.read',
       fn: (prefix: unknown = '') => {
@@ -109,22 +159,30 @@ export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: Host
     },
     'channel.send': {
       capability: 'channel.send',
-      fn: async (name: unknown, message: ScriptValue) => {
-        await ctx.store.send(text(name, 'host.channel.send channel'), message ?? null);
+      fn: async (channel: unknown, message: ScriptValue) => {
+        await ctx.store.send(name(channel, 'host.channel.send channel'), message ?? null);
         return null;
       },
     },
     'channel.receive': {
       capability: 'channel.receive',
-      fn: async (name: unknown, timeoutS: unknown = 0) => {
+      // The receive is withdrawn when its call is stopped or the engine disposed: a caller
+      // that is gone takes no message (it stays queued for a live receiver).
+      fn: stoppable(async (signal, channel: unknown, timeoutS: unknown = 0) => {
         // An endless wait (inf) is bounded by the script's own timeout anyway.
         const t = timeoutS === Infinity ? 86_400 : (timeoutS ?? 0);
         if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
           throw new InvalidInputError(`host.channel.receive timeout is in seconds and must be a number >= 0 (got ${JSON.stringify(timeoutS)})`);
         }
-        const got = await ctx.store.receive(text(name, 'host.channel.receive channel'), t * 1000);
-        return got ? got.message : null;
-      },
+        const key = name(channel, 'host.channel.receive channel');
+        const stop = both(ctx.signal, signal);
+        try {
+          const got = await ctx.store.receive(key, t * 1000, stop.signal ? { signal: stop.signal } : undefined);
+          return got ? got.message : null;
+        } finally {
+          stop.release();
+        }
+      }),
     },
   };
 }

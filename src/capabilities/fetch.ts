@@ -70,9 +70,13 @@ function options(v: unknown): FetchOptions {
   return o as FetchOptions;
 }
 
-/** The built-in: checks every hop against `allowedHosts`, reads at most MAX_FETCH_BYTES. */
+/**
+ * The built-in: checks every hop against `allowedHosts`, reads at most MAX_FETCH_BYTES.
+ * `signal` (the call stopped, the engine disposed) aborts the request and closes its socket.
+ */
 export function makeFetch(allowedHosts: readonly string[]) {
-  return async (rawUrl: unknown, rawOptions?: unknown): Promise<ScriptValue> => {
+  return async (rawUrl: unknown, rawOptions?: unknown, signal?: AbortSignal): Promise<ScriptValue> => {
+    signal?.throwIfAborted();
     if (typeof rawUrl !== 'string') throw new InvalidInputError('host.fetch url must be a string');
     const opts = options(rawOptions);
     let url: URL;
@@ -90,7 +94,7 @@ export function makeFetch(allowedHosts: readonly string[]) {
           `host.fetch: ${url.host} is not in this engine's allowedHosts${allowedHosts.length ? ` (${allowedHosts.join(', ')})` : ' (none)'}; add it to allowedHosts to allow it`,
         );
       }
-      const res = await fetch(url, { method, ...(opts.headers ? { headers: opts.headers } : {}), ...(body !== undefined ? { body: body as BodyInit } : {}), redirect: 'manual' });
+      const res = await fetch(url, { method, ...(opts.headers ? { headers: opts.headers } : {}), ...(body !== undefined ? { body: body as BodyInit } : {}), redirect: 'manual', ...(signal ? { signal } : {}) });
       if (res.type === 'opaqueredirect') throw new PermissionDeniedError('host.fetch: the server redirected, and this runtime cannot check where to; fetch the final URL');
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location) {

@@ -8,7 +8,7 @@ import type { EngineOptions } from '../engine.js';
 import type { RequestHandlers } from '../placement/connection.js';
 import { failureOf } from '../placement/connection.js';
 import { checkValue, type ScriptValue, type WireHandle } from '../values.js';
-import { granted, type HostFunctionRegistry } from './registry.js';
+import { granted, invoke, type HostFunctionRegistry } from './registry.js';
 
 export interface HostCallSettings {
   engineId: string;
@@ -30,12 +30,21 @@ export class HostCalls {
 
   /**
    * Handlers for one request. `stop` rejects when the request times out or is aborted, so
-   * a script waiting on a slow async host function is released at once.
+   * a script waiting on a slow async host function is released at once, and the built-ins
+   * still working for it (a channel receive, a fetch) are withdrawn through their signal:
+   * a receive whose caller is gone takes no message.
    */
   handlers(stop?: Promise<never>): RequestHandlers {
+    let signal: AbortSignal | undefined;
+    if (stop) {
+      const ac = new AbortController();
+      signal = ac.signal;
+      // Only the abort matters here; the rejection itself is handled by the race below.
+      stop.catch((e: unknown) => ac.abort(e));
+    }
     return {
       hostCall: (name, args) => {
-        const fn = this.authorize(name, args);
+        const fn = this.authorize(name, args, signal);
         const run = Promise.resolve(fn()).then((v) => this.finish(name, v));
         return stop ? Promise.race([run, stop]) : run;
       },
@@ -67,7 +76,7 @@ export class HostCalls {
   }
 
   /** Checks the call and returns a thunk that runs the host function. Throws HostCallError when denied. */
-  private authorize(name: string, args: ScriptValue[]): () => unknown {
+  private authorize(name: string, args: ScriptValue[], signal?: AbortSignal): () => unknown {
     this.s.counted();
     const started = performance.now();
     const entry = this.s.registry.get(name);
@@ -113,11 +122,11 @@ export class HostCalls {
         if (authorize) {
           const ok = authorize({ engineId: this.s.engineId, name, capability: entry.capability, args });
           if (ok && typeof (ok as Promise<boolean>).then === 'function') {
-            return (ok as Promise<boolean>).then((v) => (v ? entry.fn(...args) : deny())).then(allowed, fail);
+            return (ok as Promise<boolean>).then((v) => (v ? invoke(entry.fn, signal, args) : deny())).then(allowed, fail);
           }
           if (!ok) deny();
         }
-        const v = entry.fn(...args);
+        const v = invoke(entry.fn, signal, args);
         if (v && typeof (v as Promise<unknown>).then === 'function') return (v as Promise<unknown>).then(allowed, fail);
         return allowed(v);
       } catch (e) {

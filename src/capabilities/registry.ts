@@ -30,6 +30,26 @@ export interface HostCallEvent {
   error?: string;
 }
 
+/**
+ * Built-ins that can stop early when their caller goes (a receive, a fetch) take the
+ * call's AbortSignal first. Kept in a module-private map, so a host function given by the
+ * embedder is always called with exactly the script's arguments.
+ */
+const withSignal = new WeakMap<HostFunction, (signal: AbortSignal | undefined, ...args: unknown[]) => unknown>();
+
+/** Makes a host function whose implementation also gets the call's AbortSignal (aborted when the call is stopped). */
+export function stoppable(impl: (signal: AbortSignal | undefined, ...args: unknown[]) => unknown): HostFunction {
+  const fn: HostFunction = (...args: unknown[]) => impl(undefined, ...args);
+  withSignal.set(fn, impl);
+  return fn;
+}
+
+/** Calls `fn` with the script's arguments, passing `signal` on to a {@link stoppable} one. */
+export function invoke(fn: HostFunction, signal: AbortSignal | undefined, args: unknown[]): unknown {
+  const impl = withSignal.get(fn);
+  return impl ? impl(signal, ...args) : fn(...args);
+}
+
 interface Entry {
   fn: HostFunction;
   capability: string;

@@ -1,9 +1,11 @@
 /**
  * Host directories a script may see (`mounts`), for the `fs.read` / `fs.write` built-ins.
- * A script path is resolved lexically inside one mount, then checked again after the host
- * resolves symlinks, so neither `..` nor a link can leave the mounted directory.
+ * A script path is resolved lexically inside one mount, then each component is checked as
+ * the host resolves symlinks, before anything changes on disk, so neither `..` nor a link
+ * can leave the mounted directory (see MountedFiles for the residual race).
  */
-import { lstat, mkdir, readFile, readdir, realpath, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, posix, resolve, sep } from 'node:path';
 import { InvalidInputError, PermissionDeniedError } from '../errors.js';
 
@@ -50,11 +52,47 @@ function within(root: string, p: string): boolean {
   return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
-/** The file system the built-ins see: only what `mounts` declares. */
+const { O_RDONLY, O_WRONLY, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fsConstants;
+
+/** What a non-regular file is, for messages. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSymbolicLink()) return 'a symlink';
+  return 'not a regular file';
+}
+
+/** A file-system failure as a typed error naming the script path. */
+function fsError(e: unknown, scriptPath: string, op: string): Error {
+  if (e instanceof InvalidInputError || e instanceof PermissionDeniedError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return new InvalidInputError(`host.fs.${op}: no such file or directory ${scriptPath}`);
+  if (code === 'ENOTDIR') return new InvalidInputError(`host.fs.${op}: a part of ${scriptPath} is not a directory`);
+  if (code === 'EISDIR') return new InvalidInputError(`host.fs.${op}: ${scriptPath} is a directory; give a file path`);
+  if (code === 'ELOOP') return new PermissionDeniedError(`host.fs.${op}: ${scriptPath} is a symlink; use the path of a plain file`);
+  if (code === 'EACCES' || code === 'EPERM') return new PermissionDeniedError(`host.fs.${op}: the host does not allow access to ${scriptPath} (${code})`);
+  return new InvalidInputError(`host.fs.${op}: cannot use ${scriptPath} (${code ?? String(e)})`);
+}
+
+/**
+ * The file system the built-ins see: only what `mounts` declares.
+ *
+ * Every component of a path is checked before anything on disk changes: symlinks are
+ * followed only while they stay inside the mount, missing directories are made one level
+ * at a time inside a checked parent, and files are opened with O_NOFOLLOW (the last
+ * component cannot be a symlink) and O_NONBLOCK (a FIFO cannot block the open); only regular
+ * files are read or written. Residual race: Node has no openat/mkdirat, so a process on the
+ * host that can write inside the mount could swap a checked directory for a symlink between
+ * the check and the next call; the path is checked again after the write, which then fails.
+ * A script alone cannot do this (it makes no symlinks), so mounts shared with untrusted host
+ * processes need their own care.
+ */
 export class MountedFiles {
   constructor(private readonly mounts: Resolved[]) {}
 
-  private locate(scriptPath: unknown, write: boolean): { mount: Resolved; host: string } {
+  private locate(scriptPath: unknown, write: boolean): { mount: Resolved; host: string; rel: string[] } {
     if (typeof scriptPath !== 'string' || !scriptPath.startsWith('/')) throw new InvalidInputError('host.fs paths are absolute script paths, like /data/file.txt');
     if (scriptPath.includes('\0')) throw new InvalidInputError('host.fs paths cannot contain NUL');
     const norm = posix.normalize(scriptPath);
@@ -66,51 +104,138 @@ export class MountedFiles {
     if (write && mount.readOnly) throw new PermissionDeniedError(`host.fs: ${mount.path} is mounted read-only`);
     const host = resolve(join(mount.root, norm.slice(mount.path.length)));
     if (!within(mount.root, host)) throw new PermissionDeniedError(`host.fs: ${scriptPath} leaves its mount`);
-    return { mount, host };
+    const rel = norm.slice(mount.path.length).split('/').filter((p) => p !== '');
+    return { mount, host, rel };
   }
 
   /** The real path must stay inside the mount too: a symlink may point anywhere. */
-  private async real(mount: Resolved, host: string): Promise<string> {
+  private async real(mount: Resolved, host: string, scriptPath: string, op: string): Promise<string> {
     let real: string;
     try {
       real = await realpath(host);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new InvalidInputError(code === 'ENOENT' ? `host.fs: no such file` : `host.fs: cannot open (${code})`);
+      throw fsError(e, scriptPath, op);
     }
-    if (!within(mount.root, real)) throw new PermissionDeniedError('host.fs: the path leads out of its mount (a symlink)');
+    if (!within(mount.root, real)) throw new PermissionDeniedError(`host.fs.${op}: ${scriptPath} leads out of its mount (a symlink)`);
     return real;
   }
 
   async read(path: unknown, encoding: unknown = 'utf-8'): Promise<string | Uint8Array> {
+    if (encoding !== null && encoding !== 'utf-8' && encoding !== 'utf8') throw new InvalidInputError("host.fs.read encoding must be 'utf-8' or None/nil for bytes");
     const { mount, host } = this.locate(path, false);
-    const real = await this.real(mount, host);
-    if ((await stat(real)).isDirectory()) throw new InvalidInputError(`host.fs.read: ${String(path)} is a directory; use host.fs.list`);
-    const buf = await readFile(real);
-    if (encoding === null) return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    if (encoding !== 'utf-8' && encoding !== 'utf8') throw new InvalidInputError("host.fs.read encoding must be 'utf-8' or None/nil for bytes");
-    return buf.toString('utf8');
+    const scriptPath = String(path);
+    const real = await this.real(mount, host, scriptPath, 'read');
+    // Look before opening: opening a device may do something by itself.
+    const st = await lstat(real).catch((e: unknown) => {
+      throw fsError(e, scriptPath, 'read');
+    });
+    if (st.isDirectory()) throw new InvalidInputError(`host.fs.read: ${scriptPath} is a directory; use host.fs.list`);
+    if (!st.isFile()) throw new PermissionDeniedError(`host.fs.read: ${scriptPath} is ${kindOf(st)}; only regular files can be read`);
+    let fh: FileHandle;
+    try {
+      // O_NONBLOCK: were it swapped for a FIFO meanwhile, the open returns at once instead of
+      // holding a thread of libuv's pool (which the host's own fs calls share).
+      fh = await open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (e) {
+      throw fsError(e, scriptPath, 'read');
+    }
+    try {
+      const now = await fh.stat();
+      if (!now.isFile()) throw new PermissionDeniedError(`host.fs.read: ${scriptPath} is ${kindOf(now)}; only regular files can be read`);
+      const buf = await fh.readFile();
+      if (encoding === null) return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+      return buf.toString('utf8');
+    } catch (e) {
+      throw fsError(e, scriptPath, 'read');
+    } finally {
+      await fh.close();
+    }
   }
 
   async list(path: unknown): Promise<string[]> {
     const { mount, host } = this.locate(path, false);
-    const real = await this.real(mount, host);
-    return (await readdir(real)).sort();
+    const scriptPath = String(path);
+    const real = await this.real(mount, host, scriptPath, 'list');
+    try {
+      return (await readdir(real)).sort();
+    } catch (e) {
+      throw fsError(e, scriptPath, 'list');
+    }
+  }
+
+  /**
+   * The real directory of `rel` (the parent parts of a path) inside the mount, made where
+   * missing. Existing parts are resolved and checked first; only then, and only inside a
+   * checked directory, is a missing one made, one level at a time, and checked again.
+   */
+  private async parentDir(mount: Resolved, rel: string[], scriptPath: string): Promise<string> {
+    let dir = mount.root;
+    let i = 0;
+    // 1. Existing parts, nothing changed: each resolved (symlinks included) and kept inside.
+    for (; i < rel.length; i++) {
+      const next = join(dir, rel[i]!);
+      let st: Stats;
+      try {
+        st = await lstat(next);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
+        throw fsError(e, scriptPath, 'write');
+      }
+      const real = st.isSymbolicLink() ? await this.real(mount, next, scriptPath, 'write') : next;
+      if (!within(mount.root, real)) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} leads out of its mount (a symlink)`);
+      if (!(await stat(real)).isDirectory()) throw new InvalidInputError(`host.fs.write: a part of ${scriptPath} is a file, not a directory`);
+      dir = real;
+    }
+    // 2. Missing parts, made one level at a time inside the checked directory.
+    for (; i < rel.length; i++) {
+      const next = join(dir, rel[i]!);
+      try {
+        await mkdir(next);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, scriptPath, 'write');
+      }
+      // Made by us or by someone just now: it must be a real directory, not a symlink.
+      const st = await lstat(next);
+      if (!st.isDirectory()) throw new PermissionDeniedError(`host.fs.write: a part of ${scriptPath} changed while it was made (now ${kindOf(st)})`);
+      dir = next;
+    }
+    return dir;
   }
 
   async write(path: unknown, data: unknown): Promise<null> {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new InvalidInputError('host.fs.write data must be text or bytes');
-    const { mount, host } = this.locate(path, true);
-    if (host === mount.root) throw new InvalidInputError('host.fs.write needs a file path, not the mount itself');
-    const parent = resolve(host, '..');
-    await mkdir(parent, { recursive: true });
-    await this.real(mount, parent);
+    const { mount, host, rel } = this.locate(path, true);
+    const scriptPath = String(path);
+    if (host === mount.root || rel.length === 0) throw new InvalidInputError('host.fs.write needs a file path, not the mount itself');
+    const dir = await this.parentDir(mount, rel.slice(0, -1), scriptPath);
+    const target = join(dir, rel[rel.length - 1]!);
     try {
-      if ((await lstat(host)).isSymbolicLink()) throw new PermissionDeniedError('host.fs.write: the target is a symlink; write to a plain file');
+      const st = await lstat(target);
+      if (st.isSymbolicLink()) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} is a symlink; write to a plain file`);
+      if (!st.isFile()) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} is ${kindOf(st)}; only regular files can be written`);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, scriptPath, 'write');
     }
-    await writeFile(host, data);
+    let fh: FileHandle;
+    try {
+      // O_NOFOLLOW: a symlink put there since the check is refused (ELOOP); O_NONBLOCK: a FIFO
+      // cannot block the open. No O_TRUNC: the file is checked (fstat) before it is emptied.
+      fh = await open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o666);
+    } catch (e) {
+      throw fsError(e, scriptPath, 'write');
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} is ${kindOf(st)}; only regular files can be written`);
+      // Checked again now that the file is open: its directory must still be inside the mount.
+      if (!within(mount.root, await realpath(dir))) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} leads out of its mount (a symlink)`);
+      await fh.truncate(0);
+      await fh.writeFile(data);
+    } catch (e) {
+      throw fsError(e, scriptPath, 'write');
+    } finally {
+      await fh.close();
+    }
     return null;
   }
 }

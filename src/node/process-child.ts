@@ -8,9 +8,11 @@
  *
  * If the worker dies, the child says so and exits; if the host goes away, it exits too.
  *
- * Started with `--native` (the native backend, see process-host.ts), the child enters its
- * OS limits (os-limits.ts): no-new-privs and a network namespace at once, before the
- * worker thread exists so that it inherits them; rlimits once the core has booted.
+ * Started with `--native` (the native backend, see process-host.ts), usually as pid 1 of
+ * its own PID namespace and without capabilities, the child checks and reports what it
+ * got and enters its remaining OS limits (os-limits.ts): no-new-privs and a network
+ * namespace at once, before the worker thread exists so that it inherits them; rlimits
+ * once the core has booted.
  */
 import { stat } from 'node:fs/promises';
 import { Socket } from 'node:net';
@@ -26,7 +28,15 @@ import { spawnNodeWorker } from './worker-host.js';
 
 const native = process.argv.includes('--native');
 const isolation: IsolationReport = { applied: [], refused: [] };
-if (native) enterIsolation(isolation);
+if (native) enterIsolation(isolation, isolationPlan());
+
+/** The host's words on the launch (process-host.ts): what it applied and why something is missing. */
+function isolationPlan(): { applied: string[]; refused: string[] } {
+  const arg = process.argv.find((a) => a.startsWith('--isolation-plan='));
+  if (!arg) return { applied: [], refused: [] };
+  const plan = JSON.parse(Buffer.from(arg.slice('--isolation-plan='.length), 'base64url').toString('utf8')) as { applied: string[]; refused: string[] };
+  return { applied: plan.applied, refused: plan.refused };
+}
 /** CPU seconds a native child may use in its life: a backstop, since the host kills on every timeout first. */
 const CPU_SECONDS = 3600;
 

@@ -9,14 +9,17 @@
  * and its stderr is dropped once it has booted. Messages use a pipe on fd 3.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { UnavailableError } from '../errors.js';
+import type { CoreInit } from '../core.js';
 import type { ProcessPipe } from '../placement/process.js';
+import { findLibPython, findLuaJit, type FoundPython } from './native-libs.js';
+import { planNativeLaunch, type NativeLaunch } from './os-limits.js';
 import { builtRoot } from './worker-host.js';
 
 /** Packages the engine loads at run time (resolved from the package, wherever npm put them). */
@@ -117,26 +120,96 @@ const BOOT_STDERR_BYTES = 2000;
 
 /** Starts the engine's child process: permission model on, empty environment, messages on fd 3. */
 export function spawnEngineProcess(): ProcessPipe {
-  return startChild([...processFlags(), processEntry()], builtRoot());
+  return startChild(process.execPath, [...processFlags(), processEntry()], builtRoot(), {});
+}
+
+/** Files a native child reads: Node, dist/, koffi and the library (with its standard library). */
+function nativeNeeds(init: CoreInit | undefined): string[] {
+  const needs = [process.execPath, builtRoot()];
+  const koffiDir = packageDir('koffi', join(dirname(builtRoot()), 'package.json'));
+  if (koffiDir) needs.push(koffiDir);
+  const libs: { path: string; home?: string; version?: string }[] = [];
+  if (init?.nativeLibrary) libs.push(init.nativeLibrary);
+  else {
+    // Which language is unknown here: every library this host would hand a child.
+    for (const find of [findLibPython, findLuaJit]) {
+      try {
+        libs.push(find() as FoundPython);
+      } catch {
+        // not installed: no child will load it
+      }
+    }
+  }
+  for (const lib of libs) {
+    if (lib.path.includes('/')) needs.push(lib.path);
+    if (lib.home && lib.version) needs.push(join(lib.home, 'lib', `python${lib.version}`));
+  }
+  return needs;
 }
 
 /**
  * Starts a native engine's child process: empty environment, a scratch working directory
- * (removed when the child exits), `--native` so that it enters its OS limits
- * (os-limits.ts). No permission model: it would not bind native code, and koffi is an addon.
+ * (removed when the child exits), its own session, and (os-limits.ts planNativeLaunch)
+ * new PID, mount and network namespaces with its own /proc, no capabilities and, as root,
+ * an unprivileged uid; `--native` makes it check those and enter its remaining OS limits.
+ * No permission model: it would not bind native code, and koffi is an addon. `init`, when
+ * given, names the library, so that only its paths decide whether the uid can be dropped.
  */
-export function spawnNativeProcess(): ProcessPipe {
+export function spawnNativeProcess(init?: CoreInit): ProcessPipe {
   const entry = processEntry();
+  const launch: NativeLaunch = planNativeLaunch(nativeNeeds(init));
   const scratch = mkdtempSync(join(tmpdir(), 'scriptbox-native-'));
-  return startChild(['--no-warnings', entry, '--native'], scratch, () => rmSync(scratch, { recursive: true, force: true }));
+  if (launch.id !== undefined) chownSync(scratch, launch.id, launch.id);
+  const notes = Buffer.from(JSON.stringify({ applied: launch.applied, refused: launch.refused })).toString('base64url');
+  const [launcher, ...launcherArgs] = launch.prefix;
+  return startChild(launcher ?? process.execPath, [...(launcher ? [...launcherArgs, process.execPath] : []), '--no-warnings', entry, '--native', `--isolation-plan=${notes}`], scratch, {
+    cleanup: () => rmSync(scratch, { recursive: true, force: true }),
+    session: true,
+    launched: launcher !== undefined,
+  });
 }
 
-function startChild(args: string[], cwd: string, cleanup?: () => void): ProcessPipe {
-  const child = spawn(process.execPath, args, {
+/** Host pids whose parent is `pid` (the launcher's child: the engine's Node, pid 1 of its namespace). */
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      // Field 4 (ppid) follows the command name, which is in parentheses and may hold spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push(Number(e));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}
+
+interface ChildOptions {
+  /** Runs once the child has exited. */
+  cleanup?: () => void;
+  /** Start the child in a session (and process group) of its own. */
+  session?: boolean;
+  /** `command` is a launcher whose child is the engine's Node: kill() kills that child too. */
+  launched?: boolean;
+}
+
+function startChild(command: string, args: string[], cwd: string, { cleanup, session, launched }: ChildOptions): ProcessPipe {
+  const child = spawn(command, args, {
     cwd,
     env: {},
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     windowsHide: true,
+    // Its own session and process group: kill(0, sig) from the script reaches only the engine's
+    // processes, and it cannot join the host's group (setpgid stays within a session).
+    detached: session === true,
   });
   live++;
   let gone = false;
@@ -199,7 +272,20 @@ function startChild(args: string[], cwd: string, cleanup?: () => void): ProcessP
     },
     kill: async () => {
       killing = true;
-      if (!gone) child.kill('SIGKILL');
+      if (!gone) {
+        // The launcher's child is the namespace's pid 1: killing it ends everything in the
+        // namespace. Its parent-death signal alone is not enough, since the script can clear it.
+        if (launched && child.pid !== undefined) {
+          for (const pid of childrenOf(child.pid)) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // already gone: the launcher exits with it
+            }
+          }
+        }
+        child.kill('SIGKILL');
+      }
       await exited;
     },
   };

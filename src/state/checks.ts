@@ -3,7 +3,7 @@
  * channel names, values (checked and encoded), receive timeouts. One place, so that the
  * memory, SQLite and IndexedDB stores reject the same inputs with the same messages.
  */
-import { DisposedError, InvalidInputError } from '../errors.js';
+import { DisposedError, InvalidInputError, PermissionDeniedError } from '../errors.js';
 import { checkValue, encode } from '../values.js';
 import type { StoreLimits } from './store.js';
 
@@ -11,6 +11,14 @@ import type { StoreLimits } from './store.js';
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 /** Default longest key or channel name, in characters. */
 export const DEFAULT_MAX_KEY_LENGTH = 1024;
+/** Default most kv keys in one store. */
+export const DEFAULT_MAX_KEYS = 100_000;
+/** Default most kv bytes (keys + encoded values) in one store: 64 MiB. */
+export const DEFAULT_MAX_KV_BYTES = 64 * 1024 * 1024;
+/** Default most messages waiting in one store's channels. */
+export const DEFAULT_MAX_QUEUED_MESSAGES = 100_000;
+/** Default most bytes of messages waiting in one store's channels: 64 MiB. */
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 /** How deep a stored value may nest (the engines' default `maxValueDepth`). */
 export const MAX_VALUE_DEPTH = 64;
 
@@ -20,12 +28,12 @@ export type ResolvedLimits = Required<StoreLimits>;
 /** Fills in defaults and rejects limits that are not positive integers. */
 export function resolveLimits(limits: StoreLimits | undefined, store: string): ResolvedLimits {
   if (limits !== undefined && (limits === null || typeof limits !== 'object')) {
-    throw new InvalidInputError(`${store} limits must be an object like { maxValueBytes, maxKeyLength }`);
+    throw new InvalidInputError(`${store} limits must be an object like { maxValueBytes, maxKeyLength, maxKvBytes }`);
   }
-  const known = new Set(['maxValueBytes', 'maxKeyLength']);
+  const known = ['maxValueBytes', 'maxKeyLength', 'maxKeys', 'maxKvBytes', 'maxQueuedMessages', 'maxQueuedBytes'];
   for (const name of Object.keys(limits ?? {})) {
-    if (!known.has(name)) {
-      throw new InvalidInputError(`${store} has no limit '${name}'; known limits: maxValueBytes, maxKeyLength`);
+    if (!known.includes(name)) {
+      throw new InvalidInputError(`${store} has no limit '${name}'; known limits: ${known.join(', ')}`);
     }
   }
   const pick = (name: keyof StoreLimits, fallback: number): number => {
@@ -39,7 +47,69 @@ export function resolveLimits(limits: StoreLimits | undefined, store: string): R
   return {
     maxValueBytes: pick('maxValueBytes', DEFAULT_MAX_VALUE_BYTES),
     maxKeyLength: pick('maxKeyLength', DEFAULT_MAX_KEY_LENGTH),
+    maxKeys: pick('maxKeys', DEFAULT_MAX_KEYS),
+    maxKvBytes: pick('maxKvBytes', DEFAULT_MAX_KV_BYTES),
+    maxQueuedMessages: pick('maxQueuedMessages', DEFAULT_MAX_QUEUED_MESSAGES),
+    maxQueuedBytes: pick('maxQueuedBytes', DEFAULT_MAX_QUEUED_BYTES),
   };
+}
+
+/** UTF-8 length of a well-formed string (checkName refused lone surrogates), without encoding it. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4; // a pair: 4 bytes for both halves
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** What one kv entry counts against maxKvBytes: the key's UTF-8 bytes plus the encoded value. */
+export function kvEntryBytes(key: string, value: Uint8Array): number {
+  return utf8Length(key) + value.byteLength;
+}
+
+/** A store's totals: how many entries, how many bytes. */
+export interface Totals {
+  count: number;
+  bytes: number;
+}
+
+/**
+ * Checks that setting `key` keeps kv within maxKeys and maxKvBytes. `before`: the totals now;
+ * `old`: bytes of the entry it replaces (undefined for a new key); `bytes`: the new entry's.
+ */
+export function checkKvQuota(limits: ResolvedLimits, store: string, key: string, before: Totals, old: number | undefined, bytes: number): void {
+  if (old === undefined && before.count + 1 > limits.maxKeys) {
+    throw new PermissionDeniedError(
+      `${store} is full: it holds ${before.count} kv keys, its maxKeys (${limits.maxKeys}); delete keys before storing ${quote(key)}, or raise maxKeys`,
+    );
+  }
+  const after = before.bytes - (old ?? 0) + bytes;
+  if (after > limits.maxKvBytes) {
+    throw new PermissionDeniedError(
+      `${store} is full: storing ${quote(key)} (${bytes} bytes) would make kv ${after} bytes, over its maxKvBytes (${limits.maxKvBytes}); delete keys or raise maxKvBytes`,
+    );
+  }
+}
+
+/** Checks that queueing one more message of `bytes` keeps channels within maxQueuedMessages and maxQueuedBytes. */
+export function checkQueueQuota(limits: ResolvedLimits, store: string, channel: string, before: Totals, bytes: number): void {
+  if (before.count + 1 > limits.maxQueuedMessages) {
+    throw new PermissionDeniedError(
+      `${store} is full: ${before.count} messages wait in its channels, its maxQueuedMessages (${limits.maxQueuedMessages}); receive some before sending to ${quote(channel)}, or raise maxQueuedMessages`,
+    );
+  }
+  if (before.bytes + bytes > limits.maxQueuedBytes) {
+    throw new PermissionDeniedError(
+      `${store} is full: sending ${bytes} bytes to channel ${quote(channel)} would make ${before.bytes + bytes} bytes of waiting messages, over its maxQueuedBytes (${limits.maxQueuedBytes}); receive some first or raise maxQueuedBytes`,
+    );
+  }
 }
 
 /** What a name is, for messages: a kv key or a channel name. */
@@ -113,6 +183,18 @@ export function checkTimeout(timeoutMs: unknown): number {
     );
   }
   return timeoutMs;
+}
+
+/** Checks receive options: `{ signal?: AbortSignal }`; returns the signal. */
+export function checkSignal(opts: unknown): AbortSignal | undefined {
+  if (opts === undefined || opts === null) return undefined;
+  if (typeof opts !== 'object') throw new InvalidInputError(`receive options must be an object like { signal }, got ${typeof opts}`);
+  const signal = (opts as { signal?: unknown }).signal;
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) {
+    throw new InvalidInputError('receive options.signal must be an AbortSignal (for example from new AbortController().signal)');
+  }
+  return signal;
 }
 
 /** The error of every call on a closed store. */

@@ -5,30 +5,44 @@
 import { InvalidInputError, UnavailableError } from '../errors.js';
 import { decode, type ScriptValue } from '../values.js';
 import {
+  checkKvQuota,
   checkName,
   checkPrefix,
+  checkQueueQuota,
+  checkSignal,
   checkTimeout,
   closedError,
   encodeValue,
+  kvEntryBytes,
   quote,
   resolveLimits,
   type ResolvedLimits,
+  type Totals,
 } from './checks.js';
-import type { StateStore, StoreLimits } from './store.js';
+import type { ReceiveOptions, StateStore, StoreLimits } from './store.js';
 import { WaitingReceivers, type Received, type Waiter } from './waiters.js';
 
 /** How often a store with waiting receivers looks for messages it was not told about. */
 export const INDEXEDDB_POLL_MS = 50;
 
-const VERSION = 1;
+// Version 2 added the totals the quotas check (StoreLimits); an upgrade counts them once.
+const VERSION = 2;
 const KV = 'kv';
 const MESSAGES = 'messages';
+const TOTALS = 'totals';
 const BY_CHANNEL = 'channel';
+const EMPTY: Totals = { count: 0, bytes: 0 };
 
 interface MessageRecord {
   id?: number;
   channel: string;
   body: Uint8Array;
+}
+
+/** A message taken from the database, with its record (to put it back if its receiver went). */
+interface Taken {
+  message: ScriptValue;
+  record: MessageRecord;
 }
 
 function request<T>(req: IDBRequest<T>): Promise<T> {
@@ -45,14 +59,34 @@ function committed(tx: IDBTransaction): Promise<void> {
   });
 }
 
+/** Sums `each(key, value)` over every record of `store` (upgrade transaction), then calls `done(totals)`. */
+function count(tx: IDBTransaction, store: string, each: (key: IDBValidKey, value: unknown) => number, done: (t: Totals) => void): void {
+  const into = { ...EMPTY };
+  const req = tx.objectStore(store).openCursor();
+  req.onsuccess = () => {
+    const cursor = req.result;
+    if (!cursor) return done(into);
+    into.count++;
+    into.bytes += each(cursor.key, cursor.value);
+    cursor.continue();
+  };
+}
+
 function openDatabase(name: string): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
     const req = indexedDB.open(name, VERSION);
     req.onupgradeneeded = () => {
       const db = req.result;
+      const tx = req.transaction!;
       if (!db.objectStoreNames.contains(KV)) db.createObjectStore(KV);
       if (!db.objectStoreNames.contains(MESSAGES)) {
         db.createObjectStore(MESSAGES, { keyPath: 'id', autoIncrement: true }).createIndex(BY_CHANNEL, 'channel');
+      }
+      if (!db.objectStoreNames.contains(TOTALS)) {
+        const totals = db.createObjectStore(TOTALS);
+        // Data from version 1 is counted once, in the upgrade transaction (nobody writes meanwhile).
+        count(tx, KV, (k, v) => (typeof k === 'string' && v instanceof Uint8Array ? kvEntryBytes(k, v) : 0), (t) => void totals.put(t, KV));
+        count(tx, MESSAGES, (_k, v) => (v as MessageRecord)?.body?.byteLength ?? 0, (t) => void totals.put(t, MESSAGES));
       }
     };
     req.onsuccess = () => resolve(req.result);
@@ -139,7 +173,7 @@ export class IndexedDbStore implements StateStore {
         { cause: e },
       );
     }
-    if (!db.objectStoreNames.contains(KV) || !db.objectStoreNames.contains(MESSAGES)) {
+    if (!db.objectStoreNames.contains(KV) || !db.objectStoreNames.contains(MESSAGES) || !db.objectStoreNames.contains(TOTALS)) {
       db.close();
       throw new UnavailableError(`IndexedDB database ${quote(dbName)} belongs to something else; pick another dbName`);
     }
@@ -157,17 +191,41 @@ export class IndexedDbStore implements StateStore {
     this.check();
     checkName(key, 'kv key', this.limits);
     const bytes = encodeValue(value, { kind: 'kv value', name: key }, this.limits);
-    await this.run(KV, 'readwrite', (tx) => void tx.objectStore(KV).put(bytes, key));
+    const size = kvEntryBytes(key, bytes);
+    // Quota check and write in one transaction: writers elsewhere cannot both pass the check.
+    await this.run([KV, TOTALS], 'readwrite', (tx) => {
+      const kv = tx.objectStore(KV);
+      const totals = tx.objectStore(TOTALS);
+      const before = request<Totals | undefined>(totals.get(KV));
+      const old = request<Uint8Array | undefined>(kv.get(key));
+      return Promise.all([before, old]).then(([t = EMPTY, o]) => {
+        const oldSize = o === undefined ? undefined : kvEntryBytes(key, o);
+        try {
+          checkKvQuota(this.limits, this.label, key, t, oldSize, size);
+        } catch (e) {
+          tx.abort();
+          throw e;
+        }
+        kv.put(bytes, key);
+        totals.put({ count: t.count + (oldSize === undefined ? 1 : 0), bytes: t.bytes - (oldSize ?? 0) + size }, KV);
+      });
+    });
   }
 
   async delete(key: string): Promise<boolean> {
     this.check();
     checkName(key, 'kv key', this.limits);
-    return this.run(KV, 'readwrite', (tx) => {
-      const store = tx.objectStore(KV);
-      const had = request(store.count(key)); // requests run in order: counted before the delete
-      store.delete(key);
-      return had.then((n) => n > 0);
+    return this.run([KV, TOTALS], 'readwrite', (tx) => {
+      const kv = tx.objectStore(KV);
+      const totals = tx.objectStore(TOTALS);
+      const before = request<Totals | undefined>(totals.get(KV));
+      const old = request<Uint8Array | undefined>(kv.get(key));
+      return Promise.all([before, old]).then(([t = EMPTY, o]) => {
+        if (o === undefined) return false;
+        kv.delete(key);
+        totals.put({ count: Math.max(0, t.count - 1), bytes: Math.max(0, t.bytes - kvEntryBytes(key, o)) }, KV);
+        return true;
+      });
     });
   }
 
@@ -196,27 +254,50 @@ export class IndexedDbStore implements StateStore {
     checkName(channel, 'channel name', this.limits);
     const body = encodeValue(message, { kind: 'message', name: channel }, this.limits);
     const record: MessageRecord = { channel, body };
-    await this.run(MESSAGES, 'readwrite', (tx) => void tx.objectStore(MESSAGES).add(record));
+    await this.run([MESSAGES, TOTALS], 'readwrite', (tx) => {
+      const totals = tx.objectStore(TOTALS);
+      return request<Totals | undefined>(totals.get(MESSAGES)).then((t = EMPTY) => {
+        try {
+          checkQueueQuota(this.limits, this.label, channel, t, body.byteLength);
+        } catch (e) {
+          tx.abort();
+          throw e;
+        }
+        tx.objectStore(MESSAGES).add(record);
+        totals.put({ count: t.count + 1, bytes: t.bytes + body.byteLength }, MESSAGES);
+      });
+    });
     if (this.waiters.has(channel)) void this.drain(channel);
     this.wake?.postMessage(channel);
   }
 
-  async receive(channel: string, timeoutMs: number): Promise<Received> {
+  async receive(channel: string, timeoutMs: number, opts?: ReceiveOptions): Promise<Received> {
     this.check();
     checkName(channel, 'channel name', this.limits);
     checkTimeout(timeoutMs);
+    const signal = checkSignal(opts);
+    // A caller already gone takes nothing, not even a message that is waiting.
+    if (signal?.aborted) return null;
     let wait = timeoutMs;
     if (!this.waiters.has(channel)) {
       const started = Date.now();
-      const got = await this.take(channel, () => true);
-      if (got !== null || timeoutMs === 0) return got;
-      if (this.closed) return null;
+      // Taken only if the caller is still there when the message is found.
+      const got = await this.take(channel, () => !signal?.aborted);
+      if (got !== null) {
+        // The caller went while the take committed: the message goes back where it was.
+        if (signal?.aborted) {
+          await this.putBack(got.record);
+          return null;
+        }
+        return { message: got.message };
+      }
+      if (timeoutMs === 0 || this.closed || signal?.aborted) return null;
       wait = Math.max(0, timeoutMs - (Date.now() - started));
     }
     // Others wait already (queue behind them), or there was nothing: wait. Look once more at
     // once, for a send whose wake-up came before this receive was waiting.
     if (wait === 0) return null;
-    const received = this.waiters.wait(channel, wait, this);
+    const received = this.waiters.wait(channel, wait, this, signal);
     this.startPolling();
     void this.drain(channel);
     return received;
@@ -241,7 +322,7 @@ export class IndexedDbStore implements StateStore {
   }
 
   /** Runs `body` in a transaction and resolves its result once the transaction commits. */
-  private async run<T>(store: string, mode: IDBTransactionMode, body: (tx: IDBTransaction) => T | Promise<T>): Promise<T> {
+  private async run<T>(store: string | string[], mode: IDBTransactionMode, body: (tx: IDBTransaction) => T | Promise<T>): Promise<T> {
     let tx: IDBTransaction;
     try {
       tx = this.db.transaction(store, mode);
@@ -267,26 +348,46 @@ export class IndexedDbStore implements StateStore {
    * Takes the oldest message of `channel` if `pick()`, called once one is found and before it
    * is deleted, says so. Deleted and read in one readwrite transaction: exactly once.
    */
-  private take(channel: string, pick: () => boolean): Promise<Received> {
-    return this.run(MESSAGES, 'readwrite', (tx) => {
+  private take(channel: string, pick: () => boolean): Promise<Taken | null> {
+    return this.run([MESSAGES, TOTALS], 'readwrite', (tx) => {
+      const totals = tx.objectStore(TOTALS);
+      const before = request<Totals | undefined>(totals.get(MESSAGES));
       const req = tx.objectStore(MESSAGES).index(BY_CHANNEL).openCursor(IDBKeyRange.only(channel));
-      return new Promise<Received>((resolve, reject) => {
+      return new Promise<Taken | null>((resolve, reject) => {
         req.onerror = () => reject(req.error);
         req.onsuccess = () => {
           const cursor = req.result;
           if (!cursor || !pick()) return resolve(null);
-          let got: Received;
+          const record = cursor.value as MessageRecord;
+          let got: Taken;
           try {
-            got = { message: decode((cursor.value as MessageRecord).body) as ScriptValue };
+            got = { message: decode(record.body) as ScriptValue, record };
           } catch (e) {
             tx.abort(); // the message stays where it was
             return reject(e);
           }
           cursor.delete();
+          // The totals were read first (requests run in order), so they are here by now.
+          void before.then((t = EMPTY) =>
+            totals.put({ count: Math.max(0, t.count - 1), bytes: Math.max(0, t.bytes - record.body.byteLength) }, MESSAGES),
+          );
           resolve(got);
         };
       });
     });
+  }
+
+  /** Puts a taken message back under its own id (so still oldest first), counted again; no quota check: it was counted before. */
+  private async putBack(record: MessageRecord): Promise<void> {
+    await this.run([MESSAGES, TOTALS], 'readwrite', (tx) => {
+      const totals = tx.objectStore(TOTALS);
+      return request<Totals | undefined>(totals.get(MESSAGES)).then((t = EMPTY) => {
+        tx.objectStore(MESSAGES).add(record);
+        totals.put({ count: t.count + 1, bytes: t.bytes + record.body.byteLength }, MESSAGES);
+      });
+    });
+    if (this.waiters.has(record.channel)) void this.drain(record.channel);
+    this.wake?.postMessage(record.channel);
   }
 
   /** Hands messages to this store's waiting receivers on `channel`, oldest first, while both last. */
@@ -301,7 +402,7 @@ export class IndexedDbStore implements StateStore {
         this.again.delete(channel);
         if (this.closed || !this.waiters.next(channel)) return;
         let claimed: Waiter | undefined;
-        let got: Received;
+        let got: Taken | null;
         try {
           got = await this.take(channel, () => {
             // Claimed while still waiting: its deadline no longer applies, the message is its.
@@ -312,6 +413,17 @@ export class IndexedDbStore implements StateStore {
         } catch (e) {
           if (claimed) this.waiters.fail(claimed, e);
           return;
+        }
+        if (claimed && got && !this.waiters.live(claimed)) {
+          // Its caller went while the take committed: the message goes back, the waiter gets null.
+          this.waiters.unclaim(claimed);
+          try {
+            await this.putBack(got.record);
+          } catch {
+            // Only a connection closed under us fails here; then the message is lost, as are
+            // this store's receivers, and no caller is left to tell (documented in close()).
+          }
+          continue;
         }
         if (claimed && got) this.waiters.deliver(claimed, got.message);
         else if (claimed) this.waiters.unclaim(claimed);

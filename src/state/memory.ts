@@ -4,15 +4,19 @@
  */
 import { decode, type ScriptValue } from '../values.js';
 import {
+  checkKvQuota,
   checkName,
+  checkQueueQuota,
   checkPrefix,
+  checkSignal,
   checkTimeout,
   closedError,
   encodeValue,
+  kvEntryBytes,
   resolveLimits,
   type ResolvedLimits,
 } from './checks.js';
-import type { StateStore, StoreLimits } from './store.js';
+import type { ReceiveOptions, StateStore, StoreLimits } from './store.js';
 import { WaitingReceivers, type Received } from './waiters.js';
 
 /**
@@ -36,9 +40,15 @@ export class MemoryStore implements StateStore {
   private readonly kv = new Map<string, Uint8Array>();
   private readonly queues = new Map<string, Uint8Array[]>();
   private readonly waiters = new WaitingReceivers();
+  /** Totals of kv (keys, bytes) and of queued messages, for the quotas. */
+  private readonly kvTotals = { count: 0, bytes: 0 };
+  private readonly queueTotals = { count: 0, bytes: 0 };
   private closed = false;
 
-  /** @param limits value size and key length limits (defaults: 1 MiB, 1024 characters). */
+  /**
+   * @param limits size limits and quotas (defaults: values 1 MiB, keys 1024 characters,
+   * 100 000 keys and 64 MiB of kv, 100 000 messages and 64 MiB waiting in channels).
+   */
   constructor(limits?: StoreLimits) {
     this.limits = resolveLimits(limits, 'MemoryStore');
   }
@@ -54,12 +64,25 @@ export class MemoryStore implements StateStore {
   async set(key: string, value: ScriptValue): Promise<void> {
     this.check();
     checkName(key, 'kv key', this.limits);
-    this.kv.set(key, encodeValue(value, { kind: 'kv value', name: key }, this.limits));
+    const bytes = encodeValue(value, { kind: 'kv value', name: key }, this.limits);
+    const old = this.kv.get(key);
+    const oldSize = old === undefined ? undefined : kvEntryBytes(key, old);
+    const size = kvEntryBytes(key, bytes);
+    checkKvQuota(this.limits, 'MemoryStore', key, this.kvTotals, oldSize, size);
+    this.kv.set(key, bytes);
+    this.kvTotals.bytes += size - (oldSize ?? 0);
+    if (oldSize === undefined) this.kvTotals.count++;
   }
 
   async delete(key: string): Promise<boolean> {
     this.check();
-    return this.kv.delete(checkName(key, 'kv key', this.limits));
+    checkName(key, 'kv key', this.limits);
+    const old = this.kv.get(key);
+    if (old === undefined) return false;
+    this.kv.delete(key);
+    this.kvTotals.count--;
+    this.kvTotals.bytes -= kvEntryBytes(key, old);
+    return true;
   }
 
   async keys(prefix?: string): Promise<string[]> {
@@ -78,23 +101,31 @@ export class MemoryStore implements StateStore {
       this.waiters.deliver(waiter, decode(bytes) as ScriptValue);
       return;
     }
+    checkQueueQuota(this.limits, 'MemoryStore', channel, this.queueTotals, bytes.byteLength);
     const queue = this.queues.get(channel);
     if (queue) queue.push(bytes);
     else this.queues.set(channel, [bytes]);
+    this.queueTotals.count++;
+    this.queueTotals.bytes += bytes.byteLength;
   }
 
-  async receive(channel: string, timeoutMs: number): Promise<Received> {
+  async receive(channel: string, timeoutMs: number, opts?: ReceiveOptions): Promise<Received> {
     this.check();
     checkName(channel, 'channel name', this.limits);
     checkTimeout(timeoutMs);
+    const signal = checkSignal(opts);
+    // A caller already gone takes nothing, not even a message that is waiting.
+    if (signal?.aborted) return null;
     const queue = this.queues.get(channel);
     if (queue) {
       const bytes = queue.shift()!;
       if (queue.length === 0) this.queues.delete(channel);
+      this.queueTotals.count--;
+      this.queueTotals.bytes -= bytes.byteLength;
       return { message: decode(bytes) as ScriptValue };
     }
     if (timeoutMs === 0) return null;
-    return this.waiters.wait(channel, timeoutMs, this);
+    return this.waiters.wait(channel, timeoutMs, this, signal);
   }
 
   /** Drops every value and message; pending receives resolve `null`. Closing twice is harmless. */
@@ -104,6 +135,8 @@ export class MemoryStore implements StateStore {
     this.waiters.cancel(this);
     this.kv.clear();
     this.queues.clear();
+    this.kvTotals.count = this.kvTotals.bytes = 0;
+    this.queueTotals.count = this.queueTotals.bytes = 0;
   }
 
   private check(): void {

@@ -9,16 +9,21 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidInputError, UnavailableError } from '../errors.js';
 import { decode, type ScriptValue } from '../values.js';
 import {
+  checkKvQuota,
   checkName,
+  checkQueueQuota,
   checkPrefix,
+  checkSignal,
   checkTimeout,
   closedError,
   encodeValue,
+  kvEntryBytes,
   quote,
   resolveLimits,
   type ResolvedLimits,
+  type Totals,
 } from './checks.js';
-import type { StateStore, StoreLimits } from './store.js';
+import type { ReceiveOptions, StateStore, StoreLimits } from './store.js';
 import { WaitingReceivers, type Received, type Waiter } from './waiters.js';
 
 /** How often a file with waiting receivers is checked for messages other processes sent. */
@@ -33,6 +38,25 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS scriptbox_kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS scriptbox_messages (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS scriptbox_messages_channel ON scriptbox_messages (channel, id);
+`;
+
+// Totals for the quotas (StoreLimits), kept by triggers so that every writer of the file,
+// in any process, keeps them right. A file made before the quotas gets them counted once.
+const KV_BYTES = (row: 'NEW' | 'OLD') => `length(CAST(${row}.key AS BLOB)) + length(${row}.value)`;
+const TOTALS = `
+CREATE TABLE IF NOT EXISTS scriptbox_totals (name TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO scriptbox_totals SELECT 'kv', count(*), coalesce(sum(length(CAST(key AS BLOB)) + length(value)), 0) FROM scriptbox_kv;
+INSERT OR IGNORE INTO scriptbox_totals SELECT 'messages', count(*), coalesce(sum(length(body)), 0) FROM scriptbox_messages;
+CREATE TRIGGER IF NOT EXISTS scriptbox_kv_insert AFTER INSERT ON scriptbox_kv BEGIN
+  UPDATE scriptbox_totals SET count = count + 1, bytes = bytes + ${KV_BYTES('NEW')} WHERE name = 'kv'; END;
+CREATE TRIGGER IF NOT EXISTS scriptbox_kv_update AFTER UPDATE ON scriptbox_kv BEGIN
+  UPDATE scriptbox_totals SET bytes = bytes - (${KV_BYTES('OLD')}) + ${KV_BYTES('NEW')} WHERE name = 'kv'; END;
+CREATE TRIGGER IF NOT EXISTS scriptbox_kv_delete AFTER DELETE ON scriptbox_kv BEGIN
+  UPDATE scriptbox_totals SET count = count - 1, bytes = bytes - (${KV_BYTES('OLD')}) WHERE name = 'kv'; END;
+CREATE TRIGGER IF NOT EXISTS scriptbox_messages_insert AFTER INSERT ON scriptbox_messages BEGIN
+  UPDATE scriptbox_totals SET count = count + 1, bytes = bytes + length(NEW.body) WHERE name = 'messages'; END;
+CREATE TRIGGER IF NOT EXISTS scriptbox_messages_delete AFTER DELETE ON scriptbox_messages BEGIN
+  UPDATE scriptbox_totals SET count = count - 1, bytes = bytes - length(OLD.body) WHERE name = 'messages'; END;
 `;
 
 let driver: Promise<Driver> | undefined;
@@ -70,6 +94,8 @@ class SqliteFile {
   private seenVersion = 0;
   private readonly stmt;
   private readonly takeTx: (channel: string) => Received;
+  private readonly setTx: (key: string, value: Uint8Array, limits: ResolvedLimits, label: string) => void;
+  private readonly sendTx: (channel: string, body: Uint8Array, limits: ResolvedLimits, label: string) => void;
 
   static acquire(Database: Driver, path: string): SqliteFile {
     let db: Db;
@@ -93,6 +119,8 @@ class SqliteFile {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
+      // One transaction: no other process writes between counting the totals and the triggers.
+      db.transaction(() => db.exec(TOTALS)).immediate();
       const file = new SqliteFile(db, full);
       // ':memory:' and '' are private databases: nothing to share, no other writers.
       if (full !== '') SqliteFile.open.set(full, file);
@@ -126,7 +154,22 @@ class SqliteFile {
         )
         .pluck(),
       dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+      totals: db.prepare<[string], Totals>('SELECT count, bytes FROM scriptbox_totals WHERE name = ?'),
+      size: db.prepare<[string], number>('SELECT length(CAST(key AS BLOB)) + length(value) FROM scriptbox_kv WHERE key = ?').pluck(),
     };
+    // Quota check and write under one write lock: stores in other processes cannot both pass
+    // the check and go over together.
+    const set = db.transaction((key: string, value: Uint8Array, limits: ResolvedLimits, label: string) => {
+      const totals = this.stmt.totals.get('kv') ?? { count: 0, bytes: 0 };
+      checkKvQuota(limits, label, key, totals, this.stmt.size.get(key), kvEntryBytes(key, value));
+      this.stmt.set.run(key, value);
+    });
+    this.setTx = (...args) => set.immediate(...args);
+    const send = db.transaction((channel: string, body: Uint8Array, limits: ResolvedLimits, label: string) => {
+      checkQueueQuota(limits, label, channel, this.stmt.totals.get('messages') ?? { count: 0, bytes: 0 }, body.byteLength);
+      this.stmt.send.run(channel, body);
+    });
+    this.sendTx = (...args) => send.immediate(...args);
     // Delete-returning under the write lock: each message leaves the file exactly once. It is
     // decoded inside the transaction, so a message that cannot be decoded stays where it was.
     const tx = db.transaction((channel: string): Received => {
@@ -140,8 +183,8 @@ class SqliteFile {
     return this.stmt.get.get(key);
   }
 
-  set(key: string, value: Uint8Array): void {
-    this.stmt.set.run(key, value);
+  set(key: string, value: Uint8Array, limits: ResolvedLimits, label: string): void {
+    this.setTx(key, value, limits, label);
   }
 
   delete(key: string): boolean {
@@ -158,8 +201,8 @@ class SqliteFile {
     return out.sort();
   }
 
-  send(channel: string, body: Uint8Array): void {
-    this.stmt.send.run(channel, body);
+  send(channel: string, body: Uint8Array, limits: ResolvedLimits, label: string): void {
+    this.sendTx(channel, body, limits, label);
     if (this.waiters.has(channel)) this.pump(channel);
   }
 
@@ -172,8 +215,8 @@ class SqliteFile {
    * Adds a waiting receive and watches for other processes' sends while it waits.
    * `baseline`: a data version read before the caller last looked at the channel.
    */
-  wait(channel: string, timeoutMs: number, owner: object, baseline?: number): Promise<Received> {
-    const received = this.waiters.wait(channel, timeoutMs, owner);
+  wait(channel: string, timeoutMs: number, owner: object, signal: AbortSignal | undefined, baseline?: number): Promise<Received> {
+    const received = this.waiters.wait(channel, timeoutMs, owner, signal);
     this.startPolling(baseline);
     return received;
   }
@@ -293,7 +336,7 @@ export class SqliteStore implements StateStore {
   async set(key: string, value: ScriptValue): Promise<void> {
     this.check();
     checkName(key, 'kv key', this.limits);
-    this.file.set(key, encodeValue(value, { kind: 'kv value', name: key }, this.limits));
+    this.file.set(key, encodeValue(value, { kind: 'kv value', name: key }, this.limits), this.limits, this.label);
   }
 
   async delete(key: string): Promise<boolean> {
@@ -309,26 +352,29 @@ export class SqliteStore implements StateStore {
   async send(channel: string, message: ScriptValue): Promise<void> {
     this.check();
     checkName(channel, 'channel name', this.limits);
-    this.file.send(channel, encodeValue(message, { kind: 'message', name: channel }, this.limits));
+    this.file.send(channel, encodeValue(message, { kind: 'message', name: channel }, this.limits), this.limits, this.label);
   }
 
-  async receive(channel: string, timeoutMs: number): Promise<Received> {
+  async receive(channel: string, timeoutMs: number, opts?: ReceiveOptions): Promise<Received> {
     this.check();
     checkName(channel, 'channel name', this.limits);
     checkTimeout(timeoutMs);
+    const signal = checkSignal(opts);
+    // A caller already gone takes nothing, not even a message that is waiting.
+    if (signal?.aborted) return null;
     const file = this.file;
     if (file.waiters.has(channel)) {
       // Others wait already: queue behind them. A message another process sent since the
       // last poll goes to the oldest of them.
       if (timeoutMs === 0) return null;
-      const received = file.wait(channel, timeoutMs, this);
+      const received = file.wait(channel, timeoutMs, this, signal);
       file.pump(channel);
       return received;
     }
     const baseline = file.polling ? undefined : file.dataVersion();
     const got = file.take(channel);
     if (got !== null || timeoutMs === 0) return got;
-    return file.wait(channel, timeoutMs, this, baseline);
+    return file.wait(channel, timeoutMs, this, signal, baseline);
   }
 
   /**

@@ -18,16 +18,39 @@ export interface StateStore {
   /**
    * Takes the oldest message of a channel, waiting up to `timeoutMs` for one; resolves
    * `{ message }` or `null` on timeout. Each message is received once, by one receiver.
+   * When `opts.signal` aborts (its caller is gone: the call was stopped, the engine
+   * disposed) the receive resolves `null` and takes nothing, ever: a message goes to a live
+   * receiver or stays queued. A custom store must honour the signal the same way.
    */
-  receive(channel: string, timeoutMs: number): Promise<{ message: ScriptValue } | null>;
+  receive(channel: string, timeoutMs: number, opts?: ReceiveOptions): Promise<{ message: ScriptValue } | null>;
   /** Releases the store; later calls throw DisposedError, and pending receives resolve null. */
   close(): Promise<void>;
 }
 
-/** Limits every store enforces, with InvalidInputError naming the limit and the fix. */
+/** Options of {@link StateStore.receive}. */
+export interface ReceiveOptions {
+  /** Aborting it withdraws the receive: it resolves `null` and takes nothing. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Limits every store enforces. Size limits fail with InvalidInputError; quotas (totals
+ * over the whole store) fail with PermissionDeniedError. Each message names the limit,
+ * its value and the fix. Totals count encoded bytes (MessagePack, DESIGN §4) plus, for kv,
+ * the UTF-8 bytes of the key. Stores opened on one SQLite file or IndexedDB database share
+ * one set of totals; each checks them against its own limits.
+ */
 export interface StoreLimits {
   /** Largest encoded value (kv value or channel message). Default 1 MiB. */
   maxValueBytes?: number;
   /** Longest key or channel name. Default 1024 characters. */
   maxKeyLength?: number;
+  /** Most kv keys the store holds. Default 100 000. */
+  maxKeys?: number;
+  /** Most bytes of kv (keys + encoded values) the store holds. Default 64 MiB. */
+  maxKvBytes?: number;
+  /** Most messages waiting in all channels together. Default 100 000. */
+  maxQueuedMessages?: number;
+  /** Most bytes of messages waiting in all channels together. Default 64 MiB. */
+  maxQueuedBytes?: number;
 }

@@ -4,7 +4,9 @@
  * still waiting ({@link WaitingReceivers.next}), then hand it over; a receiver whose
  * deadline passed resolves `null` and is never given a message afterwards. A store whose
  * take is asynchronous (IndexedDB) first {@link Waiter.claimed claims} the receiver, so its
- * deadline cannot pass between the take and the hand-over.
+ * deadline cannot pass between the take and the hand-over. A receiver whose signal aborts
+ * (its caller is gone) is removed at once; if it was claimed, {@link WaitingReceivers.live}
+ * turns false and the store puts the message back instead of handing it over.
  */
 import type { ScriptValue } from '../values.js';
 
@@ -21,6 +23,8 @@ export interface Waiter {
   readonly owner: object;
   /** A message is on its way to this waiter: its deadline no longer applies. */
   claimed: boolean;
+  /** Its caller went away (signal aborted) while it was claimed: it must not get the message. */
+  gone: boolean;
   /** Resolved or rejected already. */
   done: boolean;
 }
@@ -29,6 +33,8 @@ interface Entry extends Waiter {
   resolve(value: Received): void;
   reject(error: unknown): void;
   timer: ReturnType<typeof setTimeout> | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 /** The pending receives of one store (or of every store sharing one SQLite file). */
@@ -51,19 +57,37 @@ export class WaitingReceivers {
     return [...this.byChannel.keys()];
   }
 
-  /** Adds a receive that resolves `null` after `timeoutMs` unless a message reaches it first. */
-  wait(channel: string, timeoutMs: number, owner: object): Promise<Received> {
+  /**
+   * Adds a receive that resolves `null` after `timeoutMs` unless a message reaches it first,
+   * or at once when `signal` aborts (then it never gets a message).
+   */
+  wait(channel: string, timeoutMs: number, owner: object, signal?: AbortSignal): Promise<Received> {
+    if (signal?.aborted) return Promise.resolve(null);
     return new Promise<Received>((resolve, reject) => {
-      const entry: Entry = { channel, owner, claimed: false, done: false, resolve, reject, timer: undefined };
+      const entry: Entry = {
+        channel, owner, claimed: false, gone: false, done: false, resolve, reject, timer: undefined, signal, onAbort: undefined,
+      };
       entry.timer = setTimeout(() => {
         entry.timer = undefined;
         if (!entry.claimed) this.finish(entry, null);
       }, Math.min(timeoutMs, MAX_TIMER_MS));
+      if (signal) {
+        entry.onAbort = () => {
+          if (entry.claimed) entry.gone = true; // its message is in flight: the store puts it back
+          else this.finish(entry, null);
+        };
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
       const list = this.byChannel.get(channel);
       if (list) list.push(entry);
       else this.byChannel.set(channel, [entry]);
       this.count++;
     });
+  }
+
+  /** Whether `waiter` may still be handed a message: not finished, its caller not gone. */
+  live(waiter: Waiter): boolean {
+    return !waiter.done && !waiter.gone;
   }
 
   /** The oldest receive on `channel` that still waits and is not claimed. */
@@ -84,11 +108,11 @@ export class WaitingReceivers {
     entry.reject(error);
   }
 
-  /** Drops a claim that came to nothing: the waiter waits again, or resolves `null` if its deadline passed. */
+  /** Drops a claim that came to nothing: the waiter waits again, or resolves `null` if its deadline passed or its caller is gone. */
   unclaim(waiter: Waiter): void {
     const entry = waiter as Entry;
     entry.claimed = false;
-    if (!entry.done && entry.timer === undefined) this.finish(entry, null);
+    if (!entry.done && (entry.timer === undefined || entry.gone)) this.finish(entry, null);
   }
 
   /** Resolves every unclaimed waiter of `owner` with `null` (claimed ones still get their message). */
@@ -108,6 +132,8 @@ export class WaitingReceivers {
     entry.done = true;
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entry.timer = undefined;
+    if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
+    entry.onAbort = undefined;
     const list = this.byChannel.get(entry.channel);
     if (!list) return;
     const i = list.indexOf(entry);

@@ -3,7 +3,7 @@
  * (MemoryStore, SqliteStore) and by test/browser/state-indexeddb.test.ts in Chromium.
  */
 import { afterEach, expect, it } from 'vitest';
-import { DisposedError, InvalidInputError } from '../../src/errors.js';
+import { DisposedError, InvalidInputError, PermissionDeniedError } from '../../src/errors.js';
 import type { StateStore, StoreLimits } from '../../src/state/store.js';
 import type { ScriptValue } from '../../src/values.js';
 
@@ -239,6 +239,122 @@ export function storeContract(open: OpenStore, name: RegExp): void {
     for (const limits of [{ maxValueBytes: 0 }, { maxKeyLength: 1.5 }, { maxBytes: 5 }] as StoreLimits[]) {
       expect(await rejection(open(limits))).toBeInstanceOf(InvalidInputError);
     }
+  });
+
+  it('quota attack: filling kv past maxKeys / maxKvBytes is refused with PermissionDeniedError; totals stay bounded', async () => {
+    const s = await make({ maxKeys: 5, maxKvBytes: 100_000 });
+    for (let i = 0; i < 5; i++) await s.set(`k${i}`, i);
+    const full = await rejection(s.set('k5', 5));
+    expect(full).toBeInstanceOf(PermissionDeniedError);
+    expect((full as PermissionDeniedError).code).toBe('PERMISSION_DENIED');
+    expect(full.message).toMatch(/is full: it holds 5 kv keys, its maxKeys \(5\); delete keys before storing 'k5', or raise maxKeys$/);
+    expect(await s.keys()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+    await s.set('k0', 'overwriting a key adds none'); // replacing is fine at the count limit
+    expect(await s.delete('k1')).toBe(true);
+    await s.set('k5', 5); // a delete makes room
+    // Bytes: the attacker stores big values under fresh keys until refused.
+    const b = await make({ maxKvBytes: 10_000 });
+    let stored = 0;
+    let error: Error | undefined;
+    for (let i = 0; i < 50 && !error; i++) {
+      try {
+        await b.set(`blob${i}`, new Uint8Array(1000));
+        stored++;
+      } catch (e) {
+        error = e as Error;
+      }
+    }
+    expect(error).toBeInstanceOf(PermissionDeniedError);
+    expect(error!.message).toMatch(/storing 'blob9' \(\d+ bytes\) would make kv \d+ bytes, over its maxKvBytes \(10000\); delete keys or raise maxKvBytes$/);
+    expect(stored).toBe(9); // 9 x (1003-byte value + 5-byte key) fit, the 10th does not
+    expect((await b.keys()).length).toBe(9);
+    // Growing an existing value counts its new size, not both; shrinking frees room.
+    await b.set('blob0', new Uint8Array(10));
+    await b.set('grown', new Uint8Array(900));
+    expect(await rejection(b.set('grown', new Uint8Array(2000)))).toBeInstanceOf(PermissionDeniedError);
+    expect(await b.get('grown')).toEqual(new Uint8Array(900));
+  });
+
+  it('quota attack: flooding channels past maxQueuedMessages / maxQueuedBytes is refused; receiving frees room', async () => {
+    const s = await make({ maxQueuedMessages: 4, maxQueuedBytes: 100_000 });
+    for (let i = 0; i < 4; i++) await s.send(i % 2 ? 'a' : 'b', i); // the quota is over all channels
+    const full = await rejection(s.send('c', 4));
+    expect(full).toBeInstanceOf(PermissionDeniedError);
+    expect(full.message).toMatch(/is full: 4 messages wait in its channels, its maxQueuedMessages \(4\); receive some before sending to 'c', or raise maxQueuedMessages$/);
+    expect(await s.receive('c', 0)).toBeNull();
+    expect(await s.receive('a', 0)).toEqual({ message: 1 });
+    await s.send('c', 4);
+    expect(await rejection(s.send('c', 5))).toBeInstanceOf(PermissionDeniedError);
+
+    const b = await make({ maxQueuedBytes: 5_000 });
+    let sent = 0;
+    for (let i = 0; i < 20; i++) {
+      try {
+        await b.send('flood', new Uint8Array(1000));
+        sent++;
+      } catch (err) {
+        expect(err).toBeInstanceOf(PermissionDeniedError);
+        expect((err as Error).message).toMatch(/sending \d+ bytes to channel 'flood' would make \d+ bytes of waiting messages, over its maxQueuedBytes \(5000\); receive some first or raise maxQueuedBytes$/);
+        break;
+      }
+    }
+    expect(sent).toBe(4);
+    expect((await drain(b, 'flood')).length).toBe(4);
+    await b.send('flood', new Uint8Array(1000)); // drained: room again
+  });
+
+  it('quota limits must be positive integers', async () => {
+    for (const limits of [{ maxKeys: 0 }, { maxKvBytes: -1 }, { maxQueuedMessages: 2.5 }, { maxQueuedBytes: '1' }] as unknown as StoreLimits[]) {
+      const e = await rejection(open(limits));
+      expect(e).toBeInstanceOf(InvalidInputError);
+      expect(e.message).toMatch(/limit max\w+ must be a positive integer/);
+    }
+  });
+
+  it('dead receiver: a receive whose signal aborted takes nothing, ever; the message waits for a live one', async () => {
+    const s = await make();
+    const gone = new AbortController();
+    const waiting = s.receive('c', 10_000, { signal: gone.signal });
+    await sleep(10);
+    const t = Date.now();
+    gone.abort();
+    expect(await waiting).toBeNull();
+    expect(Date.now() - t).toBeLessThan(1000);
+    await s.send('c', 'for a live receiver');
+    await sleep(20);
+    expect(await s.receive('c', 1000)).toEqual({ message: 'for a live receiver' });
+
+    // Already aborted: takes nothing, even a message that is waiting.
+    await s.send('c', 'stays');
+    expect(await s.receive('c', 0, { signal: gone.signal })).toBeNull();
+    expect(await s.receive('c', 1000, { signal: gone.signal })).toBeNull();
+    // Behind a dead waiter, the live one gets the message.
+    const dead = new AbortController();
+    expect(await s.receive('c', 0)).toEqual({ message: 'stays' });
+    const first = s.receive('d', 10_000, { signal: dead.signal });
+    const second = s.receive('d', 10_000, { signal: new AbortController().signal });
+    await sleep(10);
+    dead.abort();
+    await s.send('d', 'one');
+    expect(await first).toBeNull();
+    expect(await second).toEqual({ message: 'one' });
+    // Aborts and sends interleaved: no message is lost, none goes to a receiver already gone.
+    const controllers = Array.from({ length: 20 }, () => new AbortController());
+    const results = await (async () => {
+      const pending = controllers.map((c) => s.receive('race', 10_000, { signal: c.signal }));
+      await sleep(10);
+      for (let i = 0; i < 20; i++) {
+        controllers[i]!.abort();
+        await s.send('race', i);
+      }
+      for (const c of controllers) c.abort();
+      return Promise.all(pending);
+    })();
+    expect(results[0]).toBeNull(); // aborted before any send
+    const received = results.filter((r) => r !== null).map((r) => r!.message as number);
+    const all = [...received, ...((await drain(s, 'race')) as number[])].sort((x, y) => x - y);
+    expect(all).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await expect(s.receive('c', 0, { signal: 'no' } as unknown as { signal: AbortSignal })).rejects.toBeInstanceOf(InvalidInputError);
   });
 
   it('close: pending receives resolve null, later calls reject with DisposedError', async () => {

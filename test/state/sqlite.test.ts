@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UnavailableError } from '../../src/errors.js';
+import { PermissionDeniedError, UnavailableError } from '../../src/errors.js';
 import { SQLITE_POLL_MS, SqliteStore } from '../../src/state/sqlite.js';
 
 const run = promisify(execFile);
@@ -165,5 +165,37 @@ describe('SqliteStore', () => {
     expect(e).toBeInstanceOf(UnavailableError);
     expect((e as Error).message).toMatch(/could not open '.*x\.db'.*check that its directory exists/);
     await expect(SqliteStore.open('')).rejects.toThrow(/path must be a non-empty string/);
+  });
+
+  it('quotas: a file from before the quotas is counted once; stores on one file share its totals', async () => {
+    const file = join(dir, 'old-format.db');
+    // A file as an older version left it: no totals table, data already in it.
+    const raw = new Database(file);
+    raw.exec(`CREATE TABLE scriptbox_kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+      CREATE TABLE scriptbox_messages (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, body BLOB NOT NULL);`);
+    const insert = raw.prepare('INSERT INTO scriptbox_kv VALUES (?, ?)');
+    for (let i = 0; i < 3; i++) insert.run(`old${i}`, Buffer.from([0xc0])); // msgpack nil
+    raw.prepare('INSERT INTO scriptbox_messages (channel, body) VALUES (?, ?)').run('c', Buffer.from([0x01]));
+    raw.close();
+
+    const a = await SqliteStore.open(file, { maxKeys: 4, maxQueuedMessages: 2 });
+    const b = await SqliteStore.open(file, { maxKeys: 4, maxQueuedMessages: 2 });
+    expect(await a.get('old1')).toBeNull();
+    await a.set('new', 1); // 4 keys: the 3 old ones were counted
+    await expect(b.set('other', 1)).rejects.toBeInstanceOf(PermissionDeniedError);
+    await b.send('c', 2); // 2 messages with the old one
+    await expect(a.send('c', 3)).rejects.toThrow(/maxQueuedMessages \(2\)/);
+    expect(await b.receive('c', 0)).toEqual({ message: 1 });
+    await a.send('c', 3);
+    expect(await b.delete('old0')).toBe(true);
+    await b.set('other', 1);
+    // The totals match the rows, whoever wrote them.
+    await Promise.all([a.close(), b.close()]);
+    const check = new Database(file, { readonly: true });
+    const totals = check.prepare("SELECT name, count, bytes FROM scriptbox_totals ORDER BY name").all();
+    const kv = check.prepare('SELECT count(*) AS count, sum(length(CAST(key AS BLOB)) + length(value)) AS bytes FROM scriptbox_kv').get();
+    const msgs = check.prepare('SELECT count(*) AS count, sum(length(body)) AS bytes FROM scriptbox_messages').get();
+    check.close();
+    expect(totals).toEqual([{ name: 'kv', ...(kv as object) }, { name: 'messages', ...(msgs as object) }]);
   });
 });
