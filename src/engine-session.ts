@@ -7,17 +7,27 @@
 import type { HostCalls } from './capabilities/host-calls.js';
 import type { CoreFailure, ToEngine } from './channel/protocol.js';
 import type { CoreInit } from './core.js';
-import type { EngineStats } from './engine.js';
+import type { EngineCrash, EngineStats } from './engine.js';
 import {
   AbortError, DisposedError, EngineCrashedError, InvalidInputError, MemoryLimitError, ScriptBoxError, ScriptError,
   TimeoutError, UnavailableError,
 } from './errors.js';
-import { requestWithin } from './escalation.js';
+import { requestWithin, type Ending } from './escalation.js';
 import type { ResolvedOptions } from './options.js';
 import type { Answer, Connection, ConnectionFactory } from './placement/connection.js';
 import type { HandleTable } from './remote-object.js';
 
 let nextId = 1;
+
+/**
+ * Restarts in a row whose replay of loaded scripts failed before the engine gives up: each
+ * costs up to limits.timeoutMs + graceMs plus a boot, and a script that fails to replay
+ * on three fresh cores will fail on the fourth.
+ */
+export const MAX_FAILED_REPLAYS = 3;
+
+/** What `stopped` resolves with once the engine is disposed. */
+const STOPPED: unique symbol = Symbol('stopped');
 
 /** How one request runs: its deadline, its abort signal, the handle generation it relies on. */
 export interface RunRules {
@@ -46,6 +56,13 @@ export abstract class EngineSession {
   protected counts = { execs: 0, calls: 0, hostCalls: 0, restarts: 0 };
   protected lastEscalation: EngineStats['lastEscalation'] = null;
   protected lastRecovery: EngineStats['lastRecovery'] = null;
+  protected lastCrash: EngineCrash | null = null;
+  /** Restarts in a row whose replay failed (reset by one that succeeds). */
+  private failedReplays = 0;
+  /** Set after MAX_FAILED_REPLAYS: every later call fails with it at once. */
+  private gaveUp: EngineCrashedError | undefined;
+  /** performance.now() when the engine was made (for lastCrash.atMs). */
+  protected readonly createdAt = performance.now();
   /** When the current core was killed or found dead: recovery time counts from here. */
   private lostAt: number | undefined;
   protected abstract readonly hostCalls: HostCalls;
@@ -99,6 +116,8 @@ export abstract class EngineSession {
   protected async connection(): Promise<Connection> {
     if (this.connecting) await this.connecting.catch(() => {});
     if (!this.conn) {
+      if (this.gaveUp) throw this.gaveUp;
+      if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed; create a new engine`);
       this.connecting = this.restart();
       try {
         this.conn = await this.connecting;
@@ -109,32 +128,78 @@ export abstract class EngineSession {
     return this.conn;
   }
 
-  /** A fresh core with everything replayed: host functions, config, loaded scripts. */
+  /**
+   * A fresh core with everything replayed: host functions, config, loaded scripts. Each
+   * replayed request runs under the same ladder as a call (limits.timeoutMs, interrupt,
+   * kill), and dispose() ends the wait at once. A replay that fails (stuck, crashed, over
+   * memory) kills the new core and throws EngineCrashedError naming the script; after
+   * MAX_FAILED_REPLAYS in a row the engine gives up for good.
+   */
   private async restart(): Promise<Connection> {
     const since = this.lostAt ?? performance.now();
     this.lostAt = undefined;
     await this.killing;
     this.counts.restarts++;
     this.handles.invalidate();
-    const conn = await this.connect(this.init());
+    const booting = this.connect(this.init());
+    const booted = await Promise.race([booting, this.stopped]);
+    if (booted === STOPPED) {
+      // Nobody will use this core: stop it once it is up (a failed boot has nothing to stop).
+      void booting.then((c) => c.kill()).catch(() => {});
+      throw new DisposedError(`engine ${this.id} was disposed while it restarted`);
+    }
+    const conn = booted;
     const timeoutMs = this.resolved.limits.timeoutMs;
     try {
-      for (const { wheel, name } of this.wheels) {
-        await conn.request({ t: 'install', wheel, name, timeoutMs }, this.hostCalls.handlers());
-      }
-      for (const [name, code] of this.loads) {
-        await conn.request({ t: 'load', code, name, timeoutMs, stream: false }, this.hostCalls.handlers());
-      }
+      for (const { wheel, name } of this.wheels) await this.replay(conn, { t: 'install', wheel, name, timeoutMs }, `install('${name}')`);
+      for (const [name, code] of this.loads) await this.replay(conn, { t: 'load', code, name, timeoutMs, stream: false }, `load('${name}')`);
       if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed while it restarted`);
     } catch (e) {
       // Never leave a half-replayed core behind (dispose does not see it until this returns).
       await conn.kill().catch(() => {});
-      throw e;
+      if (!(e instanceof ReplayFailed)) throw e;
+      this.failedReplays++;
+      this.lostAt = since;
+      this.lastEscalation = 'restarted';
+      this.noteCrash('replay', `replay ${e.what}`, e.why);
+      const tried = `replaying ${e.what} on a new core failed: ${e.why}`;
+      if (this.failedReplays >= MAX_FAILED_REPLAYS) {
+        this.gaveUp = new EngineCrashedError(
+          `engine ${this.id} gave up restarting after ${this.failedReplays} failed attempts in a row; ${tried}. A loaded script must load the same way on every restart: dispose this engine and create a new one`,
+        );
+        throw this.gaveUp;
+      }
+      throw new EngineCrashedError(
+        `engine ${this.id} could not restart (attempt ${this.failedReplays} of ${MAX_FAILED_REPLAYS}); ${tried}. The next call tries again; make the script load the same way every time`,
+      );
     }
+    this.failedReplays = 0;
     const boot = conn.boot?.restored ? 'snapshot' : 'scratch';
     this.lastRecovery = { boot, ms: performance.now() - since };
     if (this.lastEscalation === 'restarted' && boot === 'scratch') this.lastEscalation = 'cold-booted';
     return conn;
+  }
+
+  /** One replayed request on a new core, under the ladder. Throws ReplayFailed unless the core is still good. */
+  private async replay(conn: Connection, msg: ToEngine, what: string): Promise<void> {
+    const timeoutMs = this.resolved.limits.timeoutMs;
+    const ending = await Promise.race([
+      requestWithin(conn, msg, (stop) => this.hostCalls.handlers(stop), { timeoutMs, graceMs: this.resolved.limits.graceMs }),
+      this.stopped,
+    ]);
+    if (ending === STOPPED) throw new DisposedError(`engine ${this.id} was disposed while it replayed ${what}`);
+    if (ending.t === 'answer') {
+      const a = ending.answer;
+      // A script error leaves the core usable (the script lacks what it failed to define), as a first load would.
+      if (a.t === 'done' || (a.t === 'failed' && a.failure.kind === 'script')) return;
+      throw new ReplayFailed(what, a.t === 'failed' ? `${a.failure.type}: ${a.failure.message}` : `the engine answered '${a.t}'`);
+    }
+    throw new ReplayFailed(what, describeEnding(ending, timeoutMs));
+  }
+
+  /** Records why the core was lost, for stats().lastCrash. */
+  protected noteCrash(kind: EngineCrash['kind'], during: string, message: string): void {
+    this.lastCrash = { kind, during, message: message.slice(0, 1000), atMs: performance.now() - this.createdAt };
   }
 
   protected dropConnection(): void {
@@ -161,13 +226,20 @@ export abstract class EngineSession {
 
   /** Sends one request; timeouts and aborts escalate (interrupt, then kill). Throws AbortError when aborted. */
   protected async request(msg: ToEngine, timeoutMs: number, rules: RunRules): Promise<Answer> {
-    const conn = await this.connection();
+    let conn: Connection;
+    try {
+      conn = await this.connection();
+    } catch (e) {
+      // A restart that failed (or gave up): the caller learns why, and so does lastError.
+      if (e instanceof ScriptBoxError && !(e instanceof DisposedError)) this.lastError = e;
+      throw e;
+    }
     if (rules.generation !== undefined && rules.generation !== this.handles.generation) {
       throw new DisposedError(`${rules.what}: its RemoteObjects were lost when the engine restarted; create the objects again`);
     }
     this.busy = true;
     this.current = conn;
-    let ending;
+    let ending: Ending | typeof STOPPED;
     try {
       ending = await Promise.race([
         requestWithin(conn, msg, (stop) => this.hostCalls.handlers(stop), {
@@ -183,6 +255,10 @@ export abstract class EngineSession {
       this.current = undefined;
       this.interruptCurrent = undefined;
     }
+    if (ending !== STOPPED && ending.t !== 'answer') {
+      this.noteCrash(ending.t === 'unresponsive' ? 'killed' : ending.t === 'died' ? 'died' : 'malformed', rules.what, describeEnding(ending, timeoutMs));
+    }
+    if (ending === STOPPED) throw new DisposedError(`${rules.what}: engine ${this.id} was disposed while the call ran`);
     switch (ending.t) {
       case 'unresponsive':
         this.dropConnection();
@@ -195,22 +271,31 @@ export abstract class EngineSession {
         return crashFailure(ending.error.message);
       case 'broken':
         this.dropConnection();
-        return crashFailure(ending.error.message);
+        return crashFailure(crashText(ending.error));
     }
-    if (ending.t === 'stopped') throw new DisposedError(`${rules.what}: engine ${this.id} was disposed while the call ran`);
     const res = ending.answer;
-    this.noteAnswer(res);
+    if (res.t !== 'failed' && (msg.t === 'stats') !== (res.t === 'stats')) {
+      // A well-formed message at the wrong moment is still not the protocol: the core is broken.
+      const message = `the engine answered '${res.t}' to a '${msg.t}' request`;
+      this.noteCrash('malformed', rules.what, message);
+      this.dropConnection();
+      return crashFailure(message);
+    }
+    this.noteAnswer(res, rules.what);
     if (ending.stoppedBy === 'abort') throw this.aborted(rules, 'while it ran');
     return res;
   }
 
   /** What an answer says about the core: stopped in place, or to be replaced. */
-  private noteAnswer(res: Answer): void {
+  private noteAnswer(res: Answer, what: string): void {
     if (res.t !== 'failed') return;
     if (res.failure.kind === 'timeout' || res.failure.kind === 'interrupted' || res.failure.kind === 'aborted') {
       this.lastEscalation = 'interrupted';
     }
-    if (res.failure.kind === 'memory' || res.failure.kind === 'crashed') this.dropConnection();
+    if (res.failure.kind === 'memory' || res.failure.kind === 'crashed') {
+      this.noteCrash(res.failure.kind, what, res.failure.message);
+      this.dropConnection();
+    }
   }
 
   /** True when a call may take the inline fast path (runNow): nothing queued or running, a live core on this thread. */
@@ -237,8 +322,8 @@ export abstract class EngineSession {
         } finally {
           this.busy = false;
         }
-        if (a instanceof Promise) return a.then((x) => (this.noteAnswer(x), x));
-        this.noteAnswer(a);
+        if (a instanceof Promise) return a.then((x) => (this.noteAnswer(x, msg.t), x));
+        this.noteAnswer(a, msg.t);
         return a;
       })
       .finally(() => this.pending--);
@@ -295,9 +380,9 @@ export abstract class EngineSession {
   }
   private interruptCurrent: (() => void) | undefined;
 
-  /** Resolves when the engine is disposed, so a call in flight ends at once. */
+  /** Resolves when the engine is disposed, so a call (or a replay) in flight ends at once. */
   private stop!: () => void;
-  private readonly stopped = new Promise<{ t: 'stopped' }>((resolve) => (this.stop = () => resolve({ t: 'stopped' })));
+  private readonly stopped = new Promise<typeof STOPPED>((resolve) => (this.stop = () => resolve(STOPPED)));
 
   /** Stops the core for good. */
   protected async stopCore(): Promise<void> {
@@ -326,7 +411,39 @@ function interruptedFailure(): Failed {
 }
 
 function crashFailure(message: string): Failed {
-  return { t: 'failed', failure: { kind: 'crashed', type: 'EngineCrashed', message }, out: { stdout: '', stderr: '', truncated: false } };
+  return { t: 'failed', failure: { kind: 'crashed', type: 'EngineCrashedError', message }, out: { stdout: '', stderr: '', truncated: false } };
+}
+
+/** A broken channel's error as text: a placement's EngineCrashedError as is, anything else named as a broken connection. */
+function crashText(e: unknown): string {
+  if (e instanceof EngineCrashedError) return e.message;
+  const err = e as { name?: unknown; message?: unknown } | undefined;
+  const why = `${typeof err?.name === 'string' ? err.name : 'Error'}: ${typeof err?.message === 'string' ? err.message : String(e)}`;
+  return `the connection to the engine broke (${why.slice(0, 500)}); the engine restarts on the next call`;
+}
+
+/** What a request's non-answer ending means, in words. */
+function describeEnding(ending: Exclude<Ending, { t: 'answer' }>, timeoutMs: number): string {
+  switch (ending.t) {
+    case 'unresponsive':
+      return ending.stoppedBy === 'timeout'
+        ? `it ran past its ${timeoutMs} ms limit and did not stop when interrupted, so its worker was killed`
+        : `it was stopped (${ending.stoppedBy}) and did not stop when interrupted, so its worker was killed`;
+    case 'died':
+      return `the engine's worker or process died: ${ending.error.message}`;
+    case 'broken':
+      return crashText(ending.error);
+  }
+}
+
+/** A replayed script or wheel that left the new core unusable. */
+class ReplayFailed extends Error {
+  constructor(
+    readonly what: string,
+    readonly why: string,
+  ) {
+    super(`replaying ${what} failed: ${why}`);
+  }
 }
 
 export function abortError(what: string, signal: AbortSignal, when: string): AbortError {

@@ -103,6 +103,14 @@ export interface ExecResult {
   timedOut: boolean;
 }
 
+/** How the engine last lost its core (see EngineStats.lastCrash). */
+export interface EngineCrash {
+  kind: 'killed' | 'died' | 'malformed' | 'crashed' | 'memory' | 'replay';
+  during: string;
+  message: string;
+  atMs: number;
+}
+
 export interface EngineStats {
   /** Memory the script's heap uses now. */
   memoryBytes: number;
@@ -124,6 +132,17 @@ export interface EngineStats {
   lastEscalation: 'interrupted' | 'restarted' | 'cold-booted' | null;
   /** The last replacement of a killed or dead core: how it started, and ms from the loss to a core with every loaded script replayed. */
   lastRecovery: { boot: 'snapshot' | 'scratch'; ms: number } | null;
+  /**
+   * The last time the engine lost its core, and why (null: never). `kind`: `killed` (the
+   * code ignored the interrupt for graceMs and its worker or process was killed), `died`
+   * (the worker or process ended on its own), `malformed` (it sent something that is not
+   * the protocol), `crashed` (the core reported itself broken: a wasm abort, an error
+   * escaping the interpreter), `memory` (over limits.memoryBytes), `replay` (a loaded
+   * script or wheel failed to replay on a new core). `during`: the request that ran
+   * (`exec`, `call('f')`, `stats`, `RemoteObject.dispose`, `replay load('main')`...);
+   * `atMs`: ms after the engine was created.
+   */
+  lastCrash: EngineCrash | null;
   /**
    * Native backend, placement `process`: the OS limits its child process runs under
    * (`applied`) and those the OS refused (`refused`), in words. Absent elsewhere.

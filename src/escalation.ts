@@ -81,5 +81,8 @@ export async function requestWithin(
     clearTimeout(interruptTimer);
     clearTimeout(killTimer);
     rules.signal?.removeEventListener('abort', onAbort);
+    // The request is over: host calls still running for it (an un-awaited host.aio receive)
+    // are withdrawn, so they take nothing for a task nobody will see. `stop` already has a catch.
+    if (!stoppedBy) rejectStop(new HostCallError({ type: 'Interrupted', message: 'the call that made this host call has ended' }));
   }
 }

@@ -14,6 +14,7 @@ import { DisposedError, EngineCrashedError, InvalidInputError, UnavailableError 
 import { checkTimeout, coreLimits, type ResolvedOptions } from './options.js';
 import type { Answer, ConnectionFactory } from './placement/connection.js';
 import { HandleTable, RemoteHandle, type HandleOwner } from './remote-object.js';
+import { engineStoreLimits } from './state/engine-limits.js';
 import { MemoryStore } from './state/memory.js';
 import type { StateStore } from './state/store.js';
 import { checkValue, type ScriptValue } from './values.js';
@@ -35,6 +36,8 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
   private readonly ownStore: boolean;
   protected readonly hostCalls: HostCalls;
   protected readonly handles: HandleTable;
+  /** Aborted by dispose(): built-ins still running for this engine (host.fetch) stop then. */
+  private readonly builtinsAbort = new AbortController();
 
   constructor(resolved: ResolvedOptions, connect: ConnectionFactory) {
     super(resolved, connect);
@@ -44,7 +47,8 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
     this.opts = resolved.options;
     this.config = (this.opts.config ?? {}) as ScriptValue;
     this.ownStore = !this.opts.state;
-    this.store = this.opts.state ?? new MemoryStore();
+    // An engine's own store is bounded by its memory limit (issue 17, class 4).
+    this.store = this.opts.state ?? new MemoryStore(engineStoreLimits(resolved.limits.memoryBytes));
     const builtins = builtinFunctions({
       engineId: this.id,
       store: this.store,
@@ -52,6 +56,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
       log: (e) => this.log(e),
       allowedHosts: resolved.allowedHosts,
       ...(resolved.files ? { files: resolved.files } : {}),
+      ...{ signal: this.builtinsAbort.signal },
     });
     for (const [name, b] of Object.entries(builtins)) this.registry.add(name, b.fn, b.capability, { builtin: true });
     for (const [name, v] of Object.entries(this.opts.hostFunctions ?? {})) {
@@ -147,7 +152,8 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
       if (a.t !== 'failed') throw new EngineCrashedError(`unexpected answer ${a.t}`);
       this.lastError = this.errorOf(a.failure);
       const { kind, path: _p, restarted: _r, ...error } = a.failure;
-      const type = kind === 'memory' ? 'MemoryLimitError' : error.type;
+      // A broken core is never reported under its error's own name (RuntimeError, SyntaxError...).
+      const type = kind === 'memory' ? 'MemoryLimitError' : kind === 'crashed' ? 'EngineCrashedError' : error.type;
       return { success: false, ...a.out, error: { ...error, type }, durationMs, timedOut: kind === 'timeout' };
     }, signal, 'exec');
   }
@@ -303,7 +309,12 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
     return this.invoke(what, [], opts, (_a, timeoutMs) => ({ t: 'getAttr', handle: h.id, attr, timeoutMs, stream }), h);
   }
 
-  /** @internal RemoteObject.dispose: frees the object in the engine, if the engine still holds it. */
+  /**
+   * @internal RemoteObject.dispose: frees the object in the engine, if the engine still
+   * holds it. Freeing runs script code (a `__del__`, a `__gc`), so it runs under the ladder.
+   * It resolves however that ends: the object is gone either way (a killed core took it
+   * along), and a timeout or crash shows in lastError and stats() like any call's.
+   */
   async releaseHandle(h: RemoteHandle): Promise<void> {
     this.handles.forget(h);
     if (this.disposed || h.generation !== this.handles.generation) return;
@@ -314,22 +325,29 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
   private releaseIds(ids: number[]): void {
     if (this.disposed) return;
     const generation = this.handles.generation;
+    // Nobody awaits a collected handle's release; its failure is recorded in lastError.
     void this.enqueue(async () => this.sendRelease(ids, generation)).catch(() => {});
   }
 
   private async sendRelease(ids: number[], generation: number): Promise<void> {
     // A dead or replaced core took its handles with it: nothing to free, nothing to restart for.
     if (!this.conn || generation !== this.handles.generation) return;
-    await this.conn.request({ t: 'release', ids }, this.hostCalls.handlers());
+    await this.run({ t: 'release', ids }, this.resolved.limits.timeoutMs, { what: 'RemoteObject.dispose', generation });
   }
 
   registerHostFunction(name: string, fn: HostFunction, opts?: { capability?: string }): void {
     if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed`);
     this.registry.add(name, fn, opts?.capability);
     const names = this.registry.names();
+    // Nobody awaits this (the method is synchronous): a failure is recorded in lastError,
+    // and a core that may not have taken the names is replaced (a new core gets them from init()).
     void this.enqueue(async () => {
-      const conn = await this.connection();
-      await conn.request({ t: 'setHostFunctions', names }, this.hostCalls.handlers());
+      try {
+        await this.run({ t: 'setHostFunctions', names }, this.resolved.limits.timeoutMs, { what: `registerHostFunction('${name}')` });
+      } catch (e) {
+        if (this.conn && !(e instanceof DisposedError)) this.dropConnection();
+        throw e;
+      }
     }).catch(() => {});
   }
 
@@ -370,11 +388,20 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
     });
   }
 
+  /**
+   * Counting handles runs script code in some cores (a gc pass can run a `__del__`), so
+   * stats() runs under the ladder too: a core that does not answer within limits.timeoutMs
+   * is interrupted, then killed, and stats() throws that error (TimeoutError,
+   * EngineCrashedError...); the next stats() reports the restart and lastCrash.
+   */
   async stats(): Promise<EngineStats> {
     const core = await this.enqueue(async () => {
-      const conn = await this.connection();
-      const a = await conn.request({ t: 'stats' }, this.hostCalls.handlers());
-      return a.t === 'stats' ? a : { memoryBytes: 0, handles: 0 };
+      const a = await this.request({ t: 'stats' }, this.resolved.limits.timeoutMs, { what: 'stats' });
+      if (a.t === 'stats') return a;
+      // (request() turned any other answer to a stats request into a crash.)
+      const err = a.t === 'failed' ? this.errorOf(a.failure) : new EngineCrashedError(`stats: unexpected answer ${a.t}`);
+      this.lastError = err;
+      throw err;
     });
     return {
       memoryBytes: core.memoryBytes,
@@ -383,6 +410,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
       uptimeMs: performance.now() - this.started,
       lastEscalation: this.lastEscalation,
       lastRecovery: this.lastRecovery,
+      lastCrash: this.lastCrash,
       ...(this.conn?.boot?.isolation ? { isolation: this.conn.boot.isolation } : {}),
     };
   }
@@ -390,6 +418,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.builtinsAbort.abort(new DisposedError(`engine ${this.id} was disposed`));
     await this.stopCore();
     if (this.ownStore) await this.store.close().catch(() => {});
   }

@@ -39,6 +39,7 @@ import { dirname } from 'node:path';
 import { type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
 import type { CoreFailure } from '../../src/channel/protocol.js';
 import type { ScriptValue } from '../../src/values.js';
+import { StoppedRequest } from '../../src/placement/stopped.js';
 import { OutputCapture } from '../../wasm/output.js';
 import { fromWire, toWire } from '../../wasm/python/wire.js';
 import { C_DEADLINE, C_IDENT, C_PENDING, C_RUNNING, C_SEQ, C_STOP, C_STREAM, C_WORD, viewDoubles } from './control.js';
@@ -335,15 +336,28 @@ export class CPythonCore implements EngineCore {
     });
   }
 
-  /** Runs bookkeeping holding the GIL (not a request: no deadline, no output). */
+  /**
+   * Runs a bookkeeping entry (release, handle_count, set_host_names, reset) as a request:
+   * it can run script code (`__del__`, a gc callback, a profile hook), so the watchdog is
+   * armed and the interrupt word honoured while it runs. The host's ladder keeps the
+   * deadline (it interrupts at limits.timeoutMs, then kills). A stop throws StoppedRequest.
+   */
   private locked<T>(fn: () => T): T {
     if (this.disposed) throw new Error('the native Python core was disposed');
-    acquire(this.t);
+    this.begin({ timeoutMs: Infinity, stream: false });
+    let value: T | undefined;
+    let thrown: unknown;
+    let ok = false;
     try {
-      return fn();
-    } finally {
-      release(this.t);
+      value = fn();
+      ok = true;
+    } catch (e) {
+      thrown = e;
     }
+    const o = this.finish(ok ? { value: null } : crashOf(thrown));
+    if (!o.ok && o.failure.kind !== 'crashed') throw new StoppedRequest(o.failure, o.out);
+    if (!ok) throw thrown;
+    return value as T;
   }
 
   release(ids: number[]): void {

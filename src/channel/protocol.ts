@@ -4,7 +4,7 @@
  * channel, over postMessage when SharedArrayBuffer is missing, over a child process's
  * pipe, or as plain calls for the inline placement.
  */
-import { WireHandle, type ScriptValue } from '../values.js';
+import { WireHandle, decode, type ScriptValue } from '../values.js';
 import type { CoreBoot, CoreInit } from '../core.js';
 import { EngineCrashedError } from '../errors.js';
 import type { InterruptReason } from './sab-channel.js';
@@ -120,6 +120,22 @@ function malformed(problem: string): never {
   // The problem may quote the engine's own keys: keep it short.
   const p = problem.length > 300 ? `${problem.slice(0, 300)}...` : problem;
   throw new EngineCrashedError(`the engine sent a malformed message: ${p}`);
+}
+
+/**
+ * Decodes one message from an engine. Anything that is not bytes holding MessagePack
+ * (a worker can post any value) throws EngineCrashedError: the channel is broken.
+ */
+export function decodeMessage(bytes: unknown): unknown {
+  if (!(bytes instanceof Uint8Array)) {
+    malformed(`a message arrived as ${bytes === null ? 'null' : Array.isArray(bytes) ? 'an array' : `a ${typeof bytes}`}, not as bytes`);
+  }
+  try {
+    return decode(bytes);
+  } catch (e) {
+    const m = (e as { message?: unknown })?.message;
+    return malformed(`a frame that is not valid MessagePack (${typeof m === 'string' ? m : 'undecodable'})`);
+  }
 }
 
 function fields(x: unknown, where: string): Record<string, unknown> {

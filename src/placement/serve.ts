@@ -4,6 +4,7 @@
  */
 import type { CoreOutcome, EngineCore } from '../core.js';
 import type { ToEngine, ToHost } from '../channel/protocol.js';
+import { StoppedRequest } from './stopped.js';
 
 function answer(o: CoreOutcome): ToHost {
   return o.ok ? { t: 'done', value: o.value, defined: o.defined, out: o.out } : { t: 'failed', failure: o.failure, out: o.out };
@@ -11,11 +12,26 @@ function answer(o: CoreOutcome): ToHost {
 
 const noOutput = { stdout: '', stderr: '', truncated: false };
 
+/**
+ * Something escaped the core (a wasm `RuntimeError: Aborted(...)`, a JS error from a broken
+ * runtime): the core is broken, whatever the error's own name says. The name stays in the
+ * message; the type is always EngineCrashedError, so it never passes for a script error.
+ */
 function crashed(e: unknown): ToHost {
-  const err = e as Error;
+  if (e instanceof StoppedRequest) return { t: 'failed', failure: e.failure, out: e.out };
+  let name = 'Error';
+  let message: string;
+  try {
+    const err = e as { name?: unknown; message?: unknown };
+    if (typeof err?.name === 'string') name = err.name;
+    message = typeof err?.message === 'string' ? err.message : String(e);
+  } catch {
+    // An exotic thrown value (a revoked proxy, a throwing toString): its text is not needed.
+    message = 'an unprintable error';
+  }
   return {
     t: 'failed',
-    failure: { kind: 'crashed', type: err?.name ?? 'Error', message: String(err?.message ?? e) },
+    failure: { kind: 'crashed', type: 'EngineCrashedError', message: `the engine's core failed: ${name}: ${message.slice(0, 2000)}` },
     out: noOutput,
   };
 }

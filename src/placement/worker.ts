@@ -4,11 +4,11 @@
  * else over postMessage.
  */
 import type { Endpoint } from '../channel/endpoint.js';
-import { maxSnapshotBytes, parseToHost, type ToEngine } from '../channel/protocol.js';
+import { decodeMessage, maxSnapshotBytes, parseToHost, type ToEngine } from '../channel/protocol.js';
 import { HostChannel, InterruptReason, createChannelLayout } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
-import { decode, encode } from '../values.js';
+import { encode } from '../values.js';
 import { AsyncHostCalls, serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
 
 /** How to start a worker on this platform, for a core booting with `init`. */
@@ -23,14 +23,15 @@ export function sharedMemoryAvailable(): boolean {
 
 interface Transport {
   send(bytes: Uint8Array): Promise<void>;
-  receive(): Promise<Uint8Array>;
+  receive(): Promise<unknown>;
 }
 
 function messageTransport(ep: Endpoint, dead: Promise<never>): Transport {
-  const inbox: Uint8Array[] = [];
+  // Whatever the worker posted: decodeMessage checks it is bytes.
+  const inbox: unknown[] = [];
   let wake: (() => void) | undefined;
   ep.onMessage((m) => {
-    inbox.push(m as Uint8Array);
+    inbox.push(m);
     wake?.();
   });
   return {
@@ -39,7 +40,7 @@ function messageTransport(ep: Endpoint, dead: Promise<never>): Transport {
     },
     async receive() {
       while (inbox.length === 0) await Promise.race([new Promise<void>((r) => (wake = r)), dead]);
-      return inbox.shift()!;
+      return inbox.shift();
     },
   };
 }
@@ -78,7 +79,14 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   const pyodideModule = init.language === 'python' ? await opts.pyodideModule : undefined;
   const [sent, transfer] = opts.handOverSnapshot ? handOver(init) : [init, []];
   ep.post(pyodideModule ? { init: sent, layout, pyodideModule } : { init: sent, layout }, transfer);
-  const first = parseToHost(decode(await transport.receive()), undefined, maxSnapshotBytes(init));
+  let first;
+  try {
+    first = parseToHost(decodeMessage(await transport.receive()), undefined, maxSnapshotBytes(init));
+  } catch (e) {
+    // A worker that dies or talks nonsense while booting is gone either way.
+    await ep.terminate();
+    throw e;
+  }
   if (first.t !== 'ready') {
     await ep.terminate();
     const msg = first.t === 'failed' ? first.failure.message : `unexpected ${first.t}`;
@@ -107,7 +115,7 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
       waited = false;
       for (;;) {
         // The worker runs untrusted code: its messages are validated like any input.
-        const reply = parseToHost(decode(await transport.receive()));
+        const reply = parseToHost(decodeMessage(await transport.receive()));
         if (reply.t === 'hostCall') {
           await transport.send(encode(await serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth)));
         } else if (reply.t === 'hostStart') {

@@ -66,10 +66,9 @@ describe('class 5: a receive whose caller is gone takes nothing', () => {
     await state.close();
   }, 60_000);
 
-  // Fails today: a host.aio receive left running when its exec ends keeps waiting in the store
-  // and takes the next message for a task nobody awaits. Needs escalation.ts to reject the
-  // request's stop promise when the request ends (see the report); then flip to it().
-  it.fails('Python host.aio: a receive left running when its exec ends takes nothing', async () => {
+  // A host.aio receive left running when its exec ends would keep waiting in the store
+  // and takes the next message for a task nobody awaits: the request's end withdraws it.
+  it('Python host.aio: a receive left running when its exec ends takes nothing', async () => {
     const state = new MemoryStore();
     await using py = await createEngine('python', { state, capabilities: ['channel.*'] });
     const r = await py.exec("import asyncio, host\nt = asyncio.ensure_future(host.aio.channel.receive('jobs', 60))\nawait asyncio.sleep(0.2)");

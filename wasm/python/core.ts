@@ -8,6 +8,7 @@
 import { HostCallError, type CoreBoot, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
 import type { AsyncHostResult, CoreFailure } from '../../src/channel/protocol.js';
 import type { ScriptValue } from '../../src/values.js';
+import { StoppedRequest } from '../../src/placement/stopped.js';
 import { OutputCapture } from '../output.js';
 import { installDevice, type DeviceRequest } from './device.js';
 import { BOOTSTRAP, RUNTIME_SOURCES, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
@@ -38,6 +39,10 @@ interface Runtime {
 }
 
 type Reply = { ok: true; value: ScriptValue; defined?: boolean } | { ok: false; failure: CoreFailure };
+
+function isPending(text: unknown): text is string {
+  return typeof text === 'string' && text.startsWith(PENDING);
+}
 
 /** Calls a runtime entry that is used once, and frees its proxy. */
 function once(fn: PyFn<unknown>, ...args: unknown[]): void {
@@ -259,15 +264,15 @@ export class PythonCore implements EngineCore {
    * Runs one runtime entry and turns its reply (or a stop) into an outcome. Without
    * blocking waits (hostWaitAsync), a request waiting for the host answers later.
    */
-  private finish(entry: () => string): CoreOutcome | Promise<CoreOutcome> {
-    let text: string | undefined;
+  private finish(entry: () => unknown): CoreOutcome | Promise<CoreOutcome> {
+    let text: unknown;
     let thrown: unknown;
     try {
       text = entry();
     } catch (e) {
       thrown = e;
     }
-    if (this.env.hostWaitAsync && text?.startsWith(PENDING)) return this.parked(text);
+    if (this.env.hostWaitAsync && isPending(text)) return this.parked(text);
     return this.outcome(text, thrown);
   }
 
@@ -276,9 +281,9 @@ export class PythonCore implements EngineCore {
    * or a timer. Waits here without blocking, hands the results over and runs it on, until
    * it answers or is stopped (deadline, or a stop the host sent with the results).
    */
-  private async parked(text: string | undefined): Promise<CoreOutcome> {
+  private async parked(text: unknown): Promise<CoreOutcome> {
     let thrown: unknown;
-    while (text?.startsWith(PENDING)) {
+    while (isPending(text)) {
       this.out.flush();
       const wait = (JSON.parse(text) as { wait: number | null }).wait ?? Infinity;
       const ms = Math.max(0, Math.min(wait * 1000, this.deadline - performance.now(), MAX_PARK_MS));
@@ -297,18 +302,67 @@ export class PythonCore implements EngineCore {
   /** Host results the trampoline collected, for the runtime's next 'await'. */
   private collected: AsyncHostResult[] = [];
 
-  private outcome(text: string | undefined, thrown: unknown): CoreOutcome {
+  private outcome(text: unknown, thrown: unknown): CoreOutcome {
     this.running = false;
     if (this.stop === null && this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
     const out = this.out.end();
     if (this.stop) return this.discard({ ok: false, failure: this.stopFailure(this.stop), out });
-    if (text === undefined) {
-      const err = thrown as Error;
-      return this.discard({ ok: false, failure: { kind: 'crashed', type: err?.name ?? 'Error', message: String(err?.message ?? thrown) }, out });
+    if (text === undefined && thrown !== undefined) {
+      // Only a broken interpreter throws out of a runtime entry (a wasm abort, a fatal
+      // error); the error's own name (RuntimeError, SyntaxError...) must not pass for the script's.
+      const err = thrown as { name?: unknown; message?: unknown };
+      const why = `${typeof err?.name === 'string' ? err.name : 'Error'}: ${typeof err?.message === 'string' ? err.message : String(thrown)}`;
+      return this.discard({ ok: false, failure: { kind: 'crashed', type: 'EngineCrashedError', message: `the Python interpreter failed: ${why.slice(0, 2000)}` }, out });
     }
-    const r = fromWire(text, this.init.engineId) as Reply;
+    const r = this.reply(text);
+    if (!r) {
+      const what = typeof text === 'string' ? 'text that is not a reply' : `a ${typeof text}`;
+      return this.discard({ ok: false, failure: { kind: 'crashed', type: 'EngineCrashedError', message: `the Python runtime answered with ${what}; the engine restarts` }, out });
+    }
     if (!r.ok) return { ok: false, failure: r.failure, out };
     return { ok: true, value: r.value, defined: r.defined ?? true, out };
+  }
+
+  /**
+   * The runtime's reply, or undefined when it is not one (the runtime lives in the same
+   * heap as the script, so its answer is checked like input; the host checks the fields).
+   */
+  private reply(text: unknown): Reply | undefined {
+    if (typeof text !== 'string') return undefined;
+    try {
+      const r = fromWire(text, this.init.engineId) as { ok?: unknown } | null;
+      if (typeof r !== 'object' || r === null || typeof r.ok !== 'boolean') return undefined;
+      return r as Reply;
+    } catch {
+      // Not JSON: reported as a broken runtime by the caller.
+      return undefined;
+    }
+  }
+
+  /**
+   * Runs a bookkeeping entry (release, handle_count, set_host_names, reset) as a request:
+   * it can run script code (`__del__`, a gc callback, a profile hook), so the interrupt
+   * word and the heap cap are checked while it runs. The host's ladder keeps the deadline
+   * (it interrupts at limits.timeoutMs, then kills). A stop throws StoppedRequest.
+   */
+  private guarded<T>(entry: () => T): T {
+    if (this.running) return entry();
+    this.begin({ timeoutMs: Infinity, stream: false });
+    let value: T | undefined;
+    let thrown: unknown;
+    let ok = false;
+    try {
+      value = entry();
+      ok = true;
+    } catch (e) {
+      thrown = e;
+    }
+    this.running = false;
+    if (this.stop === null && this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
+    const out = this.out.end();
+    if (this.stop) throw new StoppedRequest(this.stopFailure(this.stop), out);
+    if (!ok) throw thrown;
+    return value as T;
   }
 
   /**
@@ -368,11 +422,13 @@ export class PythonCore implements EngineCore {
   }
 
   release(ids: number[]): void {
-    if (ids.length > 0) this.rt.release(JSON.stringify(ids));
+    if (ids.length > 0) this.guarded(() => this.rt.release(JSON.stringify(ids)));
   }
 
   handleCount(): number {
-    return this.rt.handle_count();
+    const n: unknown = this.guarded(() => this.rt.handle_count());
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`the Python runtime counted ${typeof n === 'number' ? n : `a ${typeof n}`} handles`);
+    return n;
   }
 
   install(wheel: Uint8Array, name: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
@@ -387,11 +443,11 @@ export class PythonCore implements EngineCore {
   }
 
   setHostFunctions(names: string[]): void {
-    this.rt.set_host_names(JSON.stringify(names));
+    this.guarded(() => this.rt.set_host_names(JSON.stringify(names)));
   }
 
   reset(): void {
-    this.rt.reset();
+    this.guarded(() => this.rt.reset());
   }
 
   memoryBytes(): number {
