@@ -6,6 +6,7 @@ import { checkGrantPattern } from './capabilities/registry.js';
 import type { CoreLimits } from './core.js';
 import type { EngineOptions, Language, Limits } from './engine.js';
 import { InvalidInputError } from './errors.js';
+import { markMade } from './factory-token.js';
 
 export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
   timeoutMs: 30_000,
@@ -153,7 +154,8 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   // Checked for both languages, so a typo shows; Lua boots in milliseconds and needs none.
   const checkedSnapshot = checkSnapshot(o.snapshot);
   const snapshot = lang === 'python' && backend !== 'native' ? checkedSnapshot : false;
-  return { language: lang, backend, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, snapshot, options: o };
+  // Marked: SandboxEngine takes only options resolved here (requireMade).
+  return markMade({ language: lang, backend, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, snapshot, options: o });
 }
 
 /**

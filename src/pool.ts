@@ -5,6 +5,7 @@
  */
 import type { EngineOptions, Language, ScriptEngine } from './engine.js';
 import { AbortError, DisposedError, InvalidInputError, QueueFullError } from './errors.js';
+import { FACTORY, requireFactory, type FactoryToken } from './factory-token.js';
 import { Histogram, type HistogramSnapshot } from './histogram.js';
 import { splitPoolOptions, type ResolvedPoolOptions } from './pool-options.js';
 
@@ -70,11 +71,14 @@ export class EnginePool implements AsyncDisposable {
   private readonly runMs = new Histogram();
 
   private constructor(
+    token: FactoryToken,
     readonly language: Language,
     private readonly o: ResolvedPoolOptions,
     private readonly engineOptions: EngineOptions,
     private readonly create: Create,
   ) {
+    // JavaScript can call a private constructor: refuse before a timer or engine starts.
+    requireFactory(token, 'EnginePool', 'await createPool(language, options)');
     const tick = Math.max(50, Math.min(o.healthCheckMs, o.idleTimeoutMs) / 2);
     this.timer = setInterval(() => void this.sweep(), tick);
     (this.timer as { unref?: () => void }).unref?.();
@@ -83,7 +87,7 @@ export class EnginePool implements AsyncDisposable {
   /** Checks the options, boots `min` engines, and resolves when they answer. */
   static async start(language: Language, options: unknown, create: Create): Promise<EnginePool> {
     const { pool, engine } = splitPoolOptions(options);
-    const p = new EnginePool(language, pool, engine, create);
+    const p = new EnginePool(FACTORY, language, pool, engine, create);
     try {
       // The first engine also proves the engine options: a bad one fails createPool itself.
       const first = await p.boot();

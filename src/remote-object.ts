@@ -8,6 +8,7 @@
  */
 import type { RemoteObject, RunOptions } from './engine.js';
 import { DisposedError, InvalidInputError } from './errors.js';
+import { FACTORY, requireFactory, type FactoryToken } from './factory-token.js';
 import { WireHandle, type ScriptValue } from './values.js';
 
 /** What a handle asks of its engine. */
@@ -19,17 +20,21 @@ export interface HandleOwner {
   releaseHandle(h: RemoteHandle): Promise<void>;
 }
 
-/** A RemoteObject: an id in one engine's handle table. */
+/** A RemoteObject: an id in one engine's handle table. Made only by its engine's HandleTable. */
 export class RemoteHandle implements RemoteObject {
   /** @internal */ disposed = false;
   constructor(
+    token: FactoryToken,
     /** @internal */ readonly owner: HandleOwner,
     /** The id inside the engine. */
     readonly id: number,
     /** What the object is (`Rect`, `function`, `table`), for messages. */
     readonly kind: string,
     /** @internal */ readonly generation: number,
-  ) {}
+  ) {
+    // `new (obj.constructor)(...)` would make a handle to nothing that fails on first use.
+    requireFactory(token, 'a RemoteObject', "engine.create(cls, args) or a call that returns an object (RemoteObjects come from their engine)");
+  }
 
   /** Calls a method: `obj.method(*args)` in Python, `obj:method(...)` in Lua; `__call__` calls the object itself. */
   call(method: string, args: ScriptValue[] = [], opts?: RunOptions): Promise<ScriptValue> {
@@ -104,7 +109,7 @@ export class HandleTable {
     if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
     if (v instanceof WireHandle) {
       if (!Number.isSafeInteger(v.id)) throw new InvalidInputError(`the engine sent a handle with a bad id (${String(v.id)})`);
-      const h = new RemoteHandle(this.owner, v.id, String(v.kind).slice(0, 100), this.generation);
+      const h = new RemoteHandle(FACTORY, this.owner, v.id, String(v.kind).slice(0, 100), this.generation);
       this.registry.register(h, { id: v.id, generation: this.generation }, h);
       return h;
     }

@@ -11,6 +11,7 @@ import type { CoreInit } from './core.js';
 import { EngineSession } from './engine-session.js';
 import type { EngineOptions, EngineStats, ExecResult, RemoteObject, RunOptions, ScriptEngine } from './engine.js';
 import { DisposedError, EngineCrashedError, InvalidInputError, UnavailableError } from './errors.js';
+import { requireMade } from './factory-token.js';
 import { checkTimeout, coreLimits, type ResolvedOptions } from './options.js';
 import type { Answer, ConnectionFactory } from './placement/connection.js';
 import { HandleTable, RemoteHandle, type HandleOwner } from './remote-object.js';
@@ -40,6 +41,8 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
   private readonly builtinsAbort = new AbortController();
 
   constructor(resolved: ResolvedOptions, connect: ConnectionFactory) {
+    // `new (engine.constructor)(...)` from JavaScript: refuse before anything starts.
+    requireMade(resolved, 'a ScriptEngine', 'await createEngine(language, options)');
     super(resolved, connect);
     this.language = resolved.language;
     this.backend = resolved.backend === 'native' ? 'native' : 'wasm';

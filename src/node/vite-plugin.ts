@@ -33,6 +33,10 @@ const TYPES: Record<string, string> = {
   zip: 'application/zip',
 };
 
+/** What `scriptbox/playground`'s editor imports: optional peer dependencies of the package. */
+const PLAYGROUND_PEERS = ['codemirror', '@codemirror/lang-python', '@codemirror/language', '@codemirror/legacy-modes', '@codemirror/state', '@codemirror/view'];
+const PLAYGROUND_EDITOR = /[\\/]web[\\/]playground[\\/]editor\.[jt]s$/;
+
 export interface ScriptboxViteOptions {
   /** Send COOP/COEP headers (default true). Without them there is no SharedArrayBuffer. */
   crossOriginIsolation?: boolean;
@@ -43,6 +47,8 @@ export function scriptbox(options: ScriptboxViteOptions = {}): Plugin {
   const files = assets();
   return {
     name: 'scriptbox',
+    // Before Vite's resolver, which stands a silent stub in for a missing optional peer.
+    enforce: 'pre',
     config() {
       return {
         server: isolate ? { headers: ISOLATION } : {},
@@ -51,6 +57,18 @@ export function scriptbox(options: ScriptboxViteOptions = {}): Plugin {
         optimizeDeps: { include: ['wasmoon'], exclude: ['pyodide', 'scriptbox'] },
         worker: { format: 'es' },
       };
+    },
+    // The playground's editor needs CodeMirror, which `npm i scriptbox` does not install (an
+    // optional peer dependency): say that, instead of the bundler's bare "cannot resolve".
+    async resolveId(source, importer, opts) {
+      if (!importer || !PLAYGROUND_EDITOR.test(importer)) return null;
+      if (!PLAYGROUND_PEERS.some((p) => source === p || source.startsWith(`${p}/`))) return null;
+      const found = await this.resolve(source, importer, { ...opts, skipSelf: true });
+      // Vite stands a stub (that throws when loaded) in for a missing optional peer.
+      if (found && !found.id.startsWith('__vite-optional-peer-dep:')) return found;
+      this.error(
+        `scriptbox/playground needs CodeMirror (${source} is not installed; it is an optional peer dependency of scriptbox): npm install ${PLAYGROUND_PEERS.join(' ')}`,
+      );
     },
     configureServer(server) {
       server.middlewares.use((req, res, next) => {

@@ -3,6 +3,7 @@
  * every store opened on that database name in this origin and kept across page loads.
  */
 import { InvalidInputError, UnavailableError } from '../errors.js';
+import { FACTORY, requireFactory, type FactoryToken } from '../factory-token.js';
 import { decode, type ScriptValue } from '../values.js';
 import {
   checkKvQuota,
@@ -126,10 +127,13 @@ export class IndexedDbStore implements StateStore {
   private readonly label: string;
 
   private constructor(
+    token: FactoryToken,
     private readonly db: IDBDatabase,
     readonly dbName: string,
     private readonly limits: ResolvedLimits,
   ) {
+    // JavaScript can call a private constructor: refuse at once, not at the first method.
+    requireFactory(token, 'IndexedDbStore', 'await IndexedDbStore.open(dbName)');
     this.label = `IndexedDbStore ${quote(dbName)}`;
     if (typeof BroadcastChannel !== 'undefined') {
       this.wake = new BroadcastChannel(`scriptbox-state:${dbName}`);
@@ -177,7 +181,7 @@ export class IndexedDbStore implements StateStore {
       db.close();
       throw new UnavailableError(`IndexedDB database ${quote(dbName)} belongs to something else; pick another dbName`);
     }
-    return new IndexedDbStore(db, dbName, resolved);
+    return new IndexedDbStore(FACTORY, db, dbName, resolved);
   }
 
   async get(key: string): Promise<ScriptValue | undefined> {

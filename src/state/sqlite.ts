@@ -7,6 +7,7 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidInputError, UnavailableError } from '../errors.js';
+import { FACTORY, requireFactory, type FactoryToken } from '../factory-token.js';
 import { decode, type ScriptValue } from '../values.js';
 import {
   checkKvQuota,
@@ -308,10 +309,14 @@ export class SqliteStore implements StateStore {
   private closed = false;
 
   private constructor(
+    token: FactoryToken,
     private readonly file: SqliteFile,
     private readonly limits: ResolvedLimits,
     private readonly label: string,
-  ) {}
+  ) {
+    // JavaScript can call a private constructor: refuse at once, not at the first method.
+    requireFactory(token, 'SqliteStore', 'await SqliteStore.open(path)');
+  }
 
   /**
    * Opens (creating if need be) the SQLite file at `path`; `':memory:'` gives a private
@@ -324,7 +329,7 @@ export class SqliteStore implements StateStore {
     }
     const resolved = resolveLimits(limits, 'SqliteStore');
     const Database = await loadDriver();
-    return new SqliteStore(SqliteFile.acquire(Database, path), resolved, `SqliteStore ${quote(path)}`);
+    return new SqliteStore(FACTORY, SqliteFile.acquire(Database, path), resolved, `SqliteStore ${quote(path)}`);
   }
 
   async get(key: string): Promise<ScriptValue | undefined> {

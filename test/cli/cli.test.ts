@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,93 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
     return { code: err.code, stdout: err.stdout, stderr: err.stderr };
   }
 }
+
+/** Runs the CLI with `input` on its stdin. */
+function cliWithStdin(input: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+describe('scriptbox help, version and mistakes', () => {
+  it('--help, -h and `help` print the usage to stdout and exit 0', async () => {
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^usage: scriptbox <command>/);
+      expect(r.stdout).toMatch(/run FILE\|-\|-c CODE/);
+      expect(r.stderr).toBe('');
+    }
+  });
+
+  it('`run --help` and `help run` print the run usage to stdout and exit 0', async () => {
+    for (const args of [['run', '--help'], ['help', 'run'], ['run', '-h']]) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^usage: scriptbox run FILE/);
+      expect(r.stdout).toContain('-c, --code CODE');
+    }
+    const bench = await cli('help', 'bench');
+    expect(bench).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: scriptbox bench/) });
+  });
+
+  it('bare `scriptbox` prints the usage and exits 2', async () => {
+    const r = await cli();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^usage: scriptbox <command>/);
+  });
+
+  it('an unknown command names itself and the closest real one', async () => {
+    const r = await cli('rn', 'examples/hello.lua');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'rn'; did you mean 'run'\?/);
+    expect((await cli('snapshots')).stderr).toMatch(/unknown command 'snapshots'; did you mean 'snapshot'/);
+    expect((await cli('help', 'bnech')).stderr).toMatch(/unknown command 'bnech'; did you mean 'bench'/);
+    expect((await cli('--hepl')).stderr).toMatch(/unknown option '--hepl'; did you mean 'help'/);
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) expect(await cli(flag)).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+});
+
+describe('scriptbox run - and -c', () => {
+  it('`run -` reads the script from stdin', async () => {
+    const py = await cliWithStdin('import sys\nprint("from stdin", sys.version_info[0])\n', 'run', '-', '--lang', 'python');
+    expect(py).toMatchObject({ code: 0, stdout: 'from stdin 3\n' });
+    const lua = await cliWithStdin('print("lua " .. 6 * 7)', 'run', '-', '-l', 'lua');
+    expect(lua).toMatchObject({ code: 0, stdout: 'lua 42\n' });
+  }, 60_000);
+
+  it('`run -c CODE --lang` runs a snippet; --json gives its value', async () => {
+    const r = await cli('run', '-c', 'return 6 * 7', '--lang', 'lua', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ success: true, value: 42 });
+    const bad = await cli('run', '-c', 'error("nope")', '--lang', 'lua');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('nope');
+  });
+
+  it('--lang overrides the extension, and - / -c without --lang say what is missing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sb-cli-'));
+    await writeFile(join(dir, 'script.txt'), 'return "as lua"');
+    expect(await cli('run', join(dir, 'script.txt'), '--lang', 'lua', '--json').then((r) => JSON.parse(r.stdout).value)).toBe('as lua');
+    const noLang = await cli('run', '-c', '1 + 1');
+    expect(noLang.code).toBe(2);
+    expect(noLang.stderr).toMatch(/-c CODE needs --lang python or --lang lua/);
+    expect((await cliWithStdin('', 'run', '-')).stderr).toMatch(/stdin needs --lang/);
+    expect((await cli('run', '-c', 'x', '--lang', 'ruby')).stderr).toMatch(/--lang takes python or lua \(got ruby\)/);
+    expect((await cli('run', '-c', 'x', 'file.lua', '--lang', 'lua')).stderr).toMatch(/either -c CODE or a script/);
+  });
+});
 
 describe('scriptbox run', () => {
   it('prints the script output and exits 0', async () => {
