@@ -10,7 +10,8 @@
 import { InvalidInputError } from '../../src/errors.js';
 import { MapEntries, WireHandle, type ScriptValue } from '../../src/values.js';
 // The read policies and type names are the wasm backend's (a cdata is one more value with no plain form).
-import { keyPath, luaTypeName, type HandleResolver, type ReadPolicy } from '../../wasm/lua/convert.js';
+import { PART_BYTES, ValueBudget, keyPath, luaTypeName, type HandleResolver, type ReadPolicy } from '../../wasm/lua/convert.js';
+import { cutNote } from '../../wasm/lua/failures.js';
 import type { LuaStack } from '../../wasm/lua/lua-stack.js';
 import { LUA_GLOBALSINDEX, LUA_REGISTRYINDEX, T, type LuaJitLib } from './lib.js';
 
@@ -63,6 +64,13 @@ export class LuaJitConvert {
     private readonly lib: LuaJitLib,
     private readonly maxDepth: number,
     private readonly handles: HandleResolver,
+    /** limits.maxValueBytes: what one read may add up to. */
+    private readonly maxBytes: number,
+    /**
+     * lua_pcall as the core runs script code (limits.ts `script`: memory cap on, hook
+     * armed): a __tostring is script code like any other.
+     */
+    private readonly protectedCall: (L: number, nargs: number, nresults: number) => number,
   ) {
     this.scratch = new Scratch(lib);
   }
@@ -79,8 +87,9 @@ export class LuaJitConvert {
       if (!lib.lua_checkstack(L, 2)) return luaTypeName(t);
       lib.lua_rawgeti(L, LUA_REGISTRYINDEX, this.tostringRef);
       lib.lua_pushvalue(L, at);
-      const ok = lib.lua_pcall(L, 1, 1, 0) === 0 && lib.lua_type(L, -1) === T.String;
-      const s = ok ? this.text(L, -1) : luaTypeName(t);
+      const ok = this.protectedCall(L, 1, 1) === 0 && lib.lua_type(L, -1) === T.String;
+      // A function's text is short; a cap keeps a script's __tostring from sizing it.
+      const s = ok ? this.text(L, -1, 4096) : luaTypeName(t);
       lib.lua_settop(L, -2);
       return s;
     },
@@ -168,11 +177,12 @@ export class LuaJitConvert {
     throw new InvalidInputError(`${path} is a ${typeof v}, which cannot cross into Lua`, path);
   }
 
-  /** Reads the string at `idx` (a string already) as text when it is valid UTF-8, else as bytes. */
-  private readString(L: number, idx: number, forceBytes = false): string | Uint8Array {
+  /** Reads the string at `idx` (a string already) as text when it is valid UTF-8, else as bytes; a budget counts its bytes first. */
+  private readString(L: number, idx: number, forceBytes = false, budget?: ValueBudget, path = ''): string | Uint8Array {
     const s = this.scratch;
     const p = this.lib.lua_tolstring(L, idx, s.lenAddress);
     const len = s.len;
+    budget?.add(len + PART_BYTES, path);
     if (!forceBytes) {
       // koffi decodes in native code; a replacement character may mean invalid UTF-8: check strictly.
       const text = this.lib.koffi.decode.string(p, len) as string;
@@ -191,21 +201,35 @@ export class LuaJitConvert {
     return view.slice();
   }
 
-  /** Reads a string value for messages (always text). */
-  text(L: number, idx: number): string {
+  /**
+   * Reads a string value for messages (always text). With `max`, reads at most that many
+   * bytes and says how much it cut: a script controls the length of what it raises.
+   */
+  text(L: number, idx: number, max?: number): string {
     if (this.lib.lua_type(L, idx) !== T.String) return '';
-    const s = this.readString(L, idx);
-    return typeof s === 'string' ? s : new TextDecoder().decode(s);
+    const sc = this.scratch;
+    const p = this.lib.lua_tolstring(L, idx, sc.lenAddress);
+    const len = sc.len;
+    const keep = max === undefined ? len : Math.min(len, max);
+    const at = sc.room(keep);
+    this.lib.memcpy(sc.address + at, p, keep);
+    // Not fatal: a cut may split a character, and messages are text whatever the bytes.
+    const s = new TextDecoder().decode(sc.u8.subarray(at, at + keep));
+    return keep < len ? s + cutNote(len, keep) : s;
   }
 
-  /** Reads the value at `idx`. `policy` decides what values with no plain form become. */
-  read(L: number, idx: number, path: string, policy: ReadPolicy): ScriptValue {
-    return this.readAt(L, absIndex(this.lib, L, idx), path, 0, new Set(), policy);
+  /**
+   * Reads the value at `idx`. `policy` decides what values with no plain form become;
+   * `budget` (limits.maxValueBytes by default) what the whole answer may add up to.
+   */
+  read(L: number, idx: number, path: string, policy: ReadPolicy, budget = new ValueBudget(this.maxBytes)): ScriptValue {
+    return this.readAt(L, absIndex(this.lib, L, idx), path, 0, new Set(), policy, budget);
   }
 
-  private readAt(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy): ScriptValue {
+  private readAt(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy, budget: ValueBudget): ScriptValue {
     const lib = this.lib;
     const type = lib.lua_type(L, idx);
+    if (type !== T.String) budget.add(PART_BYTES, path);
     switch (type) {
       case T.None:
       case T.Nil:
@@ -215,9 +239,9 @@ export class LuaJitConvert {
       case T.Number:
         return lib.lua_tonumber(L, idx);
       case T.String:
-        return this.readString(L, idx);
+        return this.readString(L, idx, false, budget, path);
       case T.Table:
-        return this.readTable(L, idx, path, depth, seen, policy);
+        return this.readTable(L, idx, path, depth, seen, policy, budget);
       default:
         return policy.opaque(L, type, path, idx);
     }
@@ -234,7 +258,7 @@ export class LuaJitConvert {
     return same ? 'bytes' : 'instance';
   }
 
-  private readTable(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy): ScriptValue {
+  private readTable(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy, budget: ValueBudget): ScriptValue {
     const lib = this.lib;
     const meta = this.metaKind(L, idx);
     // An instance is a leaf, like a function: no depth or cycle check applies to it.
@@ -247,7 +271,7 @@ export class LuaJitConvert {
     if (!lib.lua_checkstack(L, 6)) throw new InvalidInputError(`${path} is nested too deeply`, path);
     if (meta === 'bytes') {
       lib.lua_rawgeti(L, idx, 1);
-      const b = lib.lua_type(L, -1) === T.String ? this.readString(L, -1, true) : new Uint8Array();
+      const b = lib.lua_type(L, -1) === T.String ? this.readString(L, -1, true, budget, path) : new Uint8Array();
       lib.lua_settop(L, -2);
       return b;
     }
@@ -263,10 +287,12 @@ export class LuaJitConvert {
       const kt = lib.lua_type(L, -2);
       // Never lua_tolstring a number key in place: it would break lua_next (readAt reads numbers as numbers).
       const key: ScriptValue =
-        kt === T.String ? this.readString(L, -2) : this.readAt(L, absIndex(lib, L, -2), `${path}.<key>`, depth + 1, seen, policy);
+        kt === T.String
+          ? this.readString(L, -2, false, budget, `${path}.<key>`)
+          : this.readAt(L, absIndex(lib, L, -2), `${path}.<key>`, depth + 1, seen, policy, budget);
       if (typeof key !== 'string') allStringKeys = false;
       if (!(typeof key === 'number' && Number.isInteger(key) && key >= 1 && key <= n)) sequence = false;
-      const value = this.readAt(L, absIndex(lib, L, -1), keyPath(path, typeof key === 'number' ? key - 1 : key), depth + 1, seen, policy);
+      const value = this.readAt(L, absIndex(lib, L, -1), keyPath(path, typeof key === 'number' ? key - 1 : key), depth + 1, seen, policy, budget);
       entries.push([key, value]);
       lib.lua_settop(L, -2);
     }

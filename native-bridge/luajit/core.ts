@@ -10,7 +10,12 @@
  *   (hostcall, print), the allocator and the hook never raise: they return status values
  *   and the prelude's Lua wrappers call `error`.
  * - Memory cap, timeouts and interrupts: limits.ts (a JS allocator, a count hook that
- *   stops by re-pointing itself at libluajit's `lua_error`).
+ *   stops by re-pointing itself at libluajit's `lua_error`). Every lua_pcall that can run
+ *   script code (requests, the host-table builder, tostring of an error object or of a
+ *   REPL result) runs inside `limits.script`: the cap is never off while script code runs.
+ * - No script finalizers: `newproxy` is gone (prelude) and Lua 5.1 tables have no `__gc`.
+ * - Values the host reassembles (results, host-call arguments) are counted against
+ *   limits.maxValueBytes while they are read (convert.ts); error texts are cut.
  *
  * KNOWN LIMITATION (verified in test/native/luajit-core.test.ts): LuaJIT does not run
  * hooks inside JIT-compiled traces. A loop that LuaJIT compiles and that does not
@@ -33,11 +38,12 @@
 import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
 import type { CoreFailure } from '../../src/channel/protocol.js';
 import { InvalidInputError } from '../../src/errors.js';
+import { StoppedRequest } from '../../src/placement/stopped.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../../wasm/output.js';
-import { PLAIN_ONLY, TO_HOST, type ReadPolicy } from '../../wasm/lua/convert.js';
+import { PLAIN_ONLY, TO_HOST, ValueBudget, type ReadPolicy } from '../../wasm/lua/convert.js';
 import { LuaJitConvert, luajitStack } from './convert.js';
-import { scriptFailure, stopFailure, stopOf } from '../../wasm/lua/failures.js';
+import { errorTextLimit, scriptFailure, stopFailure, stopOf } from '../../wasm/lua/failures.js';
 import { DeadHandleError, invalid, type LuaHandles } from '../../wasm/lua/handles.js';
 import type { LuaStack } from '../../wasm/lua/lua-stack.js';
 import { LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, T, luajit, register, type Callback, type LuaJitLib } from './lib.js';
@@ -70,7 +76,9 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
     this.hostNames = init.hostFunctions;
     this.stack = luajitStack(lib, () => this.conv);
     this.handles = this.makeHandles(init.engineId);
-    this.conv = new LuaJitConvert(lib, init.limits.maxValueDepth, this.handles);
+    this.conv = new LuaJitConvert(lib, init.limits.maxValueDepth, this.handles, init.limits.maxValueBytes, (L, nargs, nresults) =>
+      this.limits.script(() => lib.lua_pcall(L, nargs, nresults, 0)),
+    );
     this.limits = new LuaJitLimits(lib, init.limits.memoryBytes, env);
     this.hostcallCb = register(lib, (Ls) => this.limits.guarded(() => this.hostcall(Ls)), lib.protos.cfunction);
     this.printCb = register(lib, (Ls) => this.limits.guarded(() => this.print(Ls)), lib.protos.cfunction);
@@ -106,21 +114,47 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
     this.buildHostRef = lib.luaL_ref(L, LUA_REGISTRYINDEX);
     this.handles.attach(L, indexRef);
     this.hostRef = 0;
+    this.limits.begin(Infinity); // no stop left from before; installs the periodic hook
     this.buildHost();
-    this.limits.begin(Infinity); // installs the periodic hook
+    this.limits.end();
     lib.lua_settop(L, 0);
   }
 
+  /**
+   * Runs the prelude's host-table builder as script code (it indexes strings, whose
+   * methods a script can replace): cap on, hook armed. A stop leaves the old table.
+   */
   private buildHost(): void {
     const lib = this.lib;
     const L = this.L;
     const top = lib.lua_gettop(L);
     lib.lua_rawgeti(L, LUA_REGISTRYINDEX, this.buildHostRef);
     this.conv.push(L, this.hostNames, 'hostFunctions');
-    if (lib.lua_pcall(L, 1, 1, 0) !== LUA_OK) throw new Error(`host table: ${this.conv.text(L, -1)}`);
+    if (this.limits.script(() => lib.lua_pcall(L, 1, 1, 0)) !== LUA_OK) {
+      const why = this.conv.text(L, -1, errorTextLimit(this.init.limits.maxValueBytes));
+      lib.lua_settop(L, top);
+      if (this.limits.stop) return;
+      throw new Error(`the host table could not be built: ${why}`);
+    }
     if (this.hostRef) lib.luaL_unref(L, LUA_REGISTRYINDEX, this.hostRef);
     this.hostRef = lib.luaL_ref(L, LUA_REGISTRYINDEX);
     lib.lua_settop(L, top);
+  }
+
+  /**
+   * Runs a bookkeeping request that can run script code (setHostFunctions) like a script
+   * request: the hook reads the interrupt word (the host's ladder keeps the deadline) and
+   * the cap is on. A stop throws StoppedRequest, which serve() answers as its failure.
+   */
+  private bookkeeping(body: () => void): void {
+    this.limits.begin(Infinity);
+    try {
+      body();
+    } finally {
+      this.limits.end();
+    }
+    const stop = this.limits.stop;
+    if (stop) throw new StoppedRequest(stopFailure(stop, this.init.limits.memoryBytes), { stdout: '', stderr: '', truncated: false });
   }
 
   /** hostcall(name, ...) -> true, value | false, "Type: message". Plain values in; values and handles out. */
@@ -131,7 +165,9 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
     let failure: string;
     try {
       const args: ScriptValue[] = [];
-      for (let i = 2; i <= top; i++) args.push(this.conv.read(L, i, `host.${name} argument ${i - 1}`, TO_HOST));
+      // One budget for all the arguments: limits.maxValueBytes is per message.
+      const budget = new ValueBudget(this.init.limits.maxValueBytes);
+      for (let i = 2; i <= top; i++) args.push(this.conv.read(L, i, `host.${name} argument ${i - 1}`, TO_HOST, budget));
       this.out.flush();
       const result = this.env.hostCall(name, args);
       lib.lua_settop(L, 0);
@@ -152,7 +188,8 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
 
   /** print's C half: the prelude joined the tostring()s already, so this only reads a string. */
   private print(L: number): number {
-    this.out.write('stdout', this.conv.text(L, 1) + '\n');
+    // Read no more than the output can hold: 3 bytes per UTF-16 unit at worst, so a cut still marks `truncated`.
+    this.out.write('stdout', this.conv.text(L, 1, 3 * (this.init.limits.maxOutputBytes + 1)) + '\n');
     return 0;
   }
 
@@ -196,17 +233,19 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
     if (this.limits.stop) return stopFailure(this.limits.stop, this.init.limits.memoryBytes);
     let message: string;
     let traceback: string | undefined;
+    // The message handler ran tostring() inside the pcall (cap on, hook armed); the host reads a bounded part of its text.
+    const max = errorTextLimit(this.init.limits.maxValueBytes);
     const t = lib.lua_type(L, -1);
     if (t === T.Table) {
       // The message handler's box: { err, msg, tb }.
       lib.lua_pushstring(L, 'msg');
       lib.lua_rawget(L, -2);
-      message = this.conv.text(L, -1);
+      message = this.conv.text(L, -1, max);
       lib.lua_pushstring(L, 'tb');
       lib.lua_rawget(L, -3);
-      traceback = this.conv.text(L, -1) || undefined;
+      traceback = this.conv.text(L, -1, max) || undefined;
       lib.lua_settop(L, -3);
-    } else if (t === T.String) message = this.conv.text(L, -1);
+    } else if (t === T.String) message = this.conv.text(L, -1, max);
     else if (t === T.Number) message = String(lib.lua_tonumber(L, -1));
     else message = `(error object is a ${t === T.Nil ? 'nil' : 'non-string'} value)`;
     return scriptFailure(message, { syntax, outOfMemory: status === 4, ...(traceback ? { traceback } : {}) });
@@ -229,12 +268,13 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
     const L = this.L;
     const n = this.lib.lua_gettop(L) - base + 1;
     const mark = this.handles.mark();
+    const budget = new ValueBudget(this.init.limits.maxValueBytes);
     let value: ScriptValue = null;
     try {
-      if (n === 1) value = this.conv.read(L, base, 'result', policy);
+      if (n === 1) value = this.conv.read(L, base, 'result', policy, budget);
       else if (n > 1) {
         const vs: ScriptValue[] = [];
-        for (let i = 0; i < n; i++) vs.push(this.conv.read(L, base + i, `result[${i}]`, policy));
+        for (let i = 0; i < n; i++) vs.push(this.conv.read(L, base + i, `result[${i}]`, policy, budget));
         value = vs;
       }
     } catch (e) {
@@ -242,6 +282,11 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
       // The host never sees the handles of a result that failed: drop them.
       this.handles.dropSince(L, mark);
       return this.fail(invalid(e));
+    }
+    // A REPL result's __tostring runs as script code: it may have been stopped.
+    if (this.limits.stop) {
+      this.handles.dropSince(L, mark);
+      return this.fail(stopFailure(this.limits.stop, this.init.limits.memoryBytes));
     }
     return this.done(value);
   }
@@ -252,7 +297,7 @@ export class LuaJitCore extends LuaRequests implements EngineCore {
 
   setHostFunctions(names: string[]): void {
     this.hostNames = names;
-    this.buildHost();
+    this.bookkeeping(() => this.buildHost());
   }
 
   reset(): void {

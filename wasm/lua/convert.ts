@@ -6,6 +6,7 @@
 import { InvalidInputError } from '../../src/errors.js';
 import { MapEntries, WireHandle, type ScriptValue } from '../../src/values.js';
 import { LUA_REGISTRYINDEX, T, type LuaModule } from './lua-api.js';
+import { cutNote } from './failures.js';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -47,6 +48,33 @@ export const TO_HOST: ReadPolicy = {
   },
 };
 
+/**
+ * What the host will reassemble from a value being read, counted as the converter walks
+ * (DESIGN §4, issue 17 class 6): a string counts its bytes at every reference, so a table
+ * holding one 1 MiB string 250 times counts 250 MiB and is refused after the 8th, long
+ * before the host sees any of it. The count is close to the value's MessagePack size.
+ * One budget spans one answer (every result of a call, every argument of a host call).
+ */
+export class ValueBudget {
+  private used = 0;
+  constructor(readonly max: number) {}
+
+  /** Counts `bytes` more for the part at `path`; throws InvalidInputError once the total passes max. */
+  add(bytes: number, path: string): void {
+    this.used += bytes;
+    if (this.used > this.max) {
+      throw new InvalidInputError(
+        `${path} makes the value larger than limits.maxValueBytes (${this.max} bytes; a string counts every time it is referenced); ` +
+          'send or return less data (or a handle to it), or raise limits.maxValueBytes',
+        path,
+      );
+    }
+  }
+}
+
+/** What one value costs in a budget besides its string bytes: close to its MessagePack header. */
+export const PART_BYTES = 9;
+
 /** Turns a WireHandle coming into Lua back into its object (pushes it, or throws). */
 export interface HandleResolver {
   push(L: number, h: WireHandle, path: string): void;
@@ -63,6 +91,10 @@ export class LuaConvert {
     /** Registry ref of the metatable `host.bytes` marks strings with. */
     private readonly bytesRef: number,
     private readonly handles: HandleResolver,
+    /** limits.maxValueBytes: what one read may add up to. */
+    private readonly maxBytes: number,
+    /** tostring() of the value at an index, run protected by the core (it may run a metamethod). */
+    private readonly describe: (L: number, at: number, type: number) => string,
   ) {
     this.scratch = m._malloc(this.scratchSize);
     this.lenPtr = m._malloc(8);
@@ -70,12 +102,7 @@ export class LuaConvert {
 
   /** How the REPL shows a function or userdata: its tostring(), like the Lua prompt. */
   readonly asText: ReadPolicy = {
-    opaque: (L, _t, _path, at) => {
-      this.m._luaL_tolstring(L, at, 0);
-      const s = this.text(L, -1);
-      this.m._lua_settop(L, -2);
-      return s;
-    },
+    opaque: (L, t, _path, at) => this.describe(L, at, t),
   };
 
   dispose(): void {
@@ -170,10 +197,11 @@ export class LuaConvert {
     throw new InvalidInputError(`${path} is a ${typeof v}, which cannot cross into Lua`, path);
   }
 
-  /** Reads the string at `idx` as text when it is valid UTF-8, else as bytes. */
-  private readString(L: number, idx: number, forceBytes = false): string | Uint8Array {
+  /** Reads the string at `idx` as text when it is valid UTF-8, else as bytes; a budget counts its bytes first. */
+  private readString(L: number, idx: number, forceBytes = false, budget?: ValueBudget, path = ''): string | Uint8Array {
     const p = this.m._lua_tolstring(L, idx, this.lenPtr);
     const len = this.m.HEAPU32[this.lenPtr >> 2]!;
+    budget?.add(len + PART_BYTES, path);
     const view = this.m.HEAPU8.subarray(p, p + len);
     if (!forceBytes) {
       try {
@@ -185,20 +213,36 @@ export class LuaConvert {
     return view.slice();
   }
 
-  /** Reads a string key or value for messages (always text). */
-  text(L: number, idx: number): string {
-    const s = this.readString(L, idx);
-    return typeof s === 'string' ? s : new TextDecoder().decode(s);
+  /**
+   * Reads a string key or value for messages (always text). With `max`, reads at most that
+   * many bytes and says how much it cut: a script controls the length of what it raises.
+   */
+  text(L: number, idx: number, max?: number): string {
+    const [s, len] = this.textUpTo(L, idx, max ?? Infinity);
+    return max !== undefined && len > max ? s + cutNote(len, max) : s;
   }
 
-  /** Reads the value at `idx`. `policy` decides what values with no plain form become. */
-  read(L: number, idx: number, path: string, policy: ReadPolicy): ScriptValue {
-    return this.readAt(L, this.m._lua_absindex(L, idx), path, 0, new Set(), policy);
+  /** The first `max` bytes of the string (or number) at `idx` as text, and its full length in bytes. */
+  textUpTo(L: number, idx: number, max: number): [string, number] {
+    const p = this.m._lua_tolstring(L, idx, this.lenPtr);
+    if (!p) return ['', 0];
+    const len = this.m.HEAPU32[this.lenPtr >> 2]!;
+    // Not fatal: a cut may split a character, and messages are text whatever the bytes.
+    return [new TextDecoder().decode(this.m.HEAPU8.subarray(p, p + Math.min(len, max))), len];
   }
 
-  private readAt(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy): ScriptValue {
+  /**
+   * Reads the value at `idx`. `policy` decides what values with no plain form become;
+   * `budget` (limits.maxValueBytes by default) what the whole answer may add up to.
+   */
+  read(L: number, idx: number, path: string, policy: ReadPolicy, budget = new ValueBudget(this.maxBytes)): ScriptValue {
+    return this.readAt(L, this.m._lua_absindex(L, idx), path, 0, new Set(), policy, budget);
+  }
+
+  private readAt(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy, budget: ValueBudget): ScriptValue {
     const m = this.m;
     const type = m._lua_type(L, idx);
+    if (type !== T.String) budget.add(PART_BYTES, path);
     switch (type) {
       case T.None:
       case T.Nil:
@@ -212,9 +256,9 @@ export class LuaConvert {
         }
         return m._lua_tonumberx(L, idx, 0);
       case T.String:
-        return this.readString(L, idx);
+        return this.readString(L, idx, false, budget, path);
       case T.Table:
-        return this.readTable(L, idx, path, depth, seen, policy);
+        return this.readTable(L, idx, path, depth, seen, policy, budget);
       default:
         return policy.opaque(L, type, path, idx);
     }
@@ -231,7 +275,7 @@ export class LuaConvert {
     return same ? 'bytes' : 'instance';
   }
 
-  private readTable(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy): ScriptValue {
+  private readTable(L: number, idx: number, path: string, depth: number, seen: Set<number>, policy: ReadPolicy, budget: ValueBudget): ScriptValue {
     const m = this.m;
     const meta = this.metaKind(L, idx);
     // An instance is a leaf, like a function: no depth or cycle check applies to it.
@@ -244,7 +288,7 @@ export class LuaConvert {
     if (!m._lua_checkstack(L, 6)) throw new InvalidInputError(`${path} is nested too deeply`, path);
     if (meta === 'bytes') {
       m._lua_rawgeti(L, idx, 1n);
-      const b = m._lua_type(L, -1) === T.String ? this.readString(L, -1, true) : new Uint8Array();
+      const b = m._lua_type(L, -1) === T.String ? this.readString(L, -1, true, budget, path) : new Uint8Array();
       m._lua_settop(L, -2);
       return b;
     }
@@ -260,10 +304,12 @@ export class LuaConvert {
       const kt = m._lua_type(L, -2);
       // Never lua_tolstring a number key in place: it would break lua_next.
       const key: ScriptValue =
-        kt === T.String ? this.readString(L, -2) : this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, policy);
+        kt === T.String
+          ? this.readString(L, -2, false, budget, `${path}.<key>`)
+          : this.readAt(L, m._lua_absindex(L, -2), `${path}.<key>`, depth + 1, seen, policy, budget);
       if (typeof key !== 'string') allStringKeys = false;
       if (!(typeof key === 'number' && Number.isInteger(key) && key >= 1 && key <= n)) sequence = false;
-      const value = this.readAt(L, m._lua_absindex(L, -1), keyPath(path, typeof key === 'number' ? key - 1 : key), depth + 1, seen, policy);
+      const value = this.readAt(L, m._lua_absindex(L, -1), keyPath(path, typeof key === 'number' ? key - 1 : key), depth + 1, seen, policy, budget);
       entries.push([key, value]);
       m._lua_settop(L, -2);
     }

@@ -3,23 +3,52 @@
  * driven through the raw C API. Sandboxed globals (prelude.ts), an instruction-count hook
  * that reads the interrupt word and the deadline, and an allocator that enforces
  * limits.memoryBytes.
+ *
+ * Issue 17 rules this file keeps:
+ * - Script code (any Lua function, metamethods included) runs only inside `protect`: the
+ *   memory limit is on and the hook armed there, and nowhere else. Everything outside it
+ *   is raw API calls and our own pushes, which run no Lua code.
+ * - No script finalizer: Lua 5.4 switches hooks off inside `__gc` (lgc.c GCTM sets
+ *   allowhook = 0), so a looping finalizer could never be stopped in place. The global
+ *   `setmetatable` refuses metatables with a `__gc` field, and only metatables that have
+ *   one when they are set mark an object for finalization; `debug.setmetatable` is gone.
+ * - A wasm trap or abort is a 'crashed' failure (failures.ts), never a Lua error.
  */
 import wasmoon from 'wasmoon';
 import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
 import type { CoreFailure } from '../../src/channel/protocol.js';
 import { InvalidInputError } from '../../src/errors.js';
+import { StoppedRequest } from '../../src/placement/stopped.js';
 import type { ScriptValue } from '../../src/values.js';
 import { OutputCapture } from '../output.js';
-import { LuaConvert, PLAIN_ONLY, TO_HOST, type ReadPolicy } from './convert.js';
+import { LuaConvert, PLAIN_ONLY, TO_HOST, ValueBudget, luaTypeName, type ReadPolicy } from './convert.js';
 import { DeadHandleError, invalid, type LuaHandles } from './handles.js';
 import { wasmLuaStack, type LuaStack } from './lua-stack.js';
 import { LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, rawModule, type LuaModule } from './lua-api.js';
 import { PRELUDE } from './prelude.js';
-import { errorType, stopFailure, stopOf, type Stop } from './failures.js';
+import { errorTextLimit, errorType, isTrap, stopFailure, stopOf, trapFailure, type Stop } from './failures.js';
 import { LuaRequests } from './requests.js';
 
 /** Instructions between two looks at the interrupt word: rare enough to cost ~1%. */
 const HOOK_EVERY = 20_000;
+
+const NO_OUTPUT = { stdout: '', stderr: '', truncated: false };
+
+/**
+ * Run once on a fresh state, after the prelude and before any script: the guarded
+ * `setmetatable` (see the file comment) and a `tostring` no script can replace, for turning
+ * error objects and functions into text inside `protect`.
+ */
+const GUARDS = String.raw`
+local setmetatable, rawget, type, error, tostring = setmetatable, rawget, type, error, tostring
+return function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc finalizers are not allowed in the sandbox (Lua runs them where no time limit can stop them); " ..
+      "release resources explicitly, or with a to-be-closed variable (local x <close> = ...)", 2)
+  end
+  return setmetatable(t, mt)
+end, function(v) return tostring(v) end
+`;
 
 
 export class LuaCore extends LuaRequests implements EngineCore {
@@ -29,7 +58,11 @@ export class LuaCore extends LuaRequests implements EngineCore {
   private hostRef = 0;
   private buildHostRef = 0;
   private msghRef = 0;
+  /** Registry ref of the unreplaceable `function(v) return tostring(v) end`. */
+  private tostringRef = 0;
   private memUsed = 0;
+  /** Set by a trap: the module's state is undefined, so every later request answers this. */
+  private broken: CoreFailure | null = null;
   private readonly fnPtrs: number[] = [];
   private allocPtr = 0;
   private hookPtr = 0;
@@ -40,9 +73,10 @@ export class LuaCore extends LuaRequests implements EngineCore {
   private hostNames: string[];
   private running = false;
   /**
-   * During a request the limit binds only inside pcall: a refused allocation outside it
-   * (our own pushes, the handle table) would abort the whole module. If those pass the
-   * limit, the script's next allocation fails instead.
+   * The limit binds only inside `protect`, where all script code runs: a refused allocation
+   * outside it (our own pushes, the handle table) would abort the whole module. If those
+   * pass the limit, the script's next allocation fails instead. False while a new state is
+   * built, so a limit too small for a Lua state fails at boot.
    */
   private overrun = false;
   protected readonly handles: LuaHandles;
@@ -120,6 +154,7 @@ export class LuaCore extends LuaRequests implements EngineCore {
   private newState(): void {
     const m = this.m;
     this.memUsed = 0;
+    this.overrun = false;
     this.L = m._lua_newstate(this.allocPtr, 0);
     if (!this.L) throw new Error('lua_newstate failed: limits.memoryBytes is too small for a Lua state');
     const L = this.L;
@@ -128,12 +163,13 @@ export class LuaCore extends LuaRequests implements EngineCore {
     m._lua_createtable(L, 0, 0);
     const bytesRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
     this.conv?.dispose();
-    this.conv = new LuaConvert(m, this.init.limits.maxValueDepth, bytesRef, this.handles);
+    const limits = this.init.limits;
+    this.conv = new LuaConvert(m, limits.maxValueDepth, bytesRef, this.handles, limits.maxValueBytes, (Ls, at, t) => this.describe(Ls, at, t));
     // message handler: remember the traceback, keep the error value
     this.cfunction((Ls) => {
       if (this.stop === null) {
         m._luaL_traceback(Ls, Ls, 0, 1);
-        this.traceback = this.conv.text(Ls, -1);
+        this.traceback = this.conv.text(Ls, -1, errorTextLimit(limits.maxValueBytes));
         m._lua_settop(Ls, -2);
       }
       return 1;
@@ -150,19 +186,101 @@ export class LuaCore extends LuaRequests implements EngineCore {
     m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(bytesRef));
     if (m._lua_pcallk(L, 3, 1, 0, 0, 0) !== LUA_OK) throw new Error(`prelude failed: ${this.conv.text(L, -1)}`);
     this.buildHostRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+    this.installGuards();
+    this.hostRef = 0;
     this.buildHost();
     m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, HOOK_EVERY);
     m._lua_settop(L, 0);
+    this.overrun = true;
   }
 
+  /** Installs GUARDS: globals.setmetatable becomes the guarded one; keeps the tostring. */
+  private installGuards(): void {
+    const m = this.m;
+    const L = this.L;
+    if (this.conv.compile(L, GUARDS, 'scriptbox') !== LUA_OK || m._lua_pcallk(L, 0, 2, 0, 0, 0) !== LUA_OK) {
+      throw new Error(`the sandbox guards failed: ${this.conv.text(L, -1)}`);
+    }
+    this.tostringRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+    // stack: guarded setmetatable; globals.setmetatable = it
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    this.conv.pushString(L, 'setmetatable');
+    m._lua_pushvalue(L, -3);
+    m._lua_rawset(L, -3);
+    m._lua_settop(L, -3);
+  }
+
+  /**
+   * Runs the prelude's host-table builder (protected: it indexes strings, whose methods a
+   * script can replace). A stop leaves the old table; the bookkeeping guard reports it.
+   */
   private buildHost(): void {
     const m = this.m;
     const L = this.L;
+    const top = m._lua_gettop(L);
     m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.buildHostRef));
     this.conv.push(L, this.hostNames, 'hostFunctions');
-    if (m._lua_pcallk(L, 1, 1, 0, 0, 0) !== LUA_OK) throw new Error(`host table: ${this.conv.text(L, -1)}`);
+    if (this.protect(1, 1, 0) !== LUA_OK) {
+      const why = this.conv.text(L, -1, errorTextLimit(this.init.limits.maxValueBytes));
+      m._lua_settop(L, top);
+      if (this.stop) return;
+      throw new Error(`the host table could not be built: ${why}`);
+    }
     if (this.hostRef) m._luaL_unref(L, LUA_REGISTRYINDEX, this.hostRef);
     this.hostRef = m._luaL_ref(L, LUA_REGISTRYINDEX);
+    m._lua_settop(L, top);
+  }
+
+  /** lua_pcall with the memory limit on: the only place script code runs. */
+  private protect(nargs: number, nresults: number, msgh: number): number {
+    this.overrun = false;
+    try {
+      return this.m._lua_pcallk(this.L, nargs, nresults, msgh, 0, 0);
+    } finally {
+      this.overrun = true;
+    }
+  }
+
+  /**
+   * The error value or function at `at` as text: tostring() inside `protect` (a __tostring
+   * is script code like any other), read up to errorTextLimit; a type placeholder when
+   * tostring fails or gives no string.
+   */
+  private describe(L: number, at: number, type: number): string {
+    const m = this.m;
+    const fallback = `(error object is a ${luaTypeName(type)} value)`;
+    if (L !== this.L || !m._lua_checkstack(L, 2)) return fallback;
+    const top = m._lua_gettop(L);
+    m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.tostringRef));
+    m._lua_pushvalue(L, at);
+    const ok = this.protect(1, 1, 0) === LUA_OK && m._lua_type(L, -1) === T.String;
+    const text = ok ? this.conv.text(L, -1, errorTextLimit(this.init.limits.maxValueBytes)) : fallback;
+    m._lua_settop(L, top);
+    return text;
+  }
+
+  /**
+   * Runs a bookkeeping request (setHostFunctions, release, reset) like a script request:
+   * the hook armed and reading the interrupt word (the host's ladder keeps the deadline),
+   * the limit on for any Lua code. A stop throws StoppedRequest, which serve() answers as
+   * the failure it carries.
+   */
+  private bookkeeping(body: () => void): void {
+    if (this.broken) throw new Error(this.broken.message);
+    this.stop = null;
+    this.deadline = Infinity;
+    this.running = true;
+    if (this.L) this.m._lua_sethook(this.L, this.hookPtr, LUA_MASKCOUNT, HOOK_EVERY);
+    try {
+      body();
+    } catch (e) {
+      if (isTrap(e)) this.broken = trapFailure(e, this.stop, this.init.limits.memoryBytes);
+      throw e;
+    } finally {
+      this.running = false;
+    }
+    const stop = this.stop as Stop;
+    if (stop) throw new StoppedRequest(stopFailure(stop, this.init.limits.memoryBytes), NO_OUTPUT);
   }
 
   /** The C function behind every host stub: hostcall(name, ...). Plain values in; values and handles out. */
@@ -174,8 +292,10 @@ export class LuaCore extends LuaRequests implements EngineCore {
     let failure: string | null = null;
     try {
       const args: ScriptValue[] = [];
+      // One budget for all the arguments: limits.maxValueBytes is per message.
+      const budget = new ValueBudget(this.init.limits.maxValueBytes);
       for (let i = 2; i <= top; i++) {
-        args.push(this.conv.read(L, i, `host.${name} argument ${i - 1}`, TO_HOST));
+        args.push(this.conv.read(L, i, `host.${name} argument ${i - 1}`, TO_HOST, budget));
       }
       this.out.flush();
       result = this.env.hostCall(name, args);
@@ -183,6 +303,9 @@ export class LuaCore extends LuaRequests implements EngineCore {
       this.conv.push(L, result, `result of host.${name}`);
       return 1;
     } catch (e) {
+      // A trap is the module breaking, and a Lua error raised inside a push (out of memory)
+      // is a wasm exception unwinding to its pcall: neither may become a catchable error.
+      if (isTrap(e)) throw e;
       if (e instanceof HostCallError) failure = `${e.failure.type}: ${e.failure.message}`;
       else if (e instanceof DeadHandleError) failure = `DisposedError: ${e.message}`;
       else if (e instanceof InvalidInputError) failure = `InvalidInputError: ${e.message}`;
@@ -197,9 +320,14 @@ export class LuaCore extends LuaRequests implements EngineCore {
     const m = this.m;
     const n = m._lua_gettop(L);
     const parts: string[] = [];
-    for (let i = 1; i <= n; i++) {
+    // Read no more than the output can hold (print(s, s, s, ...) must not build a huge
+    // string in JS): 3 bytes per UTF-16 unit at worst, so a cut still marks `truncated`.
+    let room = 3 * (this.init.limits.maxOutputBytes + 1);
+    for (let i = 1; i <= n && room > 0; i++) {
       m._luaL_tolstring(L, i, 0);
-      parts.push(this.conv.text(L, -1));
+      const [text, len] = this.conv.textUpTo(L, -1, room);
+      parts.push(text);
+      room -= len + 1;
       m._lua_settop(L, -2);
     }
     this.out.write('stdout', parts.join('\t') + '\n');
@@ -228,7 +356,6 @@ export class LuaCore extends LuaRequests implements EngineCore {
 
   protected fail(failure: CoreFailure): CoreOutcome {
     this.running = false;
-    this.overrun = false;
     this.m._lua_settop(this.L, 0);
     return { ok: false, failure, out: this.out.end() };
   }
@@ -240,13 +367,12 @@ export class LuaCore extends LuaRequests implements EngineCore {
     const word = Atomics.load(this.env.interruptWord, 0);
     if (!this.stop && word !== 0) this.stop = stopOf(word);
     if (this.stop) return stopFailure(this.stop, this.init.limits.memoryBytes);
-    let message: string;
     const t = this.m._lua_type(L, -1);
-    if (t === T.String || t === T.Number) message = this.conv.text(L, -1);
-    else {
-      this.m._luaL_tolstring(L, -1, 0);
-      message = this.conv.text(L, -1);
-    }
+    const message =
+      t === T.String || t === T.Number ? this.conv.text(L, -1, errorTextLimit(this.init.limits.maxValueBytes)) : this.describe(L, this.m._lua_gettop(L), t);
+    // Its __tostring may have run past the deadline, or out of memory.
+    const stop = this.stop as Stop;
+    if (stop) return stopFailure(stop, this.init.limits.memoryBytes);
     const type = syntax ? 'SyntaxError' : status === 4 ? 'MemoryError' : errorType(message);
     const line = /:(\d+):/.exec(message);
     const f: CoreFailure = { kind: 'script', type, message };
@@ -257,9 +383,7 @@ export class LuaCore extends LuaRequests implements EngineCore {
 
   /** Protected call of the function below nargs values (message handler at 1): null, or why it failed. */
   protected pcall(nargs: number, nresults: number): CoreFailure | null {
-    this.overrun = false;
-    const status = this.m._lua_pcallk(this.L, nargs, nresults, 1, 0, 0);
-    this.overrun = true;
+    const status = this.protect(nargs, nresults, 1);
     return status !== LUA_OK || this.stop ? this.failure(status) : null;
   }
 
@@ -274,12 +398,13 @@ export class LuaCore extends LuaRequests implements EngineCore {
     const L = this.L;
     const n = this.m._lua_gettop(L) - base + 1;
     const mark = this.handles.mark();
+    const budget = new ValueBudget(this.init.limits.maxValueBytes);
     let value: ScriptValue = null;
     try {
-      if (n === 1) value = this.conv.read(L, base, 'result', policy);
+      if (n === 1) value = this.conv.read(L, base, 'result', policy, budget);
       else if (n > 1) {
         const vs: ScriptValue[] = [];
-        for (let i = 0; i < n; i++) vs.push(this.conv.read(L, base + i, `result[${i}]`, policy));
+        for (let i = 0; i < n; i++) vs.push(this.conv.read(L, base + i, `result[${i}]`, policy, budget));
         value = vs;
       }
     } catch (e) {
@@ -288,12 +413,17 @@ export class LuaCore extends LuaRequests implements EngineCore {
       this.handles.dropSince(L, mark);
       return this.fail(invalid(e));
     }
+    // A function's __tostring (the REPL's view) may have been stopped.
+    const stop = this.stop as Stop;
+    if (stop) {
+      this.handles.dropSince(L, mark);
+      return this.fail(stopFailure(stop, this.init.limits.memoryBytes));
+    }
     return this.done(value);
   }
 
   protected done(value: ScriptValue): CoreOutcome & { ok: true } {
     this.running = false;
-    this.overrun = false;
     this.m._lua_settop(this.L, 0);
     return { ok: true, value, defined: true, out: this.out.end() };
   }
@@ -302,14 +432,40 @@ export class LuaCore extends LuaRequests implements EngineCore {
     // host.config arrives with the capabilities issue; the value is kept host-side.
   }
 
+  /** Maps a trap during a request to its failure (and marks the core broken); the answer of a broken core. */
+  protected override request(body: () => CoreOutcome): CoreOutcome {
+    if (this.broken) return { ok: false, failure: this.broken, out: NO_OUTPUT };
+    try {
+      return body();
+    } catch (e) {
+      const failure = trapFailure(e, this.stop, this.init.limits.memoryBytes);
+      if (!failure) throw e;
+      this.running = false;
+      this.broken =
+        failure.kind === 'crashed'
+          ? failure
+          : { kind: 'crashed', type: 'EngineCrashedError', message: `the Lua engine broke after an earlier failure (${failure.message}); it restarts with a fresh state` };
+      // Never touch the module again: only JS state is read here.
+      return { ok: false, failure, out: this.out.end() };
+    }
+  }
+
   setHostFunctions(names: string[]): void {
     this.hostNames = names;
-    this.buildHost();
+    this.bookkeeping(() => this.buildHost());
+  }
+
+  override release(ids: number[]): void {
+    // Raw sets of nil in the handle table: no Lua code runs, but a trap must still be mapped.
+    this.bookkeeping(() => super.release(ids));
   }
 
   reset(): void {
-    this.m._lua_close(this.L);
-    this.newState();
+    this.bookkeeping(() => {
+      // No script finalizer exists (GUARDS), so closing runs no script code.
+      this.m._lua_close(this.L);
+      this.newState();
+    });
   }
 
   memoryBytes(): number {

@@ -37,6 +37,14 @@ export abstract class LuaRequests {
   /** Answers the values from `base` to the top. */
   protected abstract results(base: number, policy: ReadPolicy): CoreOutcome;
 
+  /**
+   * Runs one request's body. The wasm core overrides it to answer a wasm trap or abort as a
+   * 'crashed' failure (failures.ts trapFailure); LuaJIT cannot trap into JS, so it runs as is.
+   */
+  protected request(body: () => CoreOutcome): CoreOutcome {
+    return body();
+  }
+
   /** The handle table, working on this core's stack and requests. */
   protected makeHandles(engineId: string): LuaHandles {
     const handles: LuaHandles = new LuaHandles(
@@ -66,6 +74,10 @@ export abstract class LuaRequests {
   }
 
   exec(code: string, run: RunContext): CoreOutcome {
+    return this.request(() => this.execBody(code, run));
+  }
+
+  private execBody(code: string, run: RunContext): CoreOutcome {
     this.begin(run);
     // REPL: try the code as an expression first, like the standalone interpreter.
     let status = this.conv.compile(this.L, `return ${code}`, 'input');
@@ -79,35 +91,45 @@ export abstract class LuaRequests {
   }
 
   load(code: string, name: string, run: RunContext): CoreOutcome {
-    this.begin(run);
-    const status = this.conv.compile(this.L, code, name);
-    if (status !== LUA_OK) return this.fail(this.failure(status, true));
-    // A module's return value (`return M`) is unused: never read it, it may hold functions.
-    const failure = this.pcall(0, 0);
-    return failure ? this.fail(failure) : this.done(null);
+    return this.request(() => {
+      this.begin(run);
+      const status = this.conv.compile(this.L, code, name);
+      if (status !== LUA_OK) return this.fail(this.failure(status, true));
+      // A module's return value (`return M`) is unused: never read it, it may hold functions.
+      const failure = this.pcall(0, 0);
+      return failure ? this.fail(failure) : this.done(null);
+    });
   }
 
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
-    this.begin(run);
-    const t = resolve(this.stack, this.L, fn);
-    if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
-    // Results with no value form (instances, functions) come back as handles.
-    return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);
+    return this.request(() => {
+      this.begin(run);
+      const t = resolve(this.stack, this.L, fn);
+      if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
+      // Results with no value form (instances, functions) come back as handles.
+      return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);
+    });
   }
 
   create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.create(cls, args);
+    return this.request(() => {
+      this.begin(run);
+      return this.handles.create(cls, args);
+    });
   }
 
   callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.callMethod(handle, method, args);
+    return this.request(() => {
+      this.begin(run);
+      return this.handles.callMethod(handle, method, args);
+    });
   }
 
   getAttr(handle: number, attr: string, run: RunContext): CoreOutcome {
-    this.begin(run);
-    return this.handles.getAttr(handle, attr);
+    return this.request(() => {
+      this.begin(run);
+      return this.handles.getAttr(handle, attr);
+    });
   }
 
   release(ids: number[]): void {
