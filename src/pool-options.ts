@@ -17,7 +17,19 @@ export interface PoolOptions {
   /** Replace an engine after this many runs or this much age (checked when it is released). */
   recycleAfter?: { execs?: number; ms?: number };
   /**
-   * `reuse` (default): a released engine goes back to the pool with its state.
+   * `reuse` (default): a released engine goes back to the pool with its state, and the
+   * next run (possibly another tenant) sees what the last one left:
+   * - survives: the script's globals, loaded functions and classes, live handles, modules
+   *   it imported or changed (Python) or globals and library tables it changed (Lua),
+   *   files it wrote in the engine's own file system, the engine's kv and channels;
+   * - never survives: `host`. Before every request the runtime puts back `host` (Python:
+   *   the module, its classes, `sys.modules['host']`; Lua: the host table, from the
+   *   prelude's private copy) and its own internals (Python: the runtime's names, the
+   *   builtins, `time.sleep` / `input` / asyncio's entry points; the runtime module is
+   *   not importable). Whatever a run did to them, `host.name(...)` in the next run
+   *   reaches the host's own function.
+   * Use `fresh` when runs must not see each other at all (different tenants): a script
+   * can always leave code in a reused engine that the next run's own code may call.
    * `fresh`: every run gets an engine no one has used; used ones are disposed and the
    * pool refills in the background.
    */

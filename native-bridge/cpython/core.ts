@@ -61,7 +61,7 @@ const STOP_TEXT = {
   aborted: ['AbortError', 'the call was aborted'],
 } as const;
 
-const ENTRIES = ['exec_', 'load', 'call', 'create', 'call_method', 'get_attr', 'release', 'drop_made', 'handle_count', 'reset', 'set_host_names', 'set_engine', 'install_wheel'] as const;
+const ENTRIES = ['exec_', 'load', 'call', 'create', 'call_method', 'get_attr', 'release', 'drop_made', 'handle_count', 'reset', 'set_host_names', 'set_engine', 'set_value_bytes', 'install_wheel'] as const;
 type Entry = (typeof ENTRIES)[number];
 
 /** Boots a native CPython core (the interpreter starts with the first core of the process). */
@@ -120,6 +120,7 @@ export class CPythonCore implements EngineCore {
       this.ctrl[C_IDENT] = t.ident;
       must(this.t, callArgs(this.t, this.fns.set_engine, [init.engineId]));
       must(this.t, callArgs(this.t, this.fns.set_host_names, [JSON.stringify(init.hostFunctions)]));
+      must(this.t, callArgs(this.t, this.fns.set_value_bytes, [init.limits.maxValueBytes]));
       this.refreshGlobals();
     } catch (e) {
       this.transport.close();

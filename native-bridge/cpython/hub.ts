@@ -73,28 +73,58 @@ def _asyncio_run(main, **kw):
     return _real_run(main, **kw) if m is None else m._asyncio_run(main, **kw)
 
 
-class _HostProxy(types.ModuleType):
-    """sys.modules['host']: the host module of the engine running on this thread."""
+def _proxy_class():
+    """sys.modules['host']'s class: the host module of the engine running on this thread."""
 
-    def _real(self):
-        m = _engine()
-        if m is None:
-            raise RuntimeError('host functions can only be called from the thread that runs the script (no ScriptBox engine runs on this thread)')
-        return m._sb_host
+    class HostProxy(types.ModuleType):
+        def _real(self):
+            m = _engine()
+            if m is None:
+                raise RuntimeError('host functions can only be called from the thread that runs the script (no ScriptBox engine runs on this thread)')
+            return m._sb_host
 
-    def __getattr__(self, attr):
-        if attr.startswith('__'):
-            raise AttributeError(attr)
-        return getattr(self._real(), attr)
+        def __getattr__(self, attr):
+            if attr.startswith('__'):
+                raise AttributeError(attr)
+            return getattr(type(self)._real(self), attr)
 
-    def __setattr__(self, attr, value):
-        raise AttributeError('the host module is read-only')
+        def __setattr__(self, attr, value):
+            raise AttributeError('the host module is read-only')
 
-    def __dir__(self):
-        return dir(self._real())
+        def __delattr__(self, attr):
+            raise AttributeError('the host module is read-only')
+
+        def __dir__(self):
+            return dir(type(self)._real(self))
+
+    return HostProxy
 
 
-host_proxy = _HostProxy('host', 'Functions the host granted to this script. host.name(...) blocks until the host answers.')
+_HOST_DOC = 'Functions the host granted to this script. host.name(...) blocks until the host answers.'
+_proxy_state = None
+
+
+def _host_proxy():
+    """
+    A new proxy for every request (the engines publish it, see _publisher), of a class made
+    anew whenever a script changed it: what a script set on the last one is gone.
+    """
+    global _proxy_state
+    st = _proxy_state
+    if st is None or not st[1](st[0]):
+        cls = _proxy_class()
+        intact = _ENGINE_INTACT
+        _proxy_state = st = ((cls, type(cls), cls.__bases__, cls.__mro__, tuple(vars(cls).items())), intact)
+    return st[0][0]('host', _HOST_DOC)
+
+
+def _intact_default(state):
+    return False
+
+
+# Set from the first engine's runtime (its _intact, the same check it makes of host's classes).
+_ENGINE_INTACT = _intact_default
+host_proxy = _host_proxy()
 
 
 class _Stream(io.TextIOBase):
@@ -279,15 +309,34 @@ def new_engine(sources_json, cb_addr, word_addr, limit):
     t = _Transport(int(cb_addr), ctrl)
     out = _Out(ctrl, t.send, int(limit))
     t.out = out
-    d['os'] = _DeviceOS(t)
-    d['_sb_host'] = d['host']
-    d['host'] = host_proxy
+    dev = _DeviceOS(t)
+    d['os'] = dev
+    # The runtime's request path writes and reads the device through these two names.
+    d['_os_write'], d['_os_read'] = dev.write, dev.read
     d['_sb_out'] = out
     d['_sb_ctrl'] = ctrl
+    # The runtime puts host and its standard-library patches back before every request;
+    # here both route by thread (one interpreter, many engines).
+    global _ENGINE_INTACT
+    if _ENGINE_INTACT is _intact_default:
+        _ENGINE_INTACT = d['_intact']
+    d['_publish_host'] = _publisher(d)
+    d['_install_globals'] = _install
+    m._fresh_host()
     _install()
+    # The runtime's names as they are now are what every entry puts back (_restore).
+    m._seal(False)
     word = ctypes.c_int32.from_address(int(word_addr)) if word_addr else None
     _engines[id(m)] = (ctrl, word)
     return (m, float(ctypes.addressof(ctrl)))
+
+
+def _publisher(d):
+    def publish(h):
+        global host_proxy
+        d['_sb_host'] = h
+        host_proxy = sys.modules['host'] = _host_proxy()
+    return publish
 
 
 def drop_engine(m):
@@ -298,6 +347,11 @@ def drop_engine(m):
 
 def set_current(m):
     _local.m = m
+
+
+def refresh(m):
+    """Before a request that calls script code directly (core.ts fastCall): host and the runtime's names put back."""
+    m.refresh()
 
 
 def global_g(m):

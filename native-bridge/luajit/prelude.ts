@@ -24,13 +24,20 @@
  *
  * The C functions it gets never raise (a Lua error must not unwind through a koffi
  * callback): they answer status values and the wrappers here call `error`.
+ *
+ * `host` and its namespaces are userdata (newproxy, taken here before it is removed) with
+ * a locked metatable: `rawset` refuses a userdata, and nothing reaches the table behind
+ * one, so no script changes what `host.name` is. Everything the builder and the stubs call
+ * is a local taken here, before any script ran. `build(names)` makes a host and remembers
+ * the names; `build()` makes a new one from them.
  */
 export const PRELUDE = String.raw`
 local hostcall, sbprint, bytesmt = ...
 local G = _G
-local rawload, setmetatable, select, error, type, next, tostring, pcall =
-  load, setmetatable, select, error, type, next, tostring, pcall
+local rawload, setmetatable, getmetatable, select, error, type, next, tostring, pcall, newproxy =
+  load, setmetatable, getmetatable, select, error, type, next, tostring, pcall, newproxy
 local concat, traceback = table.concat, debug.traceback
+local find, sub = string.find, string.sub
 local loaded = package.loaded
 for _, name in ipairs({ "io", "os", "debug", "package", "_G", "jit", "jit.opt", "ffi", "string.buffer" }) do loaded[name] = nil end
 local oslib = os
@@ -65,11 +72,14 @@ getmetatable("").__metatable = false
 setmetatable(G, { __metatable = false })
 
 local function readonly(real, path)
-  return setmetatable({}, {
-    __index = real,
-    __newindex = function(_, k) error("host" .. path .. " is read-only (cannot set '" .. tostring(k) .. "')", 2) end,
-    __metatable = false,
-  })
+  local proxy = newproxy(true)
+  local mt = getmetatable(proxy)
+  mt.__index = real
+  mt.__newindex = function(_, k) error("host" .. path .. " is read-only (cannot set '" .. tostring(k) .. "')", 2) end
+  mt.__len = function() return #real end
+  mt.__tostring = function() return "host" .. path end
+  mt.__metatable = false
+  return proxy
 end
 
 local function bytes(s)
@@ -85,25 +95,34 @@ local function msgh(e)
     local ok, s = pcall(tostring, e)
     msg = ok and type(s) == "string" and s or ("(error object is a " .. type(e) .. " value)")
   end
-  return { err = e, msg = msg, tb = traceback("", 2):sub(2) }
+  return { err = e, msg = msg, tb = sub(traceback("", 2), 2) }
 end
 
--- Builds the host table from the list of granted function names (dotted).
+-- The granted names, copied: the table the host passed is the script's to see afterwards.
+local granted = {}
+
+-- Builds a new host from the list of granted function names (dotted), or from the last
+-- list when called with none.
 local function build(names)
+  if names ~= nil then
+    local copy = {}
+    for i = 1, #names do copy[i] = names[i] end
+    granted = copy
+  end
   local root = { bytes = bytes }
-  for i = 1, #names do
-    local name = names[i]
+  for i = 1, #granted do
+    local name = granted[i]
     local node, start = root, 1
     while true do
-      local dot = name:find(".", start, true)
+      local dot = find(name, ".", start, true)
       if not dot then break end
-      local part = name:sub(start, dot - 1)
+      local part = sub(name, start, dot - 1)
       local child = node[part]
       if type(child) ~= "table" then child = {}; node[part] = child end
       node, start = child, dot + 1
     end
     -- hostcall answers (true, value) or (false, "Type: message"): raise here, never in C.
-    node[name:sub(start)] = function(...)
+    node[sub(name, start)] = function(...)
       local ok, v = hostcall(name, ...)
       if ok then return v end
       error(v or ("HostError: host." .. name .. " failed in the bridge"), 0)

@@ -102,13 +102,15 @@ describe.skipIf(!nativeAvailable('python'))('native CPython core', () => {
     const simple: ScriptValue[] = [null, true, false, 0, -7, 2 ** 53 - 1, 1.5, -0.25, '', 'héllo ✓ 𝄞', [1, [2, 'x']], []];
     expect(value(a.core.call('echo', simple, run, false))).toEqual(simple);
     for (const v of simple) expect(value(a.core.call('one', [v], run, false))).toEqual(v);
-    const rich: ScriptValue[] = [2n ** 70n, new Uint8Array([0, 1, 255]), { a: 1, b: [null] }, new Map<ScriptValue, ScriptValue>([[1, 'one']]), 'nul\0in', 'lone \ud800', NaN, Infinity, 2 ** 60];
+    const rich: ScriptValue[] = [2n ** 70n, new Uint8Array([0, 1, 255]), { a: 1, b: [null] }, new Map<ScriptValue, ScriptValue>([[1, 'one']]), 'nul\0in', NaN, Infinity, 2 ** 60];
     const back = value(a.core.call('echo', rich, run, false)) as ScriptValue[];
-    expect(back.slice(0, 6)).toEqual(rich.slice(0, 6));
-    expect(back[6]).toBeNaN();
-    expect(back[7]).toBe(Infinity);
+    expect(back.slice(0, 5)).toEqual(rich.slice(0, 5));
+    expect(back[5]).toBeNaN();
+    expect(back[6]).toBe(Infinity);
     // As on the wire everywhere: an integral number past 2^53 crosses as its JSON digits.
-    expect(back[8]).toBe(BigInt(JSON.stringify(2 ** 60)));
+    expect(back[7]).toBe(BigInt(JSON.stringify(2 ** 60)));
+    // A lone surrogate has no UTF-8 form: refused on the way out (issue 17: kv keys collided).
+    expect(failure(a.core.call('one', ['lone \ud800'], run, false)).message).toMatch(/lone surrogate/);
     expect(value(a.core.call('one', [[[[1]]]], run, false))).toEqual([[[1]]]);
     expect(value(a.core.call('noop', [], run, false))).toBe(null);
     expect(value(a.core.exec('(1, 2.5, "t")', run))).toEqual([1, 2.5, 't']);

@@ -140,9 +140,14 @@ describe('lower severity: host.log, surrogate keys, fetch after dispose', () => 
     await Promise.all([lua?.dispose(), py?.dispose()]);
   });
 
-  it('host.log of 10 MB with terminal escapes reaches the host capped and escaped', async () => {
+  it('host.log of 6 MB with terminal escapes reaches the host capped and escaped; 10 MB is refused in the engine', async () => {
     logs.length = 0;
-    const r = await lua.exec(`host.log('\\27]0;pwned\\7\\27[2J\\rfake line\\nnext\\t' .. string.rep('A', 10 * 1024 * 1024))`);
+    // 10 MB is over limits.maxValueBytes (8 MiB): the engine refuses it before the host sees it.
+    const huge = await lua.exec(`host.log(string.rep('A', 10 * 1024 * 1024))`);
+    expect(huge.success).toBe(false);
+    expect(huge.error?.message).toMatch(/maxValueBytes/);
+    expect(logs).toHaveLength(0);
+    const r = await lua.exec(`host.log('\\27]0;pwned\\7\\27[2J\\rfake line\\nnext\\t' .. string.rep('A', 6 * 1024 * 1024))`);
     expect(r.success).toBe(true);
     const msg = logs[0]!.message;
     expect(msg.length).toBeLessThan(MAX_LOG_CHARS + 64);
@@ -181,11 +186,15 @@ describe('lower severity: host.log, surrogate keys, fetch after dispose', () => 
     expect(seen).toEqual(['a\u{1f600}']);
   });
 
-  // Fails today: the Python wire turns a lone surrogate into three U+FFFD before the host sees
-  // it, so 'a\ud800' and 'a\udfff' land on one key. Flip to it() once wasm/python refuses them.
-  it.fails('Python: kv keys that differ only in lone surrogates do not collide', async () => {
-    const r = await py.exec('import host\nhost.kv.set("a\\ud800", 1)\nhost.kv.set("a\\udfff", 2)\nhost.kv.keys("a")');
-    expect(r.success ? (r.value as string[]).length : 2).toBe(2);
+  // The Python wire would turn a lone surrogate into U+FFFD before the host sees it, so
+  // 'a\ud800' and 'a\udfff' would land on one key: the engine refuses them instead.
+  it('Python: kv keys that differ only in lone surrogates do not collide', async () => {
+    const r = await py.exec('import host\nhost.kv.set("a\\ud800", 1)');
+    expect(r.success).toBe(false);
+    expect(r.error?.message).toMatch(/lone surrogate/);
+    const ok = await py.exec('import host\nhost.kv.set("a\\u00e9", 2)\nhost.kv.keys("a")');
+    expect(ok.value).toContain('a\u00e9');
+    expect((ok.value as string[]).some((k) => k.includes('\ufffd'))).toBe(false);
   }, 60_000);
 });
 

@@ -3,11 +3,19 @@
  * It keeps only safe libraries, makes `load` text-only, locks the shared metatables, and
  * returns the builder of the read-only `host` table. Nothing in it is JS: the only bridge
  * is the C function `hostcall`, which sends plain values to the host.
+ *
+ * The builder keeps its own copy of the names, and everything it and the tables it makes
+ * call is a local taken here, before any script ran: a script that replaces `string.find`,
+ * `tostring` or `error` changes nothing they do. `build(names)` makes a host table and
+ * remembers the names; `build()` makes a new one from the remembered names. A Lua 5.4
+ * table cannot refuse `rawset`, so a request must start with a new one (`build()`): what a
+ * script set on the last one, or on the tables `pairs` showed it, is then gone.
  */
 export const PRELUDE = String.raw`
 local hostcall, sbprint, bytesmt = ...
 local G = _G
-local rawload, rawset, setmetatable, select, error, type, next = load, rawset, setmetatable, select, error, type, next
+local rawload, rawset, setmetatable, select, error, type, next, tostring = load, rawset, setmetatable, select, error, type, next, tostring
+local find, sub = string.find, string.sub
 local loaded = package.loaded
 for _, name in ipairs({ "io", "os", "debug", "package", "_G" }) do loaded[name] = nil end
 local oslib = os
@@ -32,10 +40,12 @@ getmetatable("").__metatable = false
 setmetatable(G, { __metatable = false })
 
 local function readonly(real, path)
-  return setmetatable({}, {
+  local proxy = {}
+  return setmetatable(proxy, {
     __index = real,
     __newindex = function(_, k) error("host" .. path .. " is read-only (cannot set '" .. tostring(k) .. "')", 2) end,
-    __pairs = function() return next, real, nil end,
+    -- The iterator closes over real: pairs never hands the script the table behind the proxy.
+    __pairs = function() return function(_, k) return next(real, k) end, proxy, nil end,
     __len = function() return #real end,
     __metatable = false,
   })
@@ -46,21 +56,30 @@ local function bytes(s)
   return setmetatable({ s }, bytesmt)
 end
 
--- Builds the host table from the list of granted function names (dotted).
+-- The granted names, copied: the table the host passed is the script's to see afterwards.
+local granted = {}
+
+-- Builds a new host table from the list of granted function names (dotted), or from the
+-- last list when called with none.
 return function(names)
+  if names ~= nil then
+    local copy = {}
+    for i = 1, #names do copy[i] = names[i] end
+    granted = copy
+  end
   local root = { bytes = bytes }
-  for i = 1, #names do
-    local name = names[i]
+  for i = 1, #granted do
+    local name = granted[i]
     local node, start = root, 1
     while true do
-      local dot = name:find(".", start, true)
+      local dot = find(name, ".", start, true)
       if not dot then break end
-      local part = name:sub(start, dot - 1)
+      local part = sub(name, start, dot - 1)
       local child = node[part]
       if type(child) ~= "table" then child = {}; node[part] = child end
       node, start = child, dot + 1
     end
-    node[name:sub(start)] = function(...) return hostcall(name, ...) end
+    node[sub(name, start)] = function(...) return hostcall(name, ...) end
   end
   local function freeze(t, path)
     for k, v in next, t do

@@ -168,6 +168,7 @@ export class PythonCore implements EngineCore {
       set 0(_v: number) {},
     });
     once(m.set_engine!, this.init.engineId);
+    once(m.set_value_bytes!, this.init.limits.maxValueBytes);
     if (this.env.hostWaitAsync) once(m.set_trampoline!);
     this.setHostFunctions(this.init.hostFunctions);
     // Host directories must never be mountable, whatever reaches the FS object.

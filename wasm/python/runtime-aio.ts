@@ -106,10 +106,8 @@ def _new_loop():
     return ScriptLoop()
 
 
-asyncio.new_event_loop = _new_loop
-asyncio.events.new_event_loop = _new_loop
-asyncio.get_event_loop = lambda: _loop
-asyncio.set_event_loop(_loop)
+def _get_loop():
+    return _loop
 
 
 def _asyncio_run(main, *, debug=None, loop_factory=None):
@@ -118,8 +116,17 @@ def _asyncio_run(main, *, debug=None, loop_factory=None):
     return _run(main)
 
 
-asyncio.run = _asyncio_run
-asyncio.runners.run = _asyncio_run
+def _install_aio():
+    # Part of _install_globals (runtime.ts): asyncio's entry points lead to this loop.
+    asyncio.new_event_loop = _new_loop
+    asyncio.events.new_event_loop = _new_loop
+    asyncio.get_event_loop = _get_loop
+    asyncio.set_event_loop(_loop)
+    asyncio.run = _asyncio_run
+    asyncio.runners.run = _asyncio_run
+
+
+_install_globals()
 
 
 def _awaits(value):
@@ -170,7 +177,7 @@ def _drive(task, k):
         value = _pump(task)
     except _Park as p:
         _parked = (task, k)
-        return json.dumps({'pending': True, 'wait': p.wait})
+        return _dumps({'pending': True, 'wait': p.wait})
     return k(value)
 
 
@@ -189,9 +196,10 @@ def _pump(task):
         _pumping = False
 
 
-def resume():
+def resume(_r=_restore):
     """The parked request, run on with what JavaScript collected (through the device)."""
     global _parked
+    _r()
     task, k = _parked
     _parked = None
 
@@ -201,12 +209,13 @@ def resume():
     return _guard(go)
 
 
-def abandon():
+def abandon(_r=_restore):
     """
     After a request was stopped (called with no stop pending): drops it and its tasks, and
     undoes what the stop may have cut short (the loop's own cleanup, _pump's finally).
     """
     global _parked, _pumping
+    _r()
     _parked = None
     _pumping = False
     asyncio.events._set_running_loop(None)

@@ -32,7 +32,7 @@ def _result(v, as_handle=False):
     start = len(_made)
     try:
         wire = _new_handle(v) if as_handle else _enc(v, 'result', 0, set(), True)
-        return '{"ok":true,"value":' + json.dumps(wire, separators=(',', ':'), allow_nan=False) + '}'
+        return '{"ok":true,"value":' + _dumps(wire) + '}'
     except BaseException:
         for hid in _made[start:]:
             _handles.pop(hid, None)
@@ -41,7 +41,7 @@ def _result(v, as_handle=False):
 
 
 def _resolve(data):
-    # json.loads hook for a handle tag: the live object, or None and a note in _dead.
+    # The reply scanner's hook for a handle tag: the live object, or None and a note in _dead.
     if data[2] == _ENGINE:
         obj = _handles.get(data[0], _MISSING)
         if obj is not _MISSING:
@@ -62,6 +62,9 @@ def _ref_hook(d):
     if len(d) == 1 and _TAG in d and d[_TAG][0] == 'h':
         return _Ref(d[_TAG][1])
     return _untag(d)
+
+
+_scan_ref = _scanner(_ref_hook)
 
 
 def _bad_info(data, path):
@@ -101,16 +104,16 @@ class BadHandle(Exception):
 
 def _args(args_json):
     del _dead[:]
-    args = json.loads(args_json, object_hook=_untag)
+    args = _loads(args_json, _scan_untag)
     if _dead:
         del _dead[:]
         # Rare: parse again without resolving, to name the path of the dead handle.
-        raise BadHandle(_find_bad(json.loads(args_json, object_hook=_ref_hook), 'args'))
+        raise BadHandle(_find_bad(_loads(args_json, _scan_ref), 'args'))
     return args
 
 
 def _host_dead(msg, raw, reply):
-    plain = json.loads(raw, object_hook=_ref_hook)
+    plain = _loads(raw, _scan_ref)
     if msg[0] == 'call':
         f = _find_bad(plain[1], f'host.{msg[1]} result')
         return [False, f] if f else reply
@@ -129,8 +132,8 @@ def _held(hid):
     return obj
 
 
-def create(cls, args_json, depth):
-    _begin(depth)
+def create(cls, args_json, depth, _b=_begin):
+    _b(depth)
 
     def go():
         f = _lookup(cls)
@@ -148,8 +151,8 @@ def _made_reply(cls, obj):
     return _result(obj, True)
 
 
-def call_method(hid, method, args_json, depth):
-    _begin(depth)
+def call_method(hid, method, args_json, depth, _b=_begin):
+    _b(depth)
 
     def go():
         obj = _held(hid)
@@ -158,25 +161,32 @@ def call_method(hid, method, args_json, depth):
     return _guard(go)
 
 
-def get_attr(hid, attr, depth):
-    _begin(depth)
+def get_attr(hid, attr, depth, _b=_begin):
+    _b(depth)
 
     def go():
         return _result(getattr(_held(hid), attr))
     return _guard(go)
 
 
-def release(ids_json):
-    for hid in json.loads(ids_json):
+def release(ids_json, _r=_restore):
+    _r()
+    for hid in _loads(ids_json, _scan_plain):
         _handles.pop(hid, None)
 
 
-def drop_made():
+def drop_made(_r=_restore):
+    _r()
     for hid in _made:
         _handles.pop(hid, None)
     del _made[:]
 
 
-def handle_count():
+def handle_count(_r=_restore):
+    _r()
     return len(_handles)
+
+
+# The sources before this one are all in: reset() may use all of them from now on.
+_installed = True
 `;

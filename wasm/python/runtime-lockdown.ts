@@ -7,7 +7,7 @@
  * lockdown_seal.
  */
 export const RUNTIME_LOCKDOWN = String.raw`
-_BLOCKED = frozenset({'js', 'pyodide_js', 'pyodide', '_pyodide', '_pyodide_core', 'micropip', 'ctypes', '_ctypes'})
+_BLOCKED = frozenset({'js', 'pyodide_js', 'pyodide', '_pyodide', '_pyodide_core', 'micropip', 'ctypes', '_ctypes', '_scriptbox'})
 
 
 class _Blocker:
@@ -90,12 +90,83 @@ def lockdown_seal():
     for name in list(sys.modules):
         if name.partition('.')[0] in _BLOCKED:
             del sys.modules[name]
+    # The host keeps the entry points it called for; the script gets no name for the module.
+    _install_globals()
+    _seal(True)
+    _seal_interpreter()
+    _guard_runtime()
+
+
+def _guard_runtime():
+    """
+    An audit hook (no script can remove one): the runtime's functions keep their code and
+    defaults (_restore and _begin are bound as defaults), and no script adds a hook of its
+    own, which would see every later request, the next tenant's too. It uses only its own
+    defaults: nothing a script can reach changes what it does.
+    """
+    def hook(event, args, _rt=globals(), _attrs=frozenset({'__code__', '__defaults__', '__kwdefaults__'}), _get=getattr, _err=RuntimeError):
+        if event == 'object.__setattr__':
+            if args[1] in _attrs and _get(args[0], '__globals__', None) is _rt:
+                raise _err("the ScriptBox runtime's functions cannot be changed")
+        elif event == 'sys.addaudithook':
+            raise _err('audit hooks cannot be added in the ScriptBox sandbox')
+    sys.addaudithook(hook)
+
+
+# What a new tenant finds (reset, through _reset_interpreter): the standard library's
+# modules and their attributes, the import machinery and the interpreter hooks as sealed.
+_sealed = None
+
+
+def _seal_interpreter():
+    global _sealed
+    mods = tuple((name, m, tuple(vars(m).items())) for name, m in list(sys.modules.items())
+                 if type(vars(m) if hasattr(m, '__dict__') else None) is dict)
+    hooks = tuple((k, getattr(sys, k, None)) for k in ('excepthook', 'displayhook', 'unraisablehook', 'breakpointhook'))
+    _sealed = (mods, tuple(sys.meta_path), tuple(sys.path_hooks), tuple(sys.path), hooks)
+    _reset_interpreter.__defaults__ = (_sealed,)
+
+
+def _reset_interpreter(_s=None):
+    """
+    Puts back what one tenant may have changed for the next (a reuse pool's reset): the
+    attributes modules had at boot, sys.modules entries, import hooks, sys hooks, trace and
+    profile functions, sys.monitoring tools, gc callbacks. Not put back: attributes added
+    since (a submodule imported later is one), classes changed in place, objects inside
+    module attributes, modules first imported after boot (they stay imported).
+    """
+    if _s is None:
+        return
+    mods, meta, path_hooks, path, hooks = _s
+    for name, m, items in mods:
+        _modules[name] = m
+        vars(m).update(items)
+    sys.meta_path[:] = meta
+    sys.path_hooks[:] = path_hooks
+    sys.path[:] = path
+    for k, v in hooks:
+        setattr(sys, k, v)
+    sys.settrace(None)
+    sys.setprofile(None)
+    mon = getattr(sys, 'monitoring', None)
+    if mon is not None:
+        for tool in range(6):
+            try:
+                mon.set_events(tool, 0)
+                if mon.get_tool(tool) is not None:
+                    mon.free_tool_id(tool)
+            except Exception:
+                # A tool id the interpreter does not know: nothing to free.
+                pass
+    import gc
+    gc.callbacks.clear()
 
 
 def after_restore():
     """What a memory snapshot cannot carry, redone in a restored heap (lockdown_seal follows)."""
     global _DEV
     after_snapshot()
+    # The heap was snapshotted from a module still in sys.modules: it leaves again at seal.
     # The device's file descriptor lived in the old JavaScript file system.
     _DEV = os.open('/dev/scriptbox', os.O_RDWR)
     # Every engine restored from one snapshot would draw the same random numbers.
