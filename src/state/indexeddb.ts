@@ -73,12 +73,22 @@ function count(tx: IDBTransaction, store: string, each: (key: IDBValidKey, value
   };
 }
 
+/** openDatabase's rejection for a database that holds other stores than ours. */
+const FOREIGN = new Error('foreign database');
+
 function openDatabase(name: string): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
     const req = indexedDB.open(name, VERSION);
-    req.onupgradeneeded = () => {
+    let foreign = false;
+    req.onupgradeneeded = (ev) => {
       const db = req.result;
       const tx = req.transaction!;
+      // An existing database without our stores is someone else's: never add ours to it.
+      if (ev.oldVersion > 0 && (!db.objectStoreNames.contains(KV) || !db.objectStoreNames.contains(MESSAGES))) {
+        foreign = true;
+        tx.abort();
+        return;
+      }
       if (!db.objectStoreNames.contains(KV)) db.createObjectStore(KV);
       if (!db.objectStoreNames.contains(MESSAGES)) {
         db.createObjectStore(MESSAGES, { keyPath: 'id', autoIncrement: true }).createIndex(BY_CHANNEL, 'channel');
@@ -91,7 +101,7 @@ function openDatabase(name: string): Promise<IDBDatabase> {
       }
     };
     req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
+    req.onerror = () => reject(foreign ? FOREIGN : req.error);
     req.onblocked = () => {
       /* another tab holds an older version open: the open goes on once it closes */
     };
@@ -171,6 +181,7 @@ export class IndexedDbStore implements StateStore {
     try {
       db = await openDatabase(dbName);
     } catch (e) {
+      if (e === FOREIGN) throw new UnavailableError(`IndexedDB database ${quote(dbName)} belongs to something else; pick another dbName`);
       throw new UnavailableError(
         `IndexedDbStore could not open the database ${quote(dbName)}: ${(e as Error)?.message ?? String(e)}; ` +
           'check that this origin may use IndexedDB, or pick another dbName',

@@ -43,6 +43,7 @@ describe('scriptbox snapshot', () => {
     expect(await cli('snapshot', 'make')).toMatchObject({ code: 2, stderr: expect.stringMatching(/expected `snapshot build` or `snapshot clear`\nusage: scriptbox snapshot build/) });
     expect(await cli('snapshot', 'build', '--out', 'x')).toMatchObject({ code: 2, stderr: expect.stringMatching(/Unknown option '--out'/) });
     expect(await cli('snapshot', 'build', '--dir', ' ')).toMatchObject({ code: 2, stderr: 'scriptbox: --dir takes a directory path\n' });
-    expect((await cli('--help')).stdout).toContain('scriptbox snapshot build|clear [--dir DIR]');
+    expect((await cli('--help')).stdout).toContain('snapshot build|clear');
+    expect((await cli('snapshot', '--help')).stdout).toContain('scriptbox snapshot build [--dir DIR]');
   });
 });

@@ -36,8 +36,12 @@ class Stubborn:
 def hook(name, stubborn):
     # Runs script code inside the runtime's own entry \`name\` (handle_count for stats(),
     # set_host_names for registerHostFunction, release for RemoteObject.dispose).
+    # Fires once: a stopped request leaves the hook installed (a script's own hooks stay
+    # until a reset), and the test then checks that the next request answers.
+    fired = []
     def prof(frame, event, arg):
-        if event == 'call' and frame.f_code.co_name == name:
+        if event == 'call' and frame.f_code.co_name == name and not fired:
+            fired.append(1)
             (_stubborn if stubborn else _forever)()
     sys.setprofile(prof)
     return 'armed'
