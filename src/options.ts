@@ -1,12 +1,14 @@
 /**
  * Checks EngineOptions at the public entry, with messages that name the option and the fix.
  */
+import { describeValue } from './describe-value.js';
 import { checkAllowedHosts } from './capabilities/fetch.js';
 import { checkGrantPattern } from './capabilities/registry.js';
 import type { CoreLimits } from './core.js';
 import type { EngineOptions, Language, Limits } from './engine.js';
 import { InvalidInputError } from './errors.js';
 import { markMade } from './factory-token.js';
+import { checkValue } from './values.js';
 
 export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
   timeoutMs: 30_000,
@@ -50,14 +52,14 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 export function checkLanguage(language: unknown): Language {
   if (language !== 'python' && language !== 'lua') {
-    throw new InvalidInputError(`language must be 'python' or 'lua' (got ${JSON.stringify(language)})`);
+    throw new InvalidInputError(`language must be 'python' or 'lua' (got ${describeValue(language)})`);
   }
   return language;
 }
 
 export function checkTimeout(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidInputError(`${where} must be a positive number of milliseconds (got ${JSON.stringify(v)})`);
+    throw new InvalidInputError(`${where} must be a positive number of milliseconds (got ${describeValue(v)})`);
   }
   return v;
 }
@@ -73,7 +75,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   }
   const o = options as EngineOptions;
   if (o.backend !== undefined && !['wasm', 'native', 'auto'].includes(o.backend)) {
-    throw new InvalidInputError(`backend must be 'wasm', 'native' or 'auto' (got ${JSON.stringify(o.backend)})`);
+    throw new InvalidInputError(`backend must be 'wasm', 'native' or 'auto' (got ${describeValue(o.backend)})`);
   }
   if (o.trusted !== undefined && typeof o.trusted !== 'boolean') {
     throw new InvalidInputError('trusted must be true or false');
@@ -84,7 +86,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   const backend = requested === 'auto' && (o.trusted !== true || o.mounts !== undefined) ? 'wasm' : requested;
   const placement = o.placement ?? (backend === 'native' ? 'process' : 'worker');
   if (!['worker', 'inline', 'process'].includes(placement)) {
-    throw new InvalidInputError(`placement must be 'worker', 'inline' or 'process' (got ${JSON.stringify(placement)})`);
+    throw new InvalidInputError(`placement must be 'worker', 'inline' or 'process' (got ${describeValue(placement)})`);
   }
   if (placement === 'inline' && o.trusted !== true) {
     throw new InvalidInputError(
@@ -131,7 +133,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
         for (const [pattern, n] of Object.entries(v)) {
           checkGrantPattern(pattern, 'limits.hostCalls');
           if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-            throw new InvalidInputError(`limits.hostCalls['${pattern}'] must be a whole number of calls >= 0 (got ${JSON.stringify(n)})`);
+            throw new InvalidInputError(`limits.hostCalls['${pattern}'] must be a whole number of calls >= 0 (got ${describeValue(n)})`);
           }
           quotas.push([pattern, n]);
         }
@@ -142,7 +144,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
       }
       if (v === undefined) continue;
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (k !== 'timeoutMs' && !Number.isInteger(v))) {
-        throw new InvalidInputError(`limits.${k} must be a positive ${k === 'timeoutMs' ? 'number' : 'integer'} (got ${JSON.stringify(v)})`);
+        throw new InvalidInputError(`limits.${k} must be a positive ${k === 'timeoutMs' ? 'number' : 'integer'} (got ${describeValue(v)})`);
       }
       (limits as Record<string, number>)[k] = v;
     }
@@ -150,6 +152,8 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
       throw new InvalidInputError(`limits.memoryBytes must be at least 1 MiB (got ${limits.memoryBytes})`);
     }
   }
+  // Config crosses to the engine's worker: checked here, so a value that cannot cross is a typed error now.
+  if (o.config !== undefined) checkValue(o.config, { maxDepth: limits.maxValueDepth, root: 'config' });
   const allowedHosts = checkAllowedHosts(o.allowedHosts);
   // Checked for both languages, so a typo shows; Lua boots in milliseconds and needs none.
   const checkedSnapshot = checkSnapshot(o.snapshot);
@@ -194,12 +198,7 @@ export function checkSnapshot(v: unknown): ResolvedOptions['snapshot'] {
 }
 
 function describe(v: unknown): string {
-  if (typeof v === 'function') return 'a function';
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
+  return describeValue(v);
 }
 
 export function coreLimits(l: ResolvedOptions['limits']): CoreLimits {

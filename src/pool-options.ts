@@ -2,13 +2,14 @@
  * PoolOptions (DESIGN §2 `createPool`): the pool's own options, split from the engine
  * options every pooled engine is made with, and checked with messages naming the fix.
  */
+import { describeValue } from './describe-value.js';
 import type { EngineOptions } from './engine.js';
 import { InvalidInputError } from './errors.js';
 
 export interface PoolOptions {
   /** Engines kept ready, even when idle. Default 1. */
   min?: number;
-  /** Most engines at once. Default max(min, 2). */
+  /** Most engines at once, at most 1024. Default max(min, 2). */
   max?: number;
   /** Most callers waiting for an engine; more are refused with QueueFullError. Default 1000. */
   maxQueue?: number;
@@ -52,18 +53,21 @@ export interface ResolvedPoolOptions {
   healthCheckMs: number;
 }
 
+/** The most engines one pool may hold (and so start: `min` is at most `max`). */
+export const MAX_ENGINES = 1024;
+
 const POOL_KEYS = ['min', 'max', 'maxQueue', 'idleTimeoutMs', 'recycleAfter', 'reset', 'init', 'healthCheckMs'] as const;
 
 function count(v: unknown, name: string, least: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < least) {
-    throw new InvalidInputError(`pool option ${name} must be an integer >= ${least} (got ${JSON.stringify(v)})`);
+    throw new InvalidInputError(`pool option ${name} must be an integer >= ${least} (got ${describeValue(v)})`);
   }
   return v;
 }
 
 function ms(v: unknown, name: string): number {
   if (typeof v !== 'number' || !(v > 0)) {
-    throw new InvalidInputError(`pool option ${name} must be a positive number of milliseconds (got ${JSON.stringify(v)})`);
+    throw new InvalidInputError(`pool option ${name} must be a positive number of milliseconds (got ${describeValue(v)})`);
   }
   return v;
 }
@@ -83,6 +87,10 @@ export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions;
   const min = o.min === undefined ? 1 : count(o.min, 'min', 0);
   const max = o.max === undefined ? Math.max(min, 2) : count(o.max, 'max', 1);
   if (max < min) throw new InvalidInputError(`pool option max (${max}) is below min (${min}); raise max or lower min`);
+  // Each engine is a worker (Python: ~50-70 MB): a typo such as 1e9 must not try to boot them all.
+  if (max > MAX_ENGINES) {
+    throw new InvalidInputError(`pool option max (${max}) is over ${MAX_ENGINES} engines in one pool; use several pools for more`);
+  }
   const recycle = o.recycleAfter;
   if (recycle !== undefined && (typeof recycle !== 'object' || recycle === null || Array.isArray(recycle))) {
     throw new InvalidInputError('pool option recycleAfter must be an object such as { execs: 1000, ms: 600000 }');
@@ -92,7 +100,7 @@ export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions;
     if (k !== 'execs' && k !== 'ms') throw new InvalidInputError(`pool option recycleAfter.${k} is unknown; use execs and/or ms`);
   }
   if (o.reset !== undefined && o.reset !== 'fresh' && o.reset !== 'reuse') {
-    throw new InvalidInputError(`pool option reset must be 'fresh' or 'reuse' (got ${JSON.stringify(o.reset)})`);
+    throw new InvalidInputError(`pool option reset must be 'fresh' or 'reuse' (got ${describeValue(o.reset)})`);
   }
   if (o.init !== undefined && typeof o.init !== 'string') throw new InvalidInputError('pool option init must be code, as a string');
   return {

@@ -21,6 +21,13 @@ export interface HandleOwner {
 }
 
 /** A RemoteObject: an id in one engine's handle table. Made only by its engine's HandleTable. */
+/** Handles an engine made: `Object.create(RemoteHandle.prototype)` passes instanceof but has no engine behind it. */
+const genuine = new WeakSet<object>();
+
+function forged(): InvalidInputError {
+  return new InvalidInputError('this RemoteObject was not made by an engine; use engine.create(cls, args)');
+}
+
 export class RemoteHandle implements RemoteObject {
   /** @internal */ disposed = false;
   constructor(
@@ -34,20 +41,24 @@ export class RemoteHandle implements RemoteObject {
   ) {
     // `new (obj.constructor)(...)` would make a handle to nothing that fails on first use.
     requireFactory(token, 'a RemoteObject', "engine.create(cls, args) or a call that returns an object (RemoteObjects come from their engine)");
+    genuine.add(this);
   }
 
   /** Calls a method: `obj.method(*args)` in Python, `obj:method(...)` in Lua; `__call__` calls the object itself. */
   call(method: string, args: ScriptValue[] = [], opts?: RunOptions): Promise<ScriptValue> {
+    if (!genuine.has(this)) return Promise.reject(forged());
     return this.owner.callMethod(this, method, args, opts);
   }
 
   /** Reads an attribute (Python) or field (Lua, through `__index`). */
   get(attr: string, opts?: RunOptions): Promise<ScriptValue> {
+    if (!genuine.has(this)) return Promise.reject(forged());
     return this.owner.getAttr(this, attr, opts);
   }
 
   /** Frees the object inside the engine. Idempotent. */
   dispose(): Promise<void> {
+    if (!genuine.has(this)) return Promise.reject(forged());
     if (this.disposed) return Promise.resolve();
     this.disposed = true;
     return this.owner.releaseHandle(this);
@@ -59,6 +70,7 @@ export class RemoteHandle implements RemoteObject {
 
   /** `Rect #3 in python-1`, for messages. */
   get label(): string {
+    if (!genuine.has(this)) return 'a forged RemoteObject';
     return `${this.kind} #${this.id} in ${this.owner.id}`;
   }
 
@@ -146,6 +158,7 @@ export class HandleTable {
   /** `checkValue`'s handle hook: RemoteObjects of this engine cross as their id. */
   readonly toWire = (v: object, path: string): WireHandle | undefined => {
     if (!(v instanceof RemoteHandle)) return undefined;
+    if (!genuine.has(v)) throw new InvalidInputError(`${path} is a forged RemoteObject (not made by an engine); pass data, or a RemoteObject this engine made`, path);
     if (v.owner !== this.owner) {
       throw new InvalidInputError(`${path} is RemoteObject ${v.label}, which belongs to another engine; objects cannot move between engines (pass data instead)`, path);
     }

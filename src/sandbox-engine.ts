@@ -3,6 +3,7 @@
  * entry, builds host calls from the capability registry, and maps answers to results,
  * errors and RemoteObjects. The queue, restarts and escalation live in EngineSession.
  */
+import { describeValue } from './describe-value.js';
 import { BUILTIN_CAPABILITIES, builtinFunctions, type LogEntry } from './capabilities/builtins.js';
 import { HostCalls } from './capabilities/host-calls.js';
 import { HostFunctionRegistry, granted, type HostFunction } from './capabilities/registry.js';
@@ -270,7 +271,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
 
   call(fn: string, args: ScriptValue[] = [], opts?: RunOptions): Promise<ScriptValue> {
     if (typeof fn !== 'string' || !FUNCTION_NAME.test(fn)) {
-      return Promise.reject(new InvalidInputError(`call: ${JSON.stringify(fn)} is not a function name; use a name like 'area' or 'geom.area'`));
+      return Promise.reject(new InvalidInputError(`call: ${describeValue(fn)} is not a function name; use a name like 'area' or 'geom.area'`));
     }
     const stream = this.stream;
     return this.invoke(`call('${fn}')`, args, opts, (a, timeoutMs) => ({ t: 'call', fn, args: a, timeoutMs, stream, optional: false }));
@@ -282,7 +283,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
    */
   async create(cls: string, args: ScriptValue[] = [], opts?: RunOptions): Promise<RemoteObject> {
     if (typeof cls !== 'string' || !FUNCTION_NAME.test(cls)) {
-      throw new InvalidInputError(`create: ${JSON.stringify(cls)} is not a class name; use a name like 'Rect' or 'geom.Rect'`);
+      throw new InvalidInputError(`create: ${describeValue(cls)} is not a class name; use a name like 'Rect' or 'geom.Rect'`);
     }
     const stream = this.stream;
     const h = await this.invoke(`create('${cls}')`, args, opts, (a, timeoutMs) => ({ t: 'create', cls, args: a, timeoutMs, stream }));
@@ -294,7 +295,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
   callMethod(h: RemoteHandle, method: string, args: ScriptValue[] = [], opts?: RunOptions): Promise<ScriptValue> {
     if (typeof method !== 'string' || !MEMBER_NAME.test(method)) {
       return Promise.reject(
-        new InvalidInputError(`RemoteObject.call: ${JSON.stringify(method)} is not a method name; use a name like 'area' (or '__call__' to call the object itself)`),
+        new InvalidInputError(`RemoteObject.call: ${describeValue(method)} is not a method name; use a name like 'area' (or '__call__' to call the object itself)`),
       );
     }
     const stream = this.stream;
@@ -305,7 +306,7 @@ export class SandboxEngine extends EngineSession implements ScriptEngine, Handle
   /** @internal RemoteObject.get */
   getAttr(h: RemoteHandle, attr: string, opts?: RunOptions): Promise<ScriptValue> {
     if (typeof attr !== 'string' || !MEMBER_NAME.test(attr)) {
-      return Promise.reject(new InvalidInputError(`RemoteObject.get: ${JSON.stringify(attr)} is not an attribute name; use a name like 'width'`));
+      return Promise.reject(new InvalidInputError(`RemoteObject.get: ${describeValue(attr)} is not an attribute name; use a name like 'width'`));
     }
     const stream = this.stream;
     const what = `RemoteObject ${h.label}: get('${attr}')`;

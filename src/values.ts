@@ -96,8 +96,25 @@ export interface CheckOptions {
 function describe(v: unknown): string {
   if (typeof v === 'function') return 'a function';
   if (typeof v === 'symbol') return 'a symbol';
-  const ctor = (v as object)?.constructor?.name;
-  return ctor ? `an instance of ${ctor}` : 'an object with a null-less prototype';
+  let ctor: unknown;
+  try {
+    ctor = (v as object)?.constructor?.name;
+  } catch {
+    // a getter or Proxy trap that throws: the message must still be made
+  }
+  return typeof ctor === 'string' && ctor ? `an instance of ${ctor}` : 'an object with a null-less prototype';
+}
+
+const byteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')!.get!;
+
+/** True for a Uint8Array with bytes of its own (instanceof and prototypes can be faked). */
+export function isRealUint8Array(v: object): boolean {
+  try {
+    byteLength.call(v);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function keyPath(path: string, key: string | number): string {
@@ -134,7 +151,11 @@ export function checkValue(value: unknown, opts: CheckOptions): ScriptValue {
       );
     }
     const obj = v as object;
-    if (obj instanceof Uint8Array) return obj;
+    if (obj instanceof Uint8Array) {
+      // instanceof trusts the prototype chain: a fake or proxied Uint8Array has no real bytes.
+      if (!isRealUint8Array(obj)) throw new InvalidInputError(`${path} is not a real Uint8Array; pass a Uint8Array of its own bytes`, path);
+      return obj;
+    }
     if (obj instanceof WireHandle) return obj;
     const ref = opts.handle?.(obj, path);
     if (ref) return ref;
@@ -147,10 +168,18 @@ export function checkValue(value: unknown, opts: CheckOptions): ScriptValue {
       out = obj.map((item, i) => walk(item, keyPath(path, i), depth + 1));
     } else if (obj instanceof Map) {
       const entries: [unknown, unknown][] = [];
+      let own: [unknown, unknown][];
+      try {
+        // The real Map iterator: a fake Map (Object.create(Map.prototype), a Proxy) has no entries of its own.
+        own = [...(Map.prototype.entries.call(obj) as IterableIterator<[unknown, unknown]>)];
+      } catch {
+        throw new InvalidInputError(`${path} is not a real Map; pass a Map or a plain object`, path);
+      }
       let i = 0;
-      for (const [k, item] of obj) {
+      for (const [k, item] of own) {
         const p = `${path}.<entry ${i++}>`;
-        entries.push([walk(k, `${p}.key`, depth + 1), walk(item, keyPath(path, String(k)), depth + 1)]);
+        const label = typeof k === 'string' ? k : typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean' ? String(k) : `<key ${i - 1}>`;
+        entries.push([walk(k, `${p}.key`, depth + 1), walk(item, keyPath(path, label), depth + 1)]);
       }
       out = new MapEntries(entries);
     } else {

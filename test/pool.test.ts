@@ -49,6 +49,7 @@ describe('createPool options', () => {
   it.each([
     [{ min: -1 }, /min must be an integer >= 0/],
     [{ min: 3, max: 2 }, /max \(2\) is below min \(3\)/],
+    [{ min: 1e9, max: 1e9 }, /pool option max \(1000000000\) is over 1024 engines in one pool/],
     [{ reset: 'sometimes' }, /reset must be 'fresh' or 'reuse'/],
     [{ recycleAfter: { runs: 3 } }, /recycleAfter.runs is unknown/],
     [{ idleTimeoutMs: 0 }, /idleTimeoutMs must be a positive number/],

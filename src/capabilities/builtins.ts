@@ -4,6 +4,7 @@
  * `channel.send` / `channel.receive` on the store's channels. They are ordinary host
  * functions: the same registry, grants, authorize hook, quotas and audit apply.
  */
+import { describeValue } from '../describe-value.js';
 import { InvalidInputError, PermissionDeniedError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { ScriptValue } from '../values.js';
@@ -122,7 +123,7 @@ export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: Host
       capability: 'log',
       fn: (message: unknown, level: unknown = 'info') => {
         const lv = (level ?? 'info') as LogLevel;
-        if (!LEVELS.includes(lv)) throw new InvalidInputError(`host.log level must be one of ${LEVELS.join(', ')} (got ${JSON.stringify(level)})`);
+        if (!LEVELS.includes(lv)) throw new InvalidInputError(`host.log level must be one of ${LEVELS.join(', ')} (got ${describeValue(level)})`);
         const raw = typeof message === 'string' ? message : JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Map ? Object.fromEntries(v) : v)) ?? String(message);
         ctx.log({ engineId: ctx.engineId, level: lv, message: safeLogText(raw) });
         return null;
@@ -172,7 +173,7 @@ export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: Host
         // An endless wait (inf) is bounded by the script's own timeout anyway.
         const t = timeoutS === Infinity ? 86_400 : (timeoutS ?? 0);
         if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
-          throw new InvalidInputError(`host.channel.receive timeout is in seconds and must be a number >= 0 (got ${JSON.stringify(timeoutS)})`);
+          throw new InvalidInputError(`host.channel.receive timeout is in seconds and must be a number >= 0 (got ${describeValue(timeoutS)})`);
         }
         const key = name(channel, 'host.channel.receive channel');
         const stop = both(ctx.signal, signal);

@@ -3,6 +3,7 @@
  * the engine's `allowedHosts` lists. Every redirect hop is checked again, and the answer
  * comes back as plain data.
  */
+import { describeValue } from '../describe-value.js';
 import { InvalidInputError, PermissionDeniedError } from '../errors.js';
 import { concatBytes, type ScriptValue } from '../values.js';
 
@@ -18,7 +19,7 @@ export function checkAllowedHosts(v: unknown): string[] {
   if (!Array.isArray(v)) throw new InvalidInputError("allowedHosts must be an array of host[:port] patterns, e.g. ['api.example.com', '127.0.0.1:8080']");
   return v.map((p, i) => {
     if (typeof p !== 'string' || !HOST_PATTERN.test(p)) {
-      throw new InvalidInputError(`allowedHosts[${i}]: ${JSON.stringify(p)} is not a host[:port] pattern; use 'example.com', 'example.com:8080', 'example.com:*' or '*.example.com'`);
+      throw new InvalidInputError(`allowedHosts[${i}]: ${describeValue(p)} is not a host[:port] pattern; use 'example.com', 'example.com:8080', 'example.com:*' or '*.example.com'`);
     }
     return p.toLowerCase();
   });

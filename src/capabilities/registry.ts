@@ -2,6 +2,7 @@
  * Host functions and the grants that allow them: the one place where a script's call
  * to the host is checked. It runs on the host side of every placement.
  */
+import { describeValue } from '../describe-value.js';
 import { InvalidInputError } from '../errors.js';
 import type { ScriptValue } from '../values.js';
 
@@ -71,7 +72,7 @@ export function granted(patterns: readonly string[], capability: string): boolea
 export function checkGrantPattern(p: unknown, where: string): string {
   if (typeof p !== 'string' || !PATTERN.test(p)) {
     throw new InvalidInputError(
-      `${where}: ${JSON.stringify(p)} is not a capability pattern; use a name like 'log', a family like 'kv.*', or '*'`,
+      `${where}: ${describeValue(p)} is not a capability pattern; use a name like 'log', a family like 'kv.*', or '*'`,
     );
   }
   return p;
@@ -83,7 +84,7 @@ export class HostFunctionRegistry {
   add(name: unknown, fn: unknown, capability?: unknown, opts: { builtin?: boolean } = {}): void {
     if (typeof name !== 'string' || !NAME.test(name)) {
       throw new InvalidInputError(
-        `host function name ${JSON.stringify(name)} is not valid; use identifiers joined by dots, like 'users.get'`,
+        `host function name ${describeValue(name)} is not valid; use identifiers joined by dots, like 'users.get'`,
       );
     }
     if (typeof fn !== 'function') {

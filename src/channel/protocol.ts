@@ -4,7 +4,7 @@
  * channel, over postMessage when SharedArrayBuffer is missing, over a child process's
  * pipe, or as plain calls for the inline placement.
  */
-import { WireHandle, decode, type ScriptValue } from '../values.js';
+import { WireHandle, decode, isRealUint8Array, type ScriptValue } from '../values.js';
 import type { CoreBoot, CoreInit } from '../core.js';
 import { EngineCrashedError } from '../errors.js';
 import type { InterruptReason } from './sab-channel.js';
@@ -127,14 +127,14 @@ function malformed(problem: string): never {
  * (a worker can post any value) throws EngineCrashedError: the channel is broken.
  */
 export function decodeMessage(bytes: unknown): unknown {
-  if (!(bytes instanceof Uint8Array)) {
+  if (!(bytes instanceof Uint8Array) || !isRealUint8Array(bytes)) {
     malformed(`a message arrived as ${bytes === null ? 'null' : Array.isArray(bytes) ? 'an array' : `a ${typeof bytes}`}, not as bytes`);
   }
   try {
     return decode(bytes);
-  } catch (e) {
-    const m = (e as { message?: unknown })?.message;
-    return malformed(`a frame that is not valid MessagePack (${typeof m === 'string' ? m : 'undecodable'})`);
+  } catch {
+    // The decoder's own text names its internals (and can quote JavaScript errors): not for the caller.
+    return malformed(`a frame of ${bytes.byteLength} bytes that is not valid MessagePack`);
   }
 }
 
@@ -175,7 +175,10 @@ function scriptValue(v: unknown, where: string, maxDepth: number): ScriptValue {
     if (x === null) return;
     if (depth > maxDepth) malformed(`${at} is nested deeper than ${maxDepth}`);
     const proto = Object.getPrototypeOf(x);
-    if (proto === Uint8Array.prototype) return;
+    if (proto === Uint8Array.prototype) {
+      if (!isRealUint8Array(x)) malformed(`${at} claims to be bytes but is not a Uint8Array`);
+      return;
+    }
     if (proto === WireHandle.prototype) {
       const h = x as WireHandle;
       if (typeof h.engineId !== 'string' || typeof h.id !== 'number' || typeof h.kind !== 'string') malformed(`${at} is a broken handle`);
@@ -237,7 +240,7 @@ function coreBoot(x: unknown, maxSnapshot: number): CoreBoot {
   }
   if (o.snapshot !== undefined) {
     const s = o.snapshot;
-    if (!(s instanceof Uint8Array) || Object.getPrototypeOf(s) !== Uint8Array.prototype) malformed('ready.boot.snapshot is not bytes');
+    if (!(s instanceof Uint8Array) || Object.getPrototypeOf(s) !== Uint8Array.prototype || !isRealUint8Array(s)) malformed('ready.boot.snapshot is not bytes');
     if (s.byteLength > maxSnapshot) malformed(`ready.boot.snapshot is ${s.byteLength} bytes, over the ${maxSnapshot}-byte limit`);
     boot.snapshot = s;
   }

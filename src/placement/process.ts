@@ -98,7 +98,7 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
     } catch (e) {
       const err = e instanceof EngineCrashedError
         ? e
-        : new EngineCrashedError(`the engine sent a frame that is not valid MessagePack: ${clip(String((e as Error)?.message ?? e), 200)}`);
+        : new EngineCrashedError(`the engine sent a frame of ${bytes.byteLength} bytes that is not valid MessagePack`);
       fail(err, true);
       return;
     }
