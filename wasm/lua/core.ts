@@ -345,13 +345,14 @@ export class LuaCore extends LuaRequests implements EngineCore {
     const L = this.L;
     m._lua_settop(L, 0);
     m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, HOOK_EVERY);
-    // A new `host` from the prelude's private copy of the names: a Lua 5.4 table cannot refuse
-    // rawset, so whatever a script did to the last one must not reach this request. A stopped
+    // `host` from the prelude: the same table while nothing was rawset on it, else a new one
+    // from its private copy of the names (a Lua 5.4 table cannot refuse rawset). A stopped
     // build falls back to the table built at boot / by setHostFunctions.
     m._lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
     this.conv.pushString(L, 'host');
     m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.buildHostRef));
-    if (this.protect(0, 1, 0) !== LUA_OK) {
+    m._lua_pushboolean(L, 0);
+    if (this.protect(1, 1, 0) !== LUA_OK) {
       m._lua_settop(L, -2);
       m._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.hostRef));
     }

@@ -8,8 +8,9 @@
  * call is a local taken here, before any script ran: a script that replaces `string.find`,
  * `tostring` or `error` changes nothing they do. `build(names)` makes a host table and
  * remembers the names; `build()` makes a new one from the remembered names. A Lua 5.4
- * table cannot refuse `rawset`, so a request must start with a new one (`build()`): what a
- * script set on the last one, or on the tables `pairs` showed it, is then gone.
+ * table cannot refuse `rawset`, so a request starts with `build(false)`: the same table if
+ * all its proxies are still empty, else a new one, so what a script set on the last one,
+ * or on the tables `pairs` showed it, is gone.
  */
 export const PRELUDE = String.raw`
 local hostcall, sbprint, bytesmt = ...
@@ -39,8 +40,12 @@ end
 getmetatable("").__metatable = false
 setmetatable(G, { __metatable = false })
 
+-- Every proxy of the current host table: the only tables of it a script can hold.
+local proxies = {}
+
 local function readonly(real, path)
   local proxy = {}
+  proxies[#proxies + 1] = proxy
   return setmetatable(proxy, {
     __index = real,
     __newindex = function(_, k) error("host" .. path .. " is read-only (cannot set '" .. tostring(k) .. "')", 2) end,
@@ -59,9 +64,23 @@ end
 -- The granted names, copied: the table the host passed is the script's to see afterwards.
 local granted = {}
 
+local current
+
 -- Builds a new host table from the list of granted function names (dotted), or from the
--- last list when called with none.
+-- last list when called with none. With false: the current table while no script has
+-- rawset anything on it (its proxies are all still empty), else a new one. That check is a
+-- few next() calls, so a request need not pay for a rebuild it does not need.
 return function(names)
+  if names == false then
+    if current ~= nil then
+      local clean = true
+      for i = 1, #proxies do
+        if next(proxies[i]) ~= nil then clean = false; break end
+      end
+      if clean then return current end
+    end
+    names = nil
+  end
   if names ~= nil then
     local copy = {}
     for i = 1, #names do copy[i] = names[i] end
@@ -87,6 +106,8 @@ return function(names)
     end
     return readonly(t, path)
   end
-  return freeze(root, "")
+  proxies = {}
+  current = freeze(root, "")
+  return current
 end
 `;
