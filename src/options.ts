@@ -57,10 +57,25 @@ export function checkLanguage(language: unknown): Language {
   return language;
 }
 
+/**
+ * The longest wait a timer can hold: Node and browsers keep a signed 32-bit count of
+ * milliseconds and fire a longer timer after 1 ms, so a timeout of 2**31 ms would end a
+ * run at once. Timeouts above it are refused at the entry.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** `${where} (v) is over the longest timer...`: the message for a timeout above MAX_TIMER_MS. */
+export function timerTooLong(where: string, v: number): InvalidInputError {
+  return new InvalidInputError(
+    `${where} (${v}) is over ${MAX_TIMER_MS} ms (about 24.8 days), the longest a timer can wait; pass a shorter time`,
+  );
+}
+
 export function checkTimeout(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
     throw new InvalidInputError(`${where} must be a positive number of milliseconds (got ${describeValue(v)})`);
   }
+  if (v > MAX_TIMER_MS) throw timerTooLong(where, v);
   return v;
 }
 
@@ -146,6 +161,8 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (k !== 'timeoutMs' && !Number.isInteger(v))) {
         throw new InvalidInputError(`limits.${k} must be a positive ${k === 'timeoutMs' ? 'number' : 'integer'} (got ${describeValue(v)})`);
       }
+      // Both become timers (the deadline, the kill after it).
+      if ((k === 'timeoutMs' || k === 'graceMs') && v > MAX_TIMER_MS) throw timerTooLong(`limits.${k}`, v);
       (limits as Record<string, number>)[k] = v;
     }
     if (limits.memoryBytes < 1024 * 1024) {

@@ -5,9 +5,10 @@
 import { describeValue } from './describe-value.js';
 import type { EngineOptions } from './engine.js';
 import { InvalidInputError } from './errors.js';
+import { MAX_TIMER_MS, timerTooLong } from './options.js';
 
 export interface PoolOptions {
-  /** Engines kept ready, even when idle. Default 1. */
+  /** Engines kept ready, even when idle. Default 1; at most `max` (so at most 1024). */
   min?: number;
   /** Most engines at once, at most 1024. Default max(min, 2). */
   max?: number;
@@ -37,7 +38,7 @@ export interface PoolOptions {
   reset?: 'fresh' | 'reuse';
   /** Code loaded (`load`, then `init()` if defined) into every engine before it is handed out. */
   init?: string;
-  /** How often idle engines are checked, and replaced if they do not answer. Default 30 000 ms. */
+  /** How often idle engines are checked, and replaced if they do not answer. Default 30 000 ms; at most 2**31-1 ms. */
   healthCheckMs?: number;
 }
 
@@ -72,6 +73,13 @@ function ms(v: unknown, name: string): number {
   return v;
 }
 
+/** A period the pool's sweep timer is set from (idleTimeoutMs and recycleAfter.ms are only compared, so may be Infinity). */
+function timer(v: unknown, name: string): number {
+  const n = ms(v, name);
+  if (n > MAX_TIMER_MS) throw timerTooLong(`pool option ${name}`, n);
+  return n;
+}
+
 /** Splits `options` into the pool's options (checked) and the engine options (checked later by createEngine). */
 export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions; engine: EngineOptions } {
   if (options === undefined) options = {};
@@ -89,7 +97,9 @@ export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions;
   if (max < min) throw new InvalidInputError(`pool option max (${max}) is below min (${min}); raise max or lower min`);
   // Each engine is a worker (Python: ~50-70 MB): a typo such as 1e9 must not try to boot them all.
   if (max > MAX_ENGINES) {
-    throw new InvalidInputError(`pool option max (${max}) is over ${MAX_ENGINES} engines in one pool; use several pools for more`);
+    // Name the option the caller set: with max left out, it follows min.
+    const which = o.max === undefined ? `min (${min})` : `max (${max})`;
+    throw new InvalidInputError(`pool option ${which} is over ${MAX_ENGINES} engines in one pool; use several pools for more`);
   }
   const recycle = o.recycleAfter;
   if (recycle !== undefined && (typeof recycle !== 'object' || recycle === null || Array.isArray(recycle))) {
@@ -113,7 +123,7 @@ export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions;
       recycleMs: r.ms === undefined ? Infinity : ms(r.ms, 'recycleAfter.ms'),
       reset: (o.reset as 'fresh' | 'reuse' | undefined) ?? 'reuse',
       init: o.init as string | undefined,
-      healthCheckMs: o.healthCheckMs === undefined ? 30_000 : ms(o.healthCheckMs, 'healthCheckMs'),
+      healthCheckMs: o.healthCheckMs === undefined ? 30_000 : timer(o.healthCheckMs, 'healthCheckMs'),
     },
     engine: engine as EngineOptions,
   };

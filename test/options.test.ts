@@ -10,6 +10,9 @@ describe('createEngine options', () => {
     ['capability pattern', 'lua', { capabilities: ['kv..x'] }, /not a capability pattern/],
     ['limits', 'lua', { limits: { timeoutMs: -1 } }, /limits.timeoutMs must be a positive number/],
     ['unknown limit', 'lua', { limits: { cpu: 1 } }, /unknown limit 'cpu'/],
+    // A timer over 2**31-1 ms fires after 1 ms: such a "long" timeout ended every run at once.
+    ['timeout past the longest timer', 'lua', { limits: { timeoutMs: 2 ** 31 } }, /limits.timeoutMs \(2147483648\) is over 2147483647 ms \(about 24.8 days\)/],
+    ['grace past the longest timer', 'lua', { limits: { graceMs: 1e10 } }, /limits.graceMs \(10000000000\) is over 2147483647 ms/],
     ['tiny memory', 'lua', { limits: { memoryBytes: 10 } }, /at least 1 MiB/],
     ['host function name', 'lua', { hostFunctions: { 'bad name': () => 1 } }, /not valid; use identifiers joined by dots/],
     ['host function value', 'lua', { hostFunctions: { f: 42 } }, /must be a function/],
@@ -22,6 +25,15 @@ describe('createEngine options', () => {
       await expect(p).rejects.toThrow(message);
     });
   }
+
+  it('refuses a run timeoutMs past the longest timer instead of timing the run out at once', async () => {
+    await using e = await createEngine('lua');
+    const p = e.exec('return 1', { timeoutMs: 2 ** 31 });
+    await expect(p).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(p).rejects.toThrow(/timeoutMs \(2147483648\) is over 2147483647 ms/);
+    // The longest timer there is still runs the code.
+    expect((await e.exec('local s = 0 for i = 1, 1e6 do s = s + i end return s', { timeoutMs: 2 ** 31 - 1 })).value).toBe(500000500000);
+  });
 
   it("says backend 'native' needs a library when it is not installed (test/native/backend-options.test.ts has the messages)", async () => {
     const p = createEngine('lua', { backend: 'native', placement: 'worker' });

@@ -7,6 +7,7 @@ import type { InterruptReason } from '../channel/sab-channel.js';
 import { HostCallError, type CoreBoot, type CoreInit } from '../core.js';
 import { ScriptBoxError } from '../errors.js';
 import { checkValue, type ScriptValue } from '../values.js';
+import { MAX_TIMER_MS } from '../options.js';
 
 export type PlacementKind = 'worker' | 'inline' | 'process';
 
@@ -100,7 +101,8 @@ export class AsyncHostCalls {
   async wait(timeoutMs: number): Promise<Extract<ToEngine, { t: 'hostResults' }>> {
     if (this.done.length === 0 && timeoutMs > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
+        // A longer timer would fire at once (timers hold a signed 32-bit count of ms).
+        const timer = setTimeout(resolve, Math.min(timeoutMs, MAX_TIMER_MS));
         this.wakeUp = () => {
           clearTimeout(timer);
           resolve();
