@@ -41,6 +41,18 @@ export const SYSTEM_PACKAGES = [
     detect: { soname: /^libpython3\.\d+\.so\.1\.0$/, libraryEnv: 'SCRIPTBOX_LIBPYTHON' },
     tests: ['test/native/backend-options.test.ts', 'test/native/cpython-core.test.ts', 'test/security/native-process-corpus.test.ts'],
   },
+  {
+    name: 'pyflakes3',
+    why: 'to lint the guest Python (the runtime, the CPython hub and watchdog)',
+    detect: { binary: '/usr/bin/pyflakes3', binaryEnv: 'SCRIPTBOX_PYFLAKES' },
+    tests: ['test/lint/guest-python.test.ts'],
+  },
+  {
+    name: 'lua-check',
+    why: 'to lint the guest Lua (the prelude), with luacheck',
+    detect: { binary: '/usr/bin/luacheck', binaryEnv: 'SCRIPTBOX_LUACHECK' },
+    tests: ['test/lint/guest-lua.test.ts'],
+  },
 ];
 
 const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib', '/lib64', '/usr/lib64'];

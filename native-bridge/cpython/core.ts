@@ -40,7 +40,7 @@ import { type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type Ru
 import type { CoreFailure } from '../../src/channel/protocol.js';
 import type { ScriptValue } from '../../src/values.js';
 import { StoppedRequest } from '../../src/placement/stopped.js';
-import { OutputCapture } from '../../wasm/output.js';
+import { OutputCapture } from '../../src/lang/output.js';
 import { fromWire, toWire } from '../../wasm/python/wire.js';
 import { C_DEADLINE, C_IDENT, C_PENDING, C_RUNNING, C_SEQ, C_STOP, C_STREAM, C_WORD, viewDoubles } from './control.js';
 import { FALLBACK, FastValues, isSimple } from './fast.js';

@@ -6,7 +6,7 @@
  */
 import { HostCallError, type CoreEnv } from '../../src/core.js';
 import type { ScriptValue } from '../../src/values.js';
-import type { OutputCapture } from '../../wasm/output.js';
+import type { OutputCapture } from '../../src/lang/output.js';
 import { C_STOP, C_WORD } from './control.js';
 import type { NativeRequest } from './transport.js';
 

@@ -40,7 +40,7 @@ import type { CoreFailure } from '../../src/channel/protocol.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { StoppedRequest } from '../../src/placement/stopped.js';
 import type { ScriptValue } from '../../src/values.js';
-import { OutputCapture } from '../../wasm/output.js';
+import { OutputCapture } from '../../src/lang/output.js';
 import { PLAIN_ONLY, TO_HOST, ValueBudget, type ReadPolicy } from '../../wasm/lua/convert.js';
 import { LuaJitConvert, luajitStack } from './convert.js';
 import { errorTextLimit, scriptFailure, stopFailure, stopOf } from '../../wasm/lua/failures.js';

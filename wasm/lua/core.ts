@@ -20,7 +20,7 @@ import type { CoreFailure } from '../../src/channel/protocol.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { StoppedRequest } from '../../src/placement/stopped.js';
 import type { ScriptValue } from '../../src/values.js';
-import { OutputCapture } from '../output.js';
+import { OutputCapture } from '../../src/lang/output.js';
 import { LuaConvert, PLAIN_ONLY, TO_HOST, ValueBudget, luaTypeName, type ReadPolicy } from './convert.js';
 import { DeadHandleError, invalid, type LuaHandles } from './handles.js';
 import { wasmLuaStack, type LuaStack } from './lua-stack.js';

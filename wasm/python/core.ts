@@ -9,7 +9,7 @@ import { HostCallError, type CoreBoot, type CoreEnv, type CoreInit, type CoreOut
 import type { AsyncHostResult, CoreFailure } from '../../src/channel/protocol.js';
 import type { ScriptValue } from '../../src/values.js';
 import { StoppedRequest } from '../../src/placement/stopped.js';
-import { OutputCapture } from '../output.js';
+import { OutputCapture } from '../../src/lang/output.js';
 import { installDevice, type DeviceRequest } from './device.js';
 import { BOOTSTRAP, RUNTIME_SOURCES, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
 import { fromWire, toWire } from './wire.js';

@@ -2,8 +2,8 @@
  * Collects what a script prints during one request, cut at `maxOutputBytes`, and streams
  * it to the host in batches (a message per print would cost a channel round trip each).
  */
-import type { CapturedOutput } from '../src/channel/protocol.js';
-import type { CoreEnv } from '../src/core.js';
+import type { CapturedOutput } from '../channel/protocol.js';
+import type { CoreEnv } from '../core.js';
 
 const FLUSH_BYTES = 4096;
 const FLUSH_MS = 25;
