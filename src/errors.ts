@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'DISPOSED'
   | 'ABORTED'
+  | 'INTERRUPTED'
   | 'QUEUE_FULL';
 
 /** Base class of every ScriptBox error. */
@@ -114,6 +115,20 @@ export class AbortError extends ScriptBoxError {
   }
 }
 
+/**
+ * The host stopped the call: `engine.interrupt()`, a pool's `reset`, a dispose that reached
+ * running code. Not a script bug, so not a {@link ScriptError}. `exec` reports it as data
+ * with `error.type` `'Interrupted'`.
+ */
+export class InterruptedError extends ScriptBoxError {
+  /** How the engine was stopped: `interrupted` in place, or `restarted` after a hard kill. */
+  readonly escalation: 'interrupted' | 'restarted';
+  constructor(message: string, escalation: 'interrupted' | 'restarted' = 'interrupted') {
+    super('INTERRUPTED', message);
+    this.escalation = escalation;
+  }
+}
+
 /** A pool's queue is at `maxQueue`: the call was refused, not queued. */
 export class QueueFullError extends ScriptBoxError {
   constructor(message: string) {
@@ -121,22 +136,48 @@ export class QueueFullError extends ScriptBoxError {
   }
 }
 
-const byCode: Record<ErrorCode, (message: string) => ScriptBoxError> = {
-  SCRIPT_ERROR: (m) => new ScriptError({ type: 'Error', message: m }),
-  TIMEOUT: (m) => new TimeoutError(m),
-  PERMISSION_DENIED: (m) => new PermissionDeniedError(m),
-  MEMORY_LIMIT: (m) => new MemoryLimitError(m),
-  ENGINE_CRASHED: (m) => new EngineCrashedError(m),
-  INVALID_INPUT: (m) => new InvalidInputError(m),
-  UNAVAILABLE: (m) => new UnavailableError(m),
-  DISPOSED: (m) => new DisposedError(m),
-  ABORTED: (m) => new AbortError(m, undefined),
-  QUEUE_FULL: (m) => new QueueFullError(m),
+/**
+ * Why a request failed inside an engine, as its core reports it.
+ * script: the script raised; timeout / interrupted / aborted: stopped through the interrupt
+ * word; memory: over limits.memoryBytes (the engine restarts); invalid: a value could not
+ * cross or a name was unknown; crashed: the core is broken and restarts.
+ */
+export type FailureKind = 'script' | 'timeout' | 'interrupted' | 'aborted' | 'memory' | 'invalid' | 'crashed';
+
+/** One row of {@link FAILURES}. */
+export interface FailureRow {
+  /** The class a throwing method (`call`, `load`...) raises. */
+  readonly code: ErrorCode;
+  /**
+   * `error.type` in an `exec` result, and the name the script runtimes give this stop
+   * (Python and Lua get these from here at boot). `undefined` for `script`: the language's
+   * own type (`ValueError`, `RuntimeError`...).
+   */
+  readonly scriptType: string | undefined;
+  /** What the script is told, and the message's start, when the host stopped it in place. */
+  readonly stopText?: string;
+}
+
+/**
+ * The one error table: each failure kind, the error code (and so the class) a throwing
+ * method raises for it, and the type name scripts and `exec` results use. The engine maps
+ * failures through it; the Python and Lua runtimes take their stop names from it.
+ */
+export const FAILURES: { readonly [K in FailureKind]: FailureRow } = {
+  script: { code: 'SCRIPT_ERROR', scriptType: undefined },
+  timeout: { code: 'TIMEOUT', scriptType: 'TimeoutError', stopText: 'the script ran past its time limit and was stopped' },
+  interrupted: { code: 'INTERRUPTED', scriptType: 'Interrupted', stopText: 'the script was interrupted' },
+  aborted: { code: 'ABORTED', scriptType: 'AbortError', stopText: 'the call was aborted' },
+  memory: { code: 'MEMORY_LIMIT', scriptType: 'MemoryLimitError' },
+  invalid: { code: 'INVALID_INPUT', scriptType: 'InvalidInputError' },
+  crashed: { code: 'ENGINE_CRASHED', scriptType: 'EngineCrashedError' },
 };
 
-/** Rebuilds an error class from its code after it crossed a channel as plain data. */
-export function errorFromCode(code: string, message: string, path?: string): ScriptBoxError {
-  if (code === 'INVALID_INPUT') return new InvalidInputError(message, path);
-  const make = byCode[code as ErrorCode];
-  return make ? make(message) : new EngineCrashedError(`unexpected error from the engine: ${message}`);
+/** Every failure kind, for validating what crosses a channel. */
+export const FAILURE_KINDS = Object.keys(FAILURES) as readonly FailureKind[];
+
+/** The stops a script can be told about (the interrupt word's reasons), by kind. Plain data: it crosses to the runtimes. */
+export function stopNames(): Record<'timeout' | 'interrupted' | 'aborted', { type: string; text: string }> {
+  const row = (k: 'timeout' | 'interrupted' | 'aborted') => ({ type: FAILURES[k].scriptType!, text: FAILURES[k].stopText! });
+  return { timeout: row('timeout'), interrupted: row('interrupted'), aborted: row('aborted') };
 }

@@ -6,7 +6,7 @@
  */
 import { WireHandle, decode, isRealUint8Array, type ScriptValue } from '../values.js';
 import type { CoreBoot, CoreInit } from '../core.js';
-import { EngineCrashedError } from '../errors.js';
+import { EngineCrashedError, FAILURE_KINDS, type FailureKind } from '../errors.js';
 import type { InterruptReason } from './sab-channel.js';
 
 /** Host -> engine. */
@@ -62,12 +62,8 @@ export interface CapturedOutput {
 
 /** Why a request failed inside the engine. */
 export interface CoreFailure {
-  /**
-   * script: the script raised; timeout / interrupted / aborted: stopped by the interrupt word;
-   * memory: over limits.memoryBytes (the engine must restart); invalid: a value could not
-   * cross or a name was unknown; crashed: the core is broken and must restart.
-   */
-  kind: 'script' | 'timeout' | 'interrupted' | 'aborted' | 'memory' | 'invalid' | 'crashed';
+  /** Which row of the error table (src/errors.ts FAILURES) this failure is. */
+  kind: FailureKind;
   type: string;
   message: string;
   traceback?: string;
@@ -206,12 +202,11 @@ function scriptValue(v: unknown, where: string, maxDepth: number): ScriptValue {
   return v as ScriptValue;
 }
 
-const FAILURE_KINDS: readonly string[] = ['script', 'timeout', 'interrupted', 'aborted', 'memory', 'invalid', 'crashed'];
 
 function failure(x: unknown, where: string): CoreFailure {
   const o = fields(x, where);
   const kind = str(o, 'kind', where);
-  if (!FAILURE_KINDS.includes(kind)) malformed(`${where}.kind is not a known failure kind`);
+  if (!(FAILURE_KINDS as readonly string[]).includes(kind)) malformed(`${where}.kind is not a known failure kind`);
   const f: CoreFailure = { kind: kind as CoreFailure['kind'], type: str(o, 'type', where), message: str(o, 'message', where) };
   if (o.traceback !== undefined) f.traceback = str(o, 'traceback', where);
   if (o.line !== undefined) {
