@@ -31,7 +31,7 @@ export interface CoreInit {
   /** Where the backend's wasm lives when the default lookup does not apply (browsers). */
   assetUrls?: { luaWasm?: string; pyodideIndex?: string };
   /**
-   * Python: boot from this Pyodide memory snapshot (README "Pools and fast start"). A core
+   * Python: boot from this Pyodide memory snapshot (docs/snapshots.md). A core
    * that cannot use it boots from scratch and takes a new one (see CoreBoot.rejected).
    */
   snapshot?: Uint8Array;
@@ -47,7 +47,7 @@ export interface CoreBoot {
   snapshot?: Uint8Array;
   /** Why CoreInit.snapshot was not used. */
   rejected?: string;
-  /** Restored before the engine asked, by a spare worker (README "Pools and fast start"). */
+  /** Restored before the engine asked, by a spare worker (docs/snapshots.md). */
   ahead?: boolean;
   /** The native backend's child process: which OS limits it applied and which the OS refused. */
   isolation?: { applied: string[]; refused: string[] };
@@ -91,8 +91,7 @@ export interface RunContext {
 }
 
 export type CoreOutcome =
-  | { ok: true; value: ScriptValue; defined: boolean; out: CapturedOutput }
-  | { ok: false; failure: CoreFailure; out: CapturedOutput };
+  { ok: true; value: ScriptValue; defined: boolean; out: CapturedOutput } | { ok: false; failure: CoreFailure; out: CapturedOutput };
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -121,7 +120,6 @@ export interface EngineCore {
   handleCount(): number;
   /** Installs a pure-Python wheel (Python only; other cores leave it out). */
   install?(wheel: Uint8Array, name: string, run: RunContext): MaybePromise<CoreOutcome>;
-  setConfig(config: ScriptValue): void;
   setHostFunctions(names: string[]): void;
   /** Back to a fresh state: no user globals and no handles left. */
   reset(): MaybePromise<void>;

@@ -116,9 +116,10 @@ export class AbortError extends ScriptBoxError {
 }
 
 /**
- * The host stopped the call: `engine.interrupt()`, a pool's `reset`, a dispose that reached
- * running code. Not a script bug, so not a {@link ScriptError}. `exec` reports it as data
- * with `error.type` `'Interrupted'`.
+ * The host stopped the call: `engine.interrupt()`, or a pool interrupting its engine (an
+ * aborted `pool.run` signal). Not a script bug, so not a {@link ScriptError}. `exec` reports
+ * it as data with `error.type` `'Interrupted'`. (Disposing the engine ends a running call
+ * with {@link DisposedError} instead: the engine is gone, not just the call.)
  */
 export class InterruptedError extends ScriptBoxError {
   /** How the engine was stopped: `interrupted` in place, or `restarted` after a hard kill. */

@@ -1,29 +1,76 @@
 /**
  * scriptbox: run untrusted Python and Lua in WebAssembly sandboxes behind one interface.
+ *
+ * Everything public is named below (no `export *`). Every disposable thing here (engines,
+ * RemoteObjects, pools, stores) is released with `dispose()`, or `await using`.
+ *
+ * Platform-only exports: {@link SqliteStore} is Node only (it opens a file through
+ * better-sqlite3) and {@link IndexedDbStore} is browser only (IndexedDB). Both import
+ * anywhere, so one bundle serves both platforms; their `open()` rejects with
+ * UnavailableError on the other one. {@link MemoryStore} works everywhere.
  * @packageDocumentation
  */
 import type { CoreInit } from './core.js';
-import type { EngineOptions, Language, ScriptEngine } from './engine.js';
+import { Engine } from './engine/engine.js';
+import type { EngineOptions, Language, ScriptEngine } from './engine/types.js';
 import { UnavailableError } from './errors.js';
 import { pyodideModule, snapshotSetup } from './fast-start.js';
 import { checkLanguage, resolveOptions, settleBackend, type ResolvedOptions } from './options.js';
 import { EnginePool, type PoolOptions } from './pool.js';
 import type { ConnectionFactory } from './placement/connection.js';
 import { connectWorker, sharedMemoryAvailable, type WorkerSpawner } from './placement/worker.js';
-import { SandboxEngine } from './sandbox-engine.js';
 
-export * from './errors.js';
-export type * from './engine.js';
+// ---- errors (each has a stable `code`; see README "Errors") ----
+export {
+  AbortError,
+  DisposedError,
+  EngineCrashedError,
+  InterruptedError,
+  InvalidInputError,
+  MemoryLimitError,
+  PermissionDeniedError,
+  QueueFullError,
+  ScriptBoxError,
+  ScriptError,
+  TimeoutError,
+  UnavailableError,
+  type ErrorCode,
+  type ScriptErrorInfo,
+} from './errors.js';
+
+// ---- engines ----
+export type {
+  Backend,
+  EngineCrash,
+  EngineOptions,
+  EngineStats,
+  ExecResult,
+  Language,
+  Limits,
+  Placement,
+  RemoteObject,
+  RunOptions,
+  ScriptEngine,
+} from './engine/types.js';
 export type { HostFunction, HostCallInfo, HostCallEvent } from './capabilities/registry.js';
-export type { ScriptValue } from './values.js';
-export type { ReceiveOptions, StateStore, StoreLimits } from './state/store.js';
 export type { LogEntry, LogLevel } from './capabilities/builtins.js';
+export type { ScriptValue } from './values.js';
+
+// ---- state stores ----
+export type { ReceiveOptions, StateStore, StoreLimits } from './state/store.js';
 export { MemoryStore } from './state/memory.js';
+/** Node only (better-sqlite3 and a file): `SqliteStore.open` rejects with UnavailableError elsewhere. */
 export { SqliteStore } from './state/sqlite.js';
+/** Browsers only (IndexedDB): `IndexedDbStore.open` rejects with UnavailableError elsewhere (Node: SqliteStore). */
 export { IndexedDbStore } from './state/indexeddb.js';
-export { clearBrowserSnapshots } from './placement/browser-snapshot-store.js';
+
+// ---- pools ----
 export { EnginePool, type PoolStats, type PoolOptions } from './pool.js';
 export type { HistogramSnapshot } from './histogram.js';
+
+// ---- fast start ----
+/** @deprecated Use the grouped snapshot controls; kept for one release. */
+export { clearBrowserSnapshots } from './placement/browser-snapshot-store.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
@@ -51,14 +98,19 @@ async function spawner(primed?: Language): Promise<{ spawn: WorkerSpawner; asset
 export async function createEngine(language: Language, options?: EngineOptions): Promise<ScriptEngine> {
   const resolved = resolveOptions(language, options);
   if (resolved.options.mounts !== undefined) {
-    if (!isNode) throw new UnavailableError("mounts give scripts host directories, which needs Node; in a browser, pass data through host functions or the state store");
+    if (!isNode)
+      throw new UnavailableError(
+        'mounts give scripts host directories, which needs Node; in a browser, pass data through host functions or the state store',
+      );
     const { checkMounts, MountedFiles } = await import('./node/mounts.js');
     resolved.files = new MountedFiles(await checkMounts(resolved.options.mounts));
   }
   if (resolved.backend !== 'wasm') {
     if (!isNode) {
       if (resolved.backend === 'native') {
-        throw new UnavailableError("backend 'native' runs CPython / LuaJIT through Node's koffi, which a browser does not have; use backend 'wasm' or 'auto'");
+        throw new UnavailableError(
+          "backend 'native' runs CPython / LuaJIT through Node's koffi, which a browser does not have; use backend 'wasm' or 'auto'",
+        );
       }
       settleBackend(resolved, false);
     } else {
@@ -68,14 +120,14 @@ export async function createEngine(language: Language, options?: EngineOptions):
       if (resolved.backend === 'native') {
         const lib = libs.findNative(resolved.language);
         const connect = await nativeConnector(resolved.placement);
-        return started(new SandboxEngine(resolved, (init) => connect({ ...init, nativeLibrary: { ...lib } })));
+        return started(new Engine(resolved, (init) => connect({ ...init, nativeLibrary: { ...lib } })));
       }
     }
   }
-  return started(new SandboxEngine(resolved, await wasmConnector(resolved)));
+  return started(new Engine(resolved, await wasmConnector(resolved)));
 }
 
-async function started(engine: SandboxEngine): Promise<ScriptEngine> {
+async function started(engine: Engine): Promise<ScriptEngine> {
   await engine.start();
   return engine;
 }
@@ -104,10 +156,7 @@ async function nativeConnector(placement: ResolvedOptions['placement']): Promise
 async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFactory> {
   let connect: ConnectionFactory;
   if (resolved.placement === 'inline') {
-    const [{ connectInline }, { createCore }] = await Promise.all([
-      import('./placement/inline.js'),
-      import('../wasm/cores.js'),
-    ]);
+    const [{ connectInline }, { createCore }] = await Promise.all([import('./placement/inline.js'), import('../wasm/cores.js')]);
     const wasm = resolved.language === 'python' ? pyodideModule() : undefined;
     connect = async (init) => connectInline(init, createCore, await wasm);
   } else if (resolved.placement === 'process') {
@@ -150,7 +199,7 @@ export async function releaseSpareWorker(): Promise<void> {
 }
 
 /**
- * Creates a pool of warm engines (see README "Pools and fast start"). Resolves once `min`
+ * Creates a pool of warm engines (see docs/pools.md). Resolves once `min`
  * engines answer; engine options are checked like createEngine's.
  *
  * @example

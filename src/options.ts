@@ -5,7 +5,7 @@ import { describeValue } from './describe-value.js';
 import { checkAllowedHosts } from './capabilities/fetch.js';
 import { checkGrantPattern } from './capabilities/registry.js';
 import type { CoreLimits } from './core.js';
-import type { EngineOptions, Language, Limits } from './engine.js';
+import type { EngineOptions, Language, Limits } from './engine/types.js';
 import { InvalidInputError } from './errors.js';
 import { markMade } from './factory-token.js';
 import { checkValue } from './values.js';
@@ -21,8 +21,22 @@ export const DEFAULT_LIMITS: Required<Omit<Limits, 'hostCalls'>> = {
 };
 
 const KNOWN_OPTIONS = [
-  'backend', 'placement', 'trusted', 'capabilities', 'hostFunctions', 'authorize', 'onHostCall',
-  'limits', 'config', 'onOutput', 'onLog', 'state', 'allowedHosts', 'mounts', 'snapshot', 'signal',
+  'backend',
+  'placement',
+  'trusted',
+  'capabilities',
+  'hostFunctions',
+  'authorize',
+  'onHostCall',
+  'limits',
+  'config',
+  'onOutput',
+  'onLog',
+  'state',
+  'allowedHosts',
+  'mounts',
+  'snapshot',
+  'signal',
 ];
 const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'close'];
 
@@ -134,7 +148,9 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
     const st = o.state as unknown as Record<string, unknown>;
     const missing = STORE_METHODS.filter((m) => typeof st?.[m] !== 'function');
     if (missing.length) {
-      throw new InvalidInputError(`state must be a StateStore (MemoryStore, SqliteStore, IndexedDbStore...); it lacks ${missing.join(', ')}`);
+      throw new InvalidInputError(
+        `state must be a StateStore (MemoryStore, SqliteStore, IndexedDbStore...); it lacks ${missing.join(', ')}`,
+      );
     }
   }
   const limits = { ...DEFAULT_LIMITS };
@@ -144,7 +160,8 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
     for (const [k, v] of Object.entries(o.limits)) {
       if (k === 'hostCalls') {
         if (v === undefined) continue;
-        if (!isPlainObject(v)) throw new InvalidInputError("limits.hostCalls maps capability patterns to call counts, e.g. { 'net.fetch': 10 }");
+        if (!isPlainObject(v))
+          throw new InvalidInputError("limits.hostCalls maps capability patterns to call counts, e.g. { 'net.fetch': 10 }");
         for (const [pattern, n] of Object.entries(v)) {
           checkGrantPattern(pattern, 'limits.hostCalls');
           if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
@@ -175,8 +192,18 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   // Checked for both languages, so a typo shows; Lua boots in milliseconds and needs none.
   const checkedSnapshot = checkSnapshot(o.snapshot);
   const snapshot = lang === 'python' && backend !== 'native' ? checkedSnapshot : false;
-  // Marked: SandboxEngine takes only options resolved here (requireMade).
-  return markMade({ language: lang, backend, placement: placement as ResolvedOptions['placement'], limits, quotas, capabilities, allowedHosts, snapshot, options: o });
+  // Marked: the Engine takes only options resolved here (requireMade).
+  return markMade({
+    language: lang,
+    backend,
+    placement: placement as ResolvedOptions['placement'],
+    limits,
+    quotas,
+    capabilities,
+    allowedHosts,
+    snapshot,
+    options: o,
+  });
 }
 
 /**
@@ -203,7 +230,9 @@ export function checkSnapshot(v: unknown): ResolvedOptions['snapshot'] {
   const out: { dir?: string; spare?: boolean } = {};
   if (v.dir !== undefined) {
     if (typeof v.dir !== 'string' || v.dir.trim() === '') {
-      throw new InvalidInputError(`snapshot.dir must be the path of a directory for snapshot files (got ${describe(v.dir)}); or leave it out for the default directory`);
+      throw new InvalidInputError(
+        `snapshot.dir must be the path of a directory for snapshot files (got ${describe(v.dir)}); or leave it out for the default directory`,
+      );
     }
     out.dir = v.dir;
   }

@@ -29,7 +29,9 @@ export async function readWheel(src: unknown): Promise<{ bytes: Uint8Array; name
     try {
       res = await fetch(href);
     } catch (e) {
-      throw new UnavailableError(`install: ${href} could not be downloaded (${(e as Error).message}); the network may be unreachable: pass a local path or the wheel's bytes`);
+      throw new UnavailableError(
+        `install: ${href} could not be downloaded (${(e as Error).message}); the network may be unreachable: pass a local path or the wheel's bytes`,
+      );
     }
     if (!res.ok) throw new InvalidInputError(`install: ${href} answered ${res.status}; check the URL`);
     return { bytes: new Uint8Array(await res.arrayBuffer()), name };
@@ -39,7 +41,8 @@ export async function readWheel(src: unknown): Promise<{ bytes: Uint8Array; name
       `install: '${href}' looks like a package name; installing by name needs a package index (PyPI or Pyodide's CDN), which ScriptBox does not reach: download the pure-Python wheel and pass its path or bytes`,
     );
   }
-  if (typeof process === 'undefined') throw new InvalidInputError(`install: ${href} is not an http(s) URL; in a browser pass a URL or the bytes`);
+  if (typeof process === 'undefined')
+    throw new InvalidInputError(`install: ${href} is not an http(s) URL; in a browser pass a URL or the bytes`);
   const mod = (await import('./node/files.js')) as typeof import('./node/files.js');
   return { bytes: await mod.readBytes(href), name };
 }

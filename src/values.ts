@@ -2,11 +2,11 @@
  * The value model (DESIGN §4) and its wire codec.
  *
  * Values cross threads and processes as MessagePack (msgpackr). Extension types carry
- * what MessagePack lacks: Maps with non-string keys, handles to objects inside an
- * engine, and errors. Bigints ride as int64 or, when larger, msgpackr's bigint extension.
+ * what MessagePack lacks: Maps with non-string keys and handles to objects inside an
+ * engine. Bigints ride as int64 or, when larger, msgpackr's bigint extension.
  */
 import { Packr, addExtension } from 'msgpackr';
-import type { RemoteObject } from './engine.js';
+import type { RemoteObject } from './engine/types.js';
 import { InvalidInputError } from './errors.js';
 
 /** A value that can cross between the host and a script. */
@@ -35,31 +35,15 @@ export class WireHandle {
   ) {}
 }
 
-/** An error that crossed a channel as data. */
-export class WireError {
-  constructor(
-    readonly code: string,
-    readonly message: string,
-    readonly detail?: Record<string, unknown>,
-  ) {}
-}
-
 const EXT_MAP = 0x51;
 const EXT_HANDLE = 0x52;
-const EXT_ERROR = 0x53;
+// 0x53 carried errors once (WireError); it stays unassigned so old frames fail to decode.
 
 addExtension({
   Class: WireHandle,
   type: EXT_HANDLE,
   write: (h: WireHandle) => [h.engineId, h.id, h.kind],
   read: (a: [string, number, string]) => new WireHandle(a[0], a[1], a[2]),
-});
-addExtension({
-  Class: WireError,
-  type: EXT_ERROR,
-  write: (e: WireError) => [e.code, e.message, e.detail ?? null],
-  read: (a: [string, string, Record<string, unknown> | null]) =>
-    new WireError(a[0], a[1], a[2] ?? undefined),
 });
 
 /** Maps travel as an entry list so that non-string keys survive (MessagePack decoders would stringify them). */
@@ -178,7 +162,12 @@ export function checkValue(value: unknown, opts: CheckOptions): ScriptValue {
       let i = 0;
       for (const [k, item] of own) {
         const p = `${path}.<entry ${i++}>`;
-        const label = typeof k === 'string' ? k : typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean' ? String(k) : `<key ${i - 1}>`;
+        const label =
+          typeof k === 'string'
+            ? k
+            : typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean'
+              ? String(k)
+              : `<key ${i - 1}>`;
         entries.push([walk(k, `${p}.key`, depth + 1), walk(item, keyPath(path, label), depth + 1)]);
       }
       out = new MapEntries(entries);
@@ -241,7 +230,7 @@ function fixBytes(v: unknown): unknown {
     for (const [k, x] of v) m.set(fixBytes(k), fixBytes(x));
     return m;
   }
-  if (v instanceof WireHandle || v instanceof WireError) return v;
+  if (v instanceof WireHandle) return v;
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) o[k] = fixBytes(o[k]);
   return o;

@@ -1,5 +1,5 @@
 /**
- * Cancellation with AbortSignal (src/escalation.ts, src/engine-session.ts): a running call
+ * Cancellation with AbortSignal (src/engine/escalation.ts, src/engine/supervisor.ts): a running call
  * is interrupted (then killed if it will not stop), a queued call is dropped without
  * running, the calls behind an aborted one still run, and the engine answers afterwards.
  */

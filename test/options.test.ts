@@ -11,7 +11,12 @@ describe('createEngine options', () => {
     ['limits', 'lua', { limits: { timeoutMs: -1 } }, /limits.timeoutMs must be a positive number/],
     ['unknown limit', 'lua', { limits: { cpu: 1 } }, /unknown limit 'cpu'/],
     // A timer over 2**31-1 ms fires after 1 ms: such a "long" timeout ended every run at once.
-    ['timeout past the longest timer', 'lua', { limits: { timeoutMs: 2 ** 31 } }, /limits.timeoutMs \(2147483648\) is over 2147483647 ms \(about 24.8 days\)/],
+    [
+      'timeout past the longest timer',
+      'lua',
+      { limits: { timeoutMs: 2 ** 31 } },
+      /limits.timeoutMs \(2147483648\) is over 2147483647 ms \(about 24.8 days\)/,
+    ],
     ['grace past the longest timer', 'lua', { limits: { graceMs: 1e10 } }, /limits.graceMs \(10000000000\) is over 2147483647 ms/],
     ['tiny memory', 'lua', { limits: { memoryBytes: 10 } }, /at least 1 MiB/],
     ['host function name', 'lua', { hostFunctions: { 'bad name': () => 1 } }, /not valid; use identifiers joined by dots/],

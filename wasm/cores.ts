@@ -22,11 +22,16 @@ export const createCore: CoreFactory = async (init, env) => {
  * snapshot, restores it (Python). The result goes to the core as `env.restoredAhead`;
  * errors surface at boot, which then goes the usual way.
  */
-export function primeCore(language: string, ahead: { snapshot?: Uint8Array; pyodideModule?: WebAssembly.Module }): Promise<unknown> | undefined {
+export function primeCore(
+  language: string,
+  ahead: { snapshot?: Uint8Array; pyodideModule?: WebAssembly.Module },
+): Promise<unknown> | undefined {
   if (language !== 'python') return undefined;
   const loaded = Promise.all([import('./python/core.js'), import('./python/boot.js')]).then(([, b]) =>
     ahead.snapshot ? b.restoreAhead(ahead.snapshot, ahead.pyodideModule) : b.primePython().then(() => undefined),
   );
-  loaded.catch(() => {});
+  // The core awaits `loaded` at boot and fails there; this handler only keeps a spare whose
+  // engine never comes from reporting an unhandled rejection.
+  loaded.catch(() => undefined);
   return loaded;
 }

@@ -1,8 +1,8 @@
 /**
- * An engine's control block: eight doubles owned by Python (hub.ts allocates them, so the
+ * An engine's control block: eight doubles owned by Python (hub.py allocates them, so the
  * watchdog never reads memory a dead worker freed), written by JS through a koffi view.
  * Plain stores suffice: the watchdog reads them holding the GIL, and JS changes
- * C_RUNNING only while its thread holds the GIL too.
+ * C_RUNNING only while its thread holds the GIL too. The indexes are watchdog.py's C_*.
  */
 import { koffi } from '../../src/node/native-libs.js';
 

@@ -1,14 +1,15 @@
 /**
- * The native Python backend: real CPython (libpython3) through koffi, the same EngineCore
- * as wasm/python/core.ts and the same Python runtime (its RUNTIME_SOURCES, adapted by
- * sources.ts), so values, errors, handles, `import host`, REPL rules and asyncio behave
- * alike. Trusted or OS-isolated only: no lockdown, the full standard library and the
- * interpreter's site-packages are there.
+ * The native backend of Python: real CPython (libpython3) through koffi, over the shared
+ * Python layer (src/lang/python: the same runtime, requests, entries and failure wording
+ * as the Pyodide backend), so values, errors, handles, `import host`, REPL rules and
+ * asyncio behave alike. Trusted or OS-isolated only: no lockdown, the full standard
+ * library and the interpreter's site-packages are there.
  *
  * Transport: Python reaches the host only through a koffi-registered callback it calls
- * with ctypes (transport.ts, hub.ts), exchanging the wasm device's JSON requests; the
- * host calls the runtime's entry points with strings through the C API. `call` has a
- * fast path for simple values straight through the C API (fast.ts).
+ * with ctypes (transport.ts, hub.py; the runtime gets it as its init() device), exchanging
+ * the runtime's JSON requests; the host calls the runtime's entry points with strings
+ * through the C API. `call` has a fast path for simple values straight through the C API
+ * (fast.ts).
  *
  * One interpreter per process (lib.ts): every engine of the process, inline on the main
  * thread or in worker threads, shares it. Each engine has its own runtime module (its own
@@ -20,7 +21,7 @@
  * (host calls and sleeps release it). Threads a script starts outlive its request, print
  * to the process's own stdout and cannot call host functions.
  *
- * Interrupts and timeouts: a watchdog thread (hub.ts) reads the interrupt word (by its
+ * Interrupts and timeouts: a watchdog thread (watchdog.py) reads the interrupt word (by its
  * address when it lives in a SharedArrayBuffer, else a copy refreshed at each host
  * callback) and the deadline every ~5 ms while a request runs (it parks after a second
  * with nothing running, so idle engines cost nothing), and raises a KeyboardInterrupt
@@ -37,31 +38,39 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
-import type { CoreFailure } from '../../src/channel/protocol.js';
 import type { ScriptValue } from '../../src/values.js';
-import { StoppedRequest } from '../../src/placement/stopped.js';
 import { OutputCapture } from '../../src/lang/output.js';
-import { fromWire, toWire } from '../../wasm/python/wire.js';
+import { bookkeeping, type BookkeepingRequest } from '../../src/lang/python/bookkeeping.js';
+import { entryCall } from '../../src/lang/python/entries.js';
+import { STOPS_JSON, replyOutcome, stopFailure, stopOf } from '../../src/lang/python/failures.js';
+import { RUNTIME_PY } from '../../src/lang/python/runtime.py.generated.js';
 import { C_DEADLINE, C_IDENT, C_PENDING, C_RUNNING, C_SEQ, C_STOP, C_STREAM, C_WORD, viewDoubles } from './control.js';
 import { FALLBACK, FastValues, isSimple } from './fast.js';
 import { callArgs, callObjs, escaped, getattr, must, quiet, takeText } from './calls.js';
 import { acquire, release, takeException, threadPython, type Ptr, type ThreadPython } from './lib.js';
 import { writeWheel } from './install.js';
-import { nativeRuntimeSources } from './sources.js';
-import { HostSide, STOP_OF_CODE } from './host-side.js';
+import { HostSide } from './host-side.js';
 import { Transport } from './transport.js';
 
-type Reply = { ok: true; value: ScriptValue; defined?: boolean } | { ok: false; failure: CoreFailure };
 /** What a request body produced: wire text, a fast-path value, or an exception that escaped. */
 type Result = { text: string } | { value: ScriptValue } | { crash: { type: string; message: string } };
 
-const STOP_TEXT = {
-  timeout: ['TimeoutError', 'the script ran past its time limit and was stopped'],
-  interrupted: ['Interrupted', 'the script was interrupted'],
-  aborted: ['AbortError', 'the call was aborted'],
-} as const;
-
-const ENTRIES = ['exec_', 'load', 'call', 'create', 'call_method', 'get_attr', 'release', 'drop_made', 'handle_count', 'reset', 'set_host_names', 'set_engine', 'set_value_bytes', 'install_wheel'] as const;
+const ENTRIES = [
+  'exec_',
+  'load',
+  'call',
+  'create',
+  'call_method',
+  'get_attr',
+  'release',
+  'drop_made',
+  'handle_count',
+  'reset',
+  'set_host_names',
+  'set_engine',
+  'set_value_bytes',
+  'install_wheel',
+] as const;
 type Entry = (typeof ENTRIES)[number];
 
 /** Boots a native CPython core (the interpreter starts with the first core of the process). */
@@ -105,7 +114,13 @@ export class CPythonCore implements EngineCore {
     acquire(t);
     try {
       this.fast = new FastValues(t);
-      const r = callArgs(this.t, t.attr('new_engine'), [nativeRuntimeSources(), this.transport.address, wordAddr, init.limits.maxOutputBytes]);
+      const r = callArgs(this.t, t.attr('new_engine'), [
+        RUNTIME_PY,
+        this.transport.address,
+        wordAddr,
+        init.limits.maxOutputBytes,
+        STOPS_JSON,
+      ]);
       if (!r) throw new Error(`the Python runtime failed to load: ${escaped(this.t).crash.message}`);
       this.mod = api.PyTuple_GetItem(r, 0);
       api.Py_IncRef(this.mod);
@@ -179,7 +194,7 @@ export class CPythonCore implements EngineCore {
     const c = this.ctrl;
     c[C_RUNNING] = 0;
     const host = this.host;
-    if (c[C_STOP] !== 0 && host.stop === null) host.stop = STOP_OF_CODE[c[C_STOP]!] ?? 'interrupted';
+    if (c[C_STOP] !== 0 && host.stop === null) host.stop = stopOf(c[C_STOP]!);
     if (host.stop !== null || c[C_STOP] !== 0) {
       // A stop queued for this request must not land in the next one (a failure here is
       // that stop firing at the call's entry: consumed all the same).
@@ -190,15 +205,10 @@ export class CPythonCore implements EngineCore {
     if (t.depth > 1 && this.prev instanceof CPythonCore && this.prev !== this) this.prev.makeCurrent();
     release(t);
     const out = this.out.end();
-    if (host.stop !== null) {
-      const [type, message] = STOP_TEXT[host.stop];
-      return { ok: false, failure: { kind: host.stop, type, message }, out };
-    }
+    if (host.stop !== null) return { ok: false, failure: stopFailure(host.stop, this.init.limits.memoryBytes), out };
     if ('crash' in res) return { ok: false, failure: { kind: 'crashed', ...res.crash }, out };
     if ('value' in res) return { ok: true, value: res.value, defined: true, out };
-    const r = fromWire(res.text, this.init.engineId) as Reply;
-    if (!r.ok) return { ok: false, failure: r.failure, out };
-    return { ok: true, value: r.value, defined: r.defined ?? true, out };
+    return replyOutcome(res.text, this.init.engineId, out);
   }
 
   private makeCurrent(): void {
@@ -213,7 +223,7 @@ export class CPythonCore implements EngineCore {
   }
 
   /** Calls a runtime entry with the wire's argument types; its reply is JSON text. */
-  private wire(entry: Entry, args: (string | number | boolean)[]): Result {
+  private wire([entry, args]: [Entry, (string | number | boolean)[]]): Result {
     this.begun = true;
     const r = callArgs(this.t, this.fns[entry], args);
     return r ? { text: takeText(this.t, r) } : escaped(this.t);
@@ -224,11 +234,11 @@ export class CPythonCore implements EngineCore {
   }
 
   exec(code: string, run: RunContext): CoreOutcome {
-    return this.request(run, () => this.wire('exec_', [code, this.depth]));
+    return this.request(run, () => this.wire(entryCall.exec(code, this.depth)));
   }
 
   load(code: string, name: string, run: RunContext): CoreOutcome {
-    return this.request(run, () => this.wire('load', [code, name, this.depth]));
+    return this.request(run, () => this.wire(entryCall.load(code, name, this.depth)));
   }
 
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
@@ -245,7 +255,7 @@ export class CPythonCore implements EngineCore {
   }
 
   private slowCall(fn: string, args: ScriptValue[], optional: boolean): Result {
-    return this.wire('call', [fn, toWire(args), optional, this.depth]);
+    return this.wire(entryCall.call(fn, args, optional, this.depth));
   }
 
   /** The interned Python str for a global's name (kept: names are few). */
@@ -308,15 +318,15 @@ export class CPythonCore implements EngineCore {
   }
 
   create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome {
-    return this.request(run, () => this.wire('create', [cls, toWire(args), this.depth]));
+    return this.request(run, () => this.wire(entryCall.create(cls, args, this.depth)));
   }
 
   callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome {
-    return this.request(run, () => this.wire('call_method', [handle, method, toWire(args), this.depth]));
+    return this.request(run, () => this.wire(entryCall.callMethod(handle, method, args, this.depth)));
   }
 
   getAttr(handle: number, attr: string, run: RunContext): CoreOutcome {
-    return this.request(run, () => this.wire('get_attr', [handle, attr, this.depth]));
+    return this.request(run, () => this.wire(entryCall.getAttr(handle, attr, this.depth)));
   }
 
   install(wheel: Uint8Array, name: string, run: RunContext): CoreOutcome {
@@ -333,33 +343,23 @@ export class CPythonCore implements EngineCore {
       const site = this.t.api.PyObject_CallNoArgs(this.t.attr('private_site'));
       if (!site) return escaped(this.t);
       this.t.api.Py_DecRef(site);
-      return this.wire('install_wheel', [path]);
+      return this.wire(['install_wheel', [path]]);
     });
   }
 
-  /**
-   * Runs a bookkeeping entry (release, handle_count, set_host_names, reset) as a request:
-   * it can run script code (`__del__`, a gc callback, a profile hook), so the watchdog is
-   * armed and the interrupt word honoured while it runs. The host's ladder keeps the
-   * deadline (it interrupts at limits.timeoutMs, then kills). A stop throws StoppedRequest.
-   */
+  /** A bookkeeping entry runs as a request (src/lang/python/bookkeeping.ts), the watchdog armed. */
   private locked<T>(fn: () => T): T {
     if (this.disposed) throw new Error('the native Python core was disposed');
-    this.begin({ timeoutMs: Infinity, stream: false });
-    let value: T | undefined;
-    let thrown: unknown;
-    let ok = false;
-    try {
-      value = fn();
-      ok = true;
-    } catch (e) {
-      thrown = e;
-    }
-    const o = this.finish(ok ? { value: null } : crashOf(thrown));
-    if (!o.ok && o.failure.kind !== 'crashed') throw new StoppedRequest(o.failure, o.out);
-    if (!ok) throw thrown;
-    return value as T;
+    return bookkeeping(this.bookkeeper, fn);
   }
+  private readonly bookkeeper: BookkeepingRequest = {
+    begin: () => this.begin({ timeoutMs: Infinity, stream: false }),
+    end: (threw) => {
+      // What a throw was is the caller's to rethrow; here it only makes the request drop its handles.
+      const o = this.finish(threw ? { crash: { type: 'Error', message: 'the bookkeeping entry threw' } } : { value: null });
+      return { stop: !o.ok && o.failure.kind !== 'crashed' ? o.failure : undefined, out: o.out };
+    },
+  };
 
   release(ids: number[]): void {
     if (ids.length > 0) this.locked(() => must(this.t, callArgs(this.t, this.fns.release, [JSON.stringify(ids)])));
@@ -373,10 +373,6 @@ export class CPythonCore implements EngineCore {
       this.t.api.Py_DecRef(r);
       return n;
     });
-  }
-
-  setConfig(_config: ScriptValue): void {
-    // host.config is served host-side, as in the wasm backend.
   }
 
   setHostFunctions(names: string[]): void {

@@ -1,7 +1,7 @@
 /**
  * Wheels for `install`: the file goes to a temporary path the runtime's install_wheel
  * reads (and deletes). The runtime extracts into the first `site-packages` on sys.path,
- * which the hub points at a folder of this process (hub.ts private_site), never the
+ * which the hub points at a folder of this process (hub.py private_site), never the
  * interpreter's own site-packages: an engine must not change the machine's Python. That
  * folder is on the shared sys.path, so every engine of the process sees what one installs.
  */

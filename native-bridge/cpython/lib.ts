@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findLibPython, koffi, type FoundPython } from '../../src/node/native-libs.js';
 import { UnavailableError } from '../../src/errors.js';
-import { HUB_SOURCE } from './hub.js';
-import { WATCHDOG_SOURCE } from './watchdog.js';
+import { HUB_PY } from './hub.py.generated.js';
+import { WATCHDOG_PY } from './watchdog.py.generated.js';
 
 /** A PyObject* (0 is NULL). */
 export type Ptr = number;
@@ -68,19 +68,27 @@ export function bind(lib: ReturnType<ReturnType<typeof koffi>['load']>) {
     PyFloat_AsDouble: f('PyFloat_AsDouble', 'double', [P]) as (o: Ptr) => number,
     PyBool_FromLong: f('PyBool_FromLong', P, ['long']) as (v: number) => Ptr,
     PyUnicode_FromString: f('PyUnicode_FromString', P, ['str']) as (s: string) => Ptr,
-    PyUnicode_DecodeUTF8: f('PyUnicode_DecodeUTF8', P, ['void *', 'intptr_t', 'str']) as (b: Uint8Array, n: number, errors: string | null) => Ptr,
+    PyUnicode_DecodeUTF8: f('PyUnicode_DecodeUTF8', P, ['void *', 'intptr_t', 'str']) as (
+      b: Uint8Array,
+      n: number,
+      errors: string | null,
+    ) => Ptr,
     PyUnicode_AsUTF8: f('PyUnicode_AsUTF8', 'str', [P]) as (o: Ptr) => string | null,
     PyUnicode_AsUTF8AndSize: f('PyUnicode_AsUTF8AndSize', P, [P, '_Out_ intptr_t *']) as (o: Ptr, size: number[]) => Ptr,
     Py_IncRef: f('Py_IncRef', 'void', [P]) as (o: Ptr) => void,
     Py_DecRef: f('Py_DecRef', 'void', [P]) as (o: Ptr) => void,
     PyErr_Occurred: f('PyErr_Occurred', P, []) as () => Ptr,
     PyErr_Clear: f('PyErr_Clear', 'void', []) as () => void,
-    PyErr_Fetch: f('PyErr_Fetch', 'void', ['_Out_ uintptr_t *', '_Out_ uintptr_t *', '_Out_ uintptr_t *']) as (t: number[], v: number[], tb: number[]) => void,
-    PyErr_NormalizeException: f('PyErr_NormalizeException', 'void', ['_Inout_ uintptr_t *', '_Inout_ uintptr_t *', '_Inout_ uintptr_t *']) as (
+    PyErr_Fetch: f('PyErr_Fetch', 'void', ['_Out_ uintptr_t *', '_Out_ uintptr_t *', '_Out_ uintptr_t *']) as (
       t: number[],
       v: number[],
       tb: number[],
     ) => void,
+    PyErr_NormalizeException: f('PyErr_NormalizeException', 'void', [
+      '_Inout_ uintptr_t *',
+      '_Inout_ uintptr_t *',
+      '_Inout_ uintptr_t *',
+    ]) as (t: number[], v: number[], tb: number[]) => void,
     PyException_SetTraceback: f('PyException_SetTraceback', 'int', [P, P]) as (e: Ptr, tb: Ptr) => number,
   };
 }
@@ -97,7 +105,7 @@ export interface ThreadPython {
   ident: number;
   /** Python's time.monotonic() in ms, minus performance.now() on this thread. */
   monoOffset: number;
-  /** The `_scriptbox_native` hub module (runtime sources shared by engines: hub.ts). */
+  /** The `_scriptbox_native` hub module (what the engines of the process share: hub.py). */
   hub: Ptr;
   /** Borrowed-forever references to hub attributes (functions, None, types). */
   attr(name: string): Ptr;
@@ -162,6 +170,12 @@ function errorText(api: Api): string {
   return text;
 }
 
+/** The process-wide modules, in load order: the hub imports the watchdog. */
+const MODULES = [
+  ['_scriptbox_watchdog', WATCHDOG_PY, '<scriptbox-watchdog>'],
+  ['_scriptbox_native', HUB_PY, '<scriptbox-native>'],
+] as const;
+
 /** Starts the interpreter (first thread of the process) and loads the hub module. */
 function startInterpreter(api: Api, found: FoundPython): void {
   if (found.home) {
@@ -173,15 +187,17 @@ function startInterpreter(api: Api, found: FoundPython): void {
   // 0: no signal handlers. Node owns SIGINT; timeouts use the hub's watchdog instead.
   api.Py_InitializeEx(0);
   if (!api.Py_IsInitialized()) throw new UnavailableError(`libpython at ${found.path} did not initialize`);
-  const code = api.Py_CompileString(HUB_SOURCE + WATCHDOG_SOURCE, '<scriptbox-native>', Py_file_input);
-  const hub = code ? api.PyImport_ExecCodeModule('_scriptbox_native', code) : 0;
-  if (code) api.Py_DecRef(code);
-  if (!hub) {
-    const text = errorText(api);
-    api.PyEval_SaveThread();
-    throw new UnavailableError(`libpython at ${found.path} started, but the ScriptBox hub module failed: ${text}`);
+  for (const [name, source, file] of MODULES) {
+    const code = api.Py_CompileString(source, file, Py_file_input);
+    const mod = code ? api.PyImport_ExecCodeModule(name, code) : 0;
+    if (code) api.Py_DecRef(code);
+    if (!mod) {
+      const text = errorText(api);
+      api.PyEval_SaveThread();
+      throw new UnavailableError(`libpython at ${found.path} started, but the ScriptBox module ${name} failed: ${text}`);
+    }
+    api.Py_DecRef(mod);
   }
-  api.Py_DecRef(hub);
 }
 
 /**

@@ -1,21 +1,17 @@
 /**
  * The JS half of the native transport: a koffi-registered callback that Python calls
- * through ctypes (hub.ts _Transport) with a JSON request, the same requests as the wasm
- * backend's `/dev/scriptbox` device (wasm/python/device.ts) plus `out` (printed text).
+ * through ctypes (hub.py _Transport) with a JSON request, the runtime's requests
+ * (src/lang/python/requests.ts) plus `out` (printed text).
  * The reply is written into a buffer Python owns; a reply larger than the buffer is kept
  * here until Python calls again with a bigger one and no request. Only bytes cross, as in
  * the wasm backend; JS exceptions never escape into C (koffi would turn them into 0).
  */
 import { koffi } from '../../src/node/native-libs.js';
-import { fromWire, toWire } from '../../wasm/python/wire.js';
+import type { PythonRequest } from '../../src/lang/python/requests.js';
+import { fromWire, toWire } from '../../src/lang/python/wire.js';
 
-/** What Python asks for: the device's requests, and printed text ([0 = stdout | 1 = stderr, text]). */
-export type NativeRequest =
-  | ['call', string, unknown[]]
-  | ['sleep', number]
-  | ['astart', string, unknown[]]
-  | ['await', number]
-  | ['out', [0 | 1, string][]];
+/** What Python asks for: the runtime's requests, and printed text ([0 = stdout | 1 = stderr, text]). */
+export type NativeRequest = PythonRequest | ['out', [0 | 1, string][]];
 
 let proto: unknown;
 const encoder = new TextEncoder();
@@ -31,7 +27,10 @@ export class Transport {
   constructor(private readonly serve: (req: NativeRequest) => unknown) {
     const k = koffi();
     proto ??= k.proto('int64_t scriptbox_request(const char *req, uintptr_t buf, size_t cap)');
-    this.registered = k.register((req: string | null, buf: number, cap: number) => this.onRequest(req, buf, cap), k.pointer(proto as never));
+    this.registered = k.register(
+      (req: string | null, buf: number, cap: number) => this.onRequest(req, buf, cap),
+      k.pointer(proto as never),
+    );
     this.address = Number(this.registered as bigint);
   }
 
@@ -48,7 +47,8 @@ export class Transport {
       if (req === null) {
         const p = this.pending;
         this.pending = undefined;
-        const bytes = p && p.bytes.length <= cap ? p.bytes : encoder.encode('no reply is waiting, or the buffer is too small').subarray(0, cap);
+        const bytes =
+          p && p.bytes.length <= cap ? p.bytes : encoder.encode('no reply is waiting, or the buffer is too small').subarray(0, cap);
         this.into(buf, cap).set(bytes);
         if (bytes !== p?.bytes) return -bytes.length;
         return p!.error ? -bytes.length : bytes.length;

@@ -2,7 +2,7 @@
  * The lifecycle workloads (DESIGN §7): how long an engine takes to start (`cold-start`),
  * to come from a warm pool (`pool-acquire`), and to come back after a hard kill (`restart`).
  */
-import type { EngineOptions } from '../engine.js';
+import type { EngineOptions } from '../engine/types.js';
 import { forgetSnapshots } from '../placement/snapshot.js';
 import type { EnginePool } from '../pool.js';
 import { budget, noKill, sleep } from './common.js';
@@ -24,6 +24,9 @@ async function warm(pool: EnginePool, timeoutMs = 120_000): Promise<void> {
   // The new engine's boot may still be finishing work (GC, a child's page-ins) off our thread.
   await sleep(50);
 }
+
+/** Python boots take hundreds of ms to seconds each: few samples, no warm-up. */
+const pythonBoots = (ctx: { quick: boolean }) => budget(ctx.quick, [2, 7], [0, 0], false);
 
 export const coldStart: Workload = {
   id: 'cold-start',
@@ -47,7 +50,7 @@ export const coldStart: Workload = {
           await e.dispose();
           return ms;
         },
-        budget(ctx.quick, t.language === 'python' ? [2, 7] : [3, 15], [0, 0], false),
+        t.language === 'python' ? pythonBoots(ctx) : budget(ctx.quick, [3, 15], [0, 0], false),
       );
     // Lua boots in milliseconds; native Python has no snapshot (the interpreter stays up in its process).
     if (t.language !== 'python' || t.backend === 'native') return [await boot(`cold-start ${t.id}`)];
@@ -55,10 +58,20 @@ export const coldStart: Workload = {
     // every engine after it restores the snapshot.
     await (await ctx.create(t)).dispose();
     const restored = await boot(`cold-start ${t.id}`);
-    // As the first engine of a new process would: the snapshot read back (and checked) from disk.
-    const fromDisk = await boot(`cold-start ${t.id} (snapshot from disk)`, undefined, forgetSnapshots);
+    // As the first engine of a new process (page) would: the snapshot read back (and checked)
+    // from the platform's store.
+    const fromCache = ctx.snapshotCacheColdStart;
+    const fromStore: Measured = fromCache
+      ? {
+          ...(await sample(`cold-start ${t.id} (snapshot from Cache Storage)`, () => ctx.settle().then(fromCache), pythonBoots(ctx))),
+          params: { snapshotFromCache: 1 },
+        }
+      : { ...(await boot(`cold-start ${t.id} (snapshot from disk)`, undefined, forgetSnapshots)), params: { snapshotFromDisk: 1 } };
     const scratch = await boot(`cold-start ${t.id} (boot from scratch)`, { snapshot: false });
-    const rows: Measured[] = [restored, { ...fromDisk, params: { snapshotFromDisk: 1 } }, { ...scratch, params: { snapshot: 0 } }];
+    // Without a worker started ahead of need (browsers), every restore starts its own thread.
+    if (!ctx.spareWorker && t.placement === 'worker')
+      return [{ ...restored, params: { spareWorker: 0 } }, fromStore, { ...scratch, params: { snapshot: 0 } }];
+    const rows: Measured[] = [restored, fromStore, { ...scratch, params: { snapshot: 0 } }];
     if (t.placement === 'worker') {
       // Restored rows take the worker started ahead of need; this one starts its own thread.
       const own = await boot(`cold-start ${t.id} (no pre-started worker)`, undefined, () => ctx.releaseSpareWorker());
@@ -67,10 +80,14 @@ export const coldStart: Workload = {
     return rows;
   },
   baselines: {
-    'baseline/stock-loadPyodide': async (ctx) =>
-      sample('baseline/stock-loadPyodide', () => ctx.settle().then(() => ctx.baselines.stockPyodideColdStart()), budget(ctx.quick, [2, 7], [0, 0], false)),
-    'baseline/stock-wasmoon': async (ctx) =>
-      sample('baseline/stock-wasmoon', () => ctx.settle().then(() => ctx.baselines.stockWasmoonColdStart()), budget(ctx.quick, [3, 15], [0, 0], false)),
+    'baseline/stock-loadPyodide': (ctx) => {
+      const stock = ctx.baselines.stockPyodideColdStart;
+      return stock && sample('baseline/stock-loadPyodide', () => ctx.settle().then(stock), pythonBoots(ctx));
+    },
+    'baseline/stock-wasmoon': (ctx) => {
+      const stock = ctx.baselines.stockWasmoonColdStart;
+      return stock && sample('baseline/stock-wasmoon', () => ctx.settle().then(stock), budget(ctx.quick, [3, 15], [0, 0], false));
+    },
   },
 };
 
@@ -89,7 +106,8 @@ export const poolAcquire: Workload = {
       try {
         const r = await e.exec(first);
         ms = performance.now() - t0;
-        if (!r.success || r.value !== 2) throw new Error(`exec(${JSON.stringify(first)}) on a pooled engine gave ${JSON.stringify(r.error ?? r.value)}`);
+        if (!r.success || r.value !== 2)
+          throw new Error(`exec(${JSON.stringify(first)}) on a pooled engine gave ${JSON.stringify(r.error ?? r.value)}`);
       } finally {
         await pool.release(e);
       }
@@ -108,7 +126,9 @@ export const poolAcquire: Workload = {
         if (pool.stats().engines !== 0) throw new Error(`the ${reset} pool kept ${pool.stats().engines} engines after close()`);
       }
     };
-    const reuse = await measureWith('reuse', (pool) => sample(`pool-acquire ${t.id}`, () => once(pool), budget(ctx.quick, [20, 300], [50, 1000])));
+    const reuse = await measureWith('reuse', (pool) =>
+      sample(`pool-acquire ${t.id}`, () => once(pool), budget(ctx.quick, [20, 300], [50, 1000])),
+    );
     // 'fresh' disposes each used engine and boots its replacement in the background. Each
     // sample waits for that refill first, so it measures a warm pool, not a boot.
     const fresh = await measureWith('fresh', (pool) =>

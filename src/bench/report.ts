@@ -13,6 +13,7 @@ function label(r: BenchResult): string {
   if (engines !== undefined && !Array.isArray(engines)) return `${r.workload} (${engines} engine${engines === 1 ? '' : 's'})`;
   if (p.snapshot === 0) return `${r.workload} (boot from scratch)`;
   if (p.snapshotFromDisk === 1) return `${r.workload} (snapshot from disk)`;
+  if (p.snapshotFromCache === 1) return `${r.workload} (snapshot from Cache Storage)`;
   if (p.resetFresh === 1) return `${r.workload} (reset fresh)`;
   if (p.spareWorker === 0) return `${r.workload} (no pre-started worker)`;
   return r.workload;

@@ -2,7 +2,7 @@
  * Runs the selected workloads on the selected targets, then the baselines they name, and
  * builds the report. Engines are made once per target and reused across workloads.
  */
-import type { EngineOptions, ScriptEngine } from '../engine.js';
+import type { EngineOptions, ScriptEngine } from '../engine/types.js';
 import { InvalidInputError } from '../errors.js';
 import { EnginePool, type PoolOptions } from '../pool.js';
 import { allTargets, targetMatcher } from './targets.js';
@@ -22,6 +22,12 @@ export interface BenchEnv {
   createEngine(language: EngineTarget['language'], options: EngineOptions): Promise<ScriptEngine>;
   /** Why a language's native backend cannot run here (its library is missing), or undefined. */
   nativeMissing?(language: EngineTarget['language']): string | undefined;
+  /**
+   * Browsers' stand-in for Node's disk cache in cold-start: ms of one Python start in a new
+   * realm that reads the snapshot from Cache Storage (row param `snapshotFromCache`).
+   * Absent (Node): the snapshot this process holds is forgotten and read back from disk.
+   */
+  snapshotCacheColdStart?(): Promise<number>;
 }
 
 export interface BenchOptions {
@@ -38,8 +44,11 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
   const unknown = (opts.only ?? []).filter((id) => !known.includes(id));
   if (unknown.length) throw new InvalidInputError(`unknown workload ${unknown.join(', ')}; known: ${known.join(', ')}`);
   const match = targetMatcher(opts.targets);
-  const choices = allTargets({ node: env.node, ...(env.nativeMissing ? { nativeMissing: (l) => env.nativeMissing!(l) } : {}) }).filter((c) => match(c.target.id));
-  if (choices.length === 0) throw new InvalidInputError(`--targets ${opts.targets} matches no target; targets look like python/wasm/worker`);
+  const choices = allTargets({ node: env.node, ...(env.nativeMissing ? { nativeMissing: (l) => env.nativeMissing!(l) } : {}) }).filter(
+    (c) => match(c.target.id),
+  );
+  if (choices.length === 0)
+    throw new InvalidInputError(`--targets ${opts.targets} matches no target; targets look like python/wasm/worker`);
   const workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.id));
 
   const primary = new Map<string, Promise<ScriptEngine>>();
@@ -83,6 +92,8 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
     rssBytes: env.rssBytes,
     settle: env.settle,
     releaseSpareWorker: async () => env.releaseSpareWorker?.(),
+    spareWorker: env.releaseSpareWorker !== undefined,
+    ...(env.snapshotCacheColdStart ? { snapshotCacheColdStart: () => env.snapshotCacheColdStart!() } : {}),
     progress: opts.progress,
     baselines: env.baselines,
   };
@@ -116,10 +127,11 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
       const wanted = new Set(mine.flatMap((r) => (r.baseline ? [r.baseline] : [])));
       if (w.id === 'call-rtt' && mine.length) wanted.add('baseline/postMessage');
       for (const id of wanted) {
-        const measure = w.baselines?.[id];
-        if (!measure) continue;
+        // Undefined where this platform has no such baseline (a stock boot in a browser): no ratio then.
+        const running = w.baselines?.[id]?.(ctx);
+        if (!running) continue;
         opts.progress(`${w.id} on ${id}`);
-        const m = await measure(ctx);
+        const m = await running;
         mine.push({ workload: w.id, target: id, median: m.median, p95: m.p95, unit: w.unit, samples: m.samples });
       }
       results.push(...mine);
@@ -132,6 +144,8 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
       if (base && base.median > 0) r.ratio = r.median / base.median;
     }
   } finally {
+    // Teardown after the last sample: a failed dispose cannot change a number, and the
+    // report (or the error being thrown) matters more than a second error from cleanup.
     for (const p of pools) await p.close().catch(() => {});
     for (const p of primary.values()) await p.then((e) => e.dispose()).catch(() => {});
     for (const e of extras) await e.dispose().catch(() => {});

@@ -2,7 +2,7 @@
  * The script side of every workload, once per language: the same functions with the same
  * names, so a workload is written once and runs on every target.
  */
-import type { Language } from '../engine.js';
+import type { Language } from '../engine/types.js';
 
 const PYTHON = `
 import json, host

@@ -2,7 +2,7 @@
  * The benchmark harness's data: targets, results and the report whose JSON shape
  * DESIGN §7 fixes (`machine`, `results`), plus the cases it skipped and why.
  */
-import type { Language, Placement } from '../engine.js';
+import type { Language, Placement } from '../engine/types.js';
 
 /** What a number is measured in. Times are lower-is-better; `calls/s` is higher-is-better. */
 export type Unit = 'ms' | 'us' | 'MB' | 'calls/s';

@@ -2,7 +2,7 @@
  * The workloads of DESIGN §7, each defined once: how to measure it on any engine target,
  * which baseline it is compared with, and when a target cannot run it (and why).
  */
-import type { EngineOptions, ScriptEngine } from '../engine.js';
+import type { EngineOptions, ScriptEngine } from '../engine/types.js';
 import type { EnginePool, PoolOptions } from '../pool.js';
 import { budget, noInterrupt, sleep } from './common.js';
 import { coldStart, poolAcquire, restart } from './lifecycle.js';
@@ -29,14 +29,19 @@ export interface BenchContext {
   settle(): Promise<void>;
   /** Stops the worker kept started ahead of need for fast Python starts (none where there is none). */
   releaseSpareWorker(): Promise<void>;
+  /** Whether this platform keeps such a worker (Node does, browsers do not). */
+  spareWorker: boolean;
+  /** See `BenchEnv.snapshotCacheColdStart` (browsers only). */
+  snapshotCacheColdStart?(): Promise<number>;
   progress(text: string): void;
   baselines: BaselineEnv;
 }
 
-/** The baselines' machinery (Node: src/node/bench-env.ts). */
+/** The baselines' machinery (Node: src/node/bench-env.ts; browsers: web/bench/bench-env.ts). */
 export interface BaselineEnv {
-  stockPyodideColdStart(): Promise<number>;
-  stockWasmoonColdStart(): Promise<number>;
+  /** Absent where the platform does not measure stock boots (the browser page). */
+  stockPyodideColdStart?(): Promise<number>;
+  stockWasmoonColdStart?(): Promise<number>;
   postMessageEcho(): { call(p: unknown): Promise<unknown>; close(): Promise<void> };
   comlinkEcho(): Promise<{ call(p: unknown): Promise<unknown>; close(): Promise<void> }>;
 }
@@ -48,7 +53,7 @@ export interface Measured extends Stats {
 export interface Workload {
   id: string;
   unit: Unit;
-  /** One line for README and the table. */
+  /** One line for docs/performance.md and the table. */
   what: string;
   baseline?(t: EngineTarget): string | undefined;
   /** The workload whose rows `baseline` names, when not this one (its own run supplies the median). */
@@ -56,10 +61,9 @@ export interface Workload {
   /** Why this target cannot run the workload, if it cannot. */
   skip?(t: EngineTarget): string | undefined;
   measure(ctx: BenchContext, t: EngineTarget): Promise<Measured[]>;
-  /** How each baseline this workload names is measured. */
-  baselines?: Record<string, (ctx: BenchContext) => Promise<Measured>>;
+  /** How each baseline this workload names is measured; undefined where this platform cannot. */
+  baselines?: Record<string, (ctx: BenchContext) => Promise<Measured> | undefined>;
 }
-
 
 const us = (s: Stats): Measured => ({ ...s, median: s.median * 1000, p95: s.p95 * 1000 });
 
@@ -80,7 +84,6 @@ async function echoBaseline(ctx: BenchContext, kind: 'postMessage' | 'comlink', 
 
 const METHOD_MSG = { t: 'callMethod', handle: 1, method: 'noop', args: [], timeoutMs: 30000, stream: false };
 const CALL_MSG = { t: 'call', fn: 'noop', args: [], timeoutMs: 30000, stream: false, optional: false };
-
 
 /** Host calls from a script loop of 200 (`fn` in the bench script), per call. */
 function hostLoop(id: string, fn: string, what: string, skip?: (t: EngineTarget) => string | undefined): Workload {
@@ -119,12 +122,26 @@ function transfer(id: string, bytes: number): Workload {
     async measure(ctx, t) {
       const e = await ctx.engine(t);
       const big = bytes >= 1e6;
-      return [us(await sample(`${id} ${t.id}`, () => e.call('same', [payload]).then(() => {}), budget(ctx.quick, big ? [5, 30] : [200, 2000], big ? [200, 2000] : [200, 2000])))];
+      return [
+        us(
+          await sample(
+            `${id} ${t.id}`,
+            () => e.call('same', [payload]).then(() => {}),
+            budget(ctx.quick, big ? [5, 30] : [200, 2000], big ? [200, 2000] : [200, 2000]),
+          ),
+        ),
+      ];
     },
     baselines: {
       // The same bytes cloned there and back, as a structured-clone channel would.
       'baseline/structuredClone': async (ctx) =>
-        us(await sample('baseline/structuredClone', async () => void structuredClone(structuredClone(payload)), budget(ctx.quick, [200, 2000], [200, 2000]))),
+        us(
+          await sample(
+            'baseline/structuredClone',
+            async () => void structuredClone(structuredClone(payload)),
+            budget(ctx.quick, [200, 2000], [200, 2000]),
+          ),
+        ),
     },
   };
 }
@@ -221,7 +238,7 @@ export const WORKLOADS: Workload[] = [
     async measure(ctx, t) {
       const counts = ctx.quick ? [1, 2] : [1, 2, 4];
       const out: Measured[] = [];
-      // Engines only: the spare worker (one per process, README "Pools and fast start") is let go before each reading.
+      // Engines only: the spare worker (one per process, docs/snapshots.md) is let go before each reading.
       await ctx.releaseSpareWorker();
       await ctx.settle();
       const before = ctx.rssBytes();
@@ -244,7 +261,7 @@ export const WORKLOADS: Workload[] = [
     id: 'throughput',
     unit: 'calls/s',
     what: "call('noop') per second with N engines called at once (N = 1, 2, cores)",
-    skip: (t) => (t.placement === 'inline' ? 'inline engines share the caller\'s thread: N of them are not N times anything' : undefined),
+    skip: (t) => (t.placement === 'inline' ? "inline engines share the caller's thread: N of them are not N times anything" : undefined),
     async measure(ctx, t) {
       const ns = [...new Set([1, 2, ctx.cpus])].sort((a, b) => a - b);
       const windowMs = ctx.quick ? 250 : 1000;

@@ -4,7 +4,7 @@
  * Every failure reaches the script as a HostCallError (plain data), never the JS error.
  */
 import { HostCallError } from '../core.js';
-import type { EngineOptions } from '../engine.js';
+import type { EngineOptions } from '../engine/types.js';
 import type { RequestHandlers } from '../placement/connection.js';
 import { failureOf } from '../placement/connection.js';
 import { checkValue, type ScriptValue, type WireHandle } from '../values.js';
@@ -140,7 +140,10 @@ export class HostCalls {
       const root = `result of host.${name}`;
       return checkValue(v, { maxDepth: this.s.maxValueDepth, root, ...(this.s.handle ? { handle: this.s.handle } : {}) });
     } catch (e) {
-      throw new HostCallError({ type: (e as Error).name === 'DisposedError' ? 'DisposedError' : 'InvalidInputError', message: (e as Error).message });
+      throw new HostCallError({
+        type: (e as Error).name === 'DisposedError' ? 'DisposedError' : 'InvalidInputError',
+        message: (e as Error).message,
+      });
     }
   }
 }

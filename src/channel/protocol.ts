@@ -22,7 +22,6 @@ export type ToEngine =
   | { t: 'getAttr'; handle: number; attr: string; timeoutMs: number; stream: boolean }
   /** Frees handles the host let go of (disposed or garbage-collected RemoteObjects). */
   | { t: 'release'; ids: number[] }
-  | { t: 'setConfig'; config: ScriptValue }
   | { t: 'setHostFunctions'; names: string[] }
   | { t: 'reset' }
   | { t: 'stats' }
@@ -69,8 +68,6 @@ export interface CoreFailure {
   traceback?: string;
   line?: number;
   path?: string;
-  /** For timeouts and interrupts: the script ignored the interrupt and its worker was killed and restarted. */
-  restarted?: boolean;
 }
 
 /** A host function's failure, as the script sees it (plain data only). */
@@ -88,9 +85,7 @@ export interface HostCallFailure {
 // child's main thread applies at once (the core may be busy), and ToHost messages back.
 
 /** Host -> child process, applied by the child's main thread at once, even while the core runs. */
-export type ProcessControl =
-  | { t: 'interrupt'; reason: InterruptReason }
-  | { t: 'clearInterrupt' };
+export type ProcessControl = { t: 'interrupt'; reason: InterruptReason } | { t: 'clearInterrupt' };
 
 /** Host -> child process: first `boot`, then requests, host returns and control frames. */
 export type ToProcess = ToEngine | ProcessControl;
@@ -194,14 +189,15 @@ function scriptValue(v: unknown, where: string, maxDepth: number): ScriptValue {
     } else if (proto === Object.prototype || proto === null) {
       for (const key of Object.keys(x)) walk((x as Record<string, unknown>)[key], `${at}.${key}`, depth + 1);
     } else {
-      malformed(`${at} is an instance of ${String((proto as { constructor?: { name?: unknown } })?.constructor?.name ?? 'an unknown class')}, not a script value`);
+      malformed(
+        `${at} is an instance of ${String((proto as { constructor?: { name?: unknown } })?.constructor?.name ?? 'an unknown class')}, not a script value`,
+      );
     }
     path.delete(x);
   };
   walk(v, where, 0);
   return v as ScriptValue;
 }
-
 
 function failure(x: unknown, where: string): CoreFailure {
   const o = fields(x, where);
@@ -214,7 +210,6 @@ function failure(x: unknown, where: string): CoreFailure {
     f.line = o.line;
   }
   if (o.path !== undefined) f.path = str(o, 'path', where);
-  if (o.restarted !== undefined) f.restarted = bool(o, 'restarted', where);
   return f;
 }
 
@@ -228,14 +223,16 @@ function coreBoot(x: unknown, maxSnapshot: number): CoreBoot {
     const iso = fields(o.isolation, 'ready.boot.isolation');
     const words = (k: string) => {
       const v = iso[k];
-      if (!Array.isArray(v) || v.length > 32 || v.some((w) => typeof w !== 'string')) malformed(`ready.boot.isolation.${k} is not a list of words`);
+      if (!Array.isArray(v) || v.length > 32 || v.some((w) => typeof w !== 'string'))
+        malformed(`ready.boot.isolation.${k} is not a list of words`);
       return (v as string[]).map((w) => w.slice(0, 300));
     };
     boot.isolation = { applied: words('applied'), refused: words('refused') };
   }
   if (o.snapshot !== undefined) {
     const s = o.snapshot;
-    if (!(s instanceof Uint8Array) || Object.getPrototypeOf(s) !== Uint8Array.prototype || !isRealUint8Array(s)) malformed('ready.boot.snapshot is not bytes');
+    if (!(s instanceof Uint8Array) || Object.getPrototypeOf(s) !== Uint8Array.prototype || !isRealUint8Array(s))
+      malformed('ready.boot.snapshot is not bytes');
     if (s.byteLength > maxSnapshot) malformed(`ready.boot.snapshot is ${s.byteLength} bytes, over the ${maxSnapshot}-byte limit`);
     boot.snapshot = s;
   }
@@ -285,7 +282,12 @@ export function parseToHost(x: unknown, maxDepth = MAX_WIRE_DEPTH, maxSnapshot =
       if (!Array.isArray(args)) malformed('hostStart.args is not an array');
       const id = o.id;
       if (typeof id !== 'number' || !Number.isSafeInteger(id)) malformed('hostStart.id is not an integer');
-      return { t, id: id as number, name: str(o, 'name', 'hostStart'), args: scriptValue(args, 'hostStart.args', maxDepth) as ScriptValue[] };
+      return {
+        t,
+        id: id as number,
+        name: str(o, 'name', 'hostStart'),
+        args: scriptValue(args, 'hostStart.args', maxDepth) as ScriptValue[],
+      };
     }
     case 'hostWait': {
       const ms = o.timeoutMs;

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Language } from '../engine.js';
+import type { Language } from '../engine/types.js';
 import { ScriptBoxError } from '../errors.js';
 import { createEngine } from '../index.js';
 

@@ -1,5 +1,5 @@
 /**
- * The Node half of wasm/realm.ts: in the thread a sandboxed core runs in, the built-in
+ * The Node half of src/placement/worker-realm.ts: in the thread a sandboxed core runs in, the built-in
  * modules that reach the host (child processes, sockets, files, native addons) are
  * replaced with functions that throw. The host thread is untouched: each worker thread
  * has its own module instances.
@@ -32,13 +32,33 @@ export function hardenNodeRealm(deny: Denied): void {
   denyAll(childProcess as unknown as Record<string, unknown>, 'child_process', deny);
   denyAll(fs as unknown as Record<string, unknown>, 'fs', deny);
   denyAll(fs.promises as unknown as Record<string, unknown>, 'fs.promises', deny);
-  for (const [m, label] of [[net, 'net'], [tls, 'tls'], [http, 'http'], [https, 'https'], [http2, 'http2'], [dgram, 'dgram'], [dns, 'dns']] as const) {
+  for (const [m, label] of [
+    [net, 'net'],
+    [tls, 'tls'],
+    [http, 'http'],
+    [https, 'https'],
+    [http2, 'http2'],
+    [dgram, 'dgram'],
+    [dns, 'dns'],
+  ] as const) {
     denyAll(m as unknown as Record<string, unknown>, label, deny);
   }
   net.Socket.prototype.connect = deny('net.Socket.connect') as never;
   syncBuiltinESMExports();
   const p = process as unknown as Record<string, unknown>;
-  for (const key of ['binding', '_linkedBinding', 'dlopen', 'getBuiltinModule', 'kill', 'abort', 'reallyExit', '_kill', 'chdir', 'setuid', 'setgid']) {
+  for (const key of [
+    'binding',
+    '_linkedBinding',
+    'dlopen',
+    'getBuiltinModule',
+    'kill',
+    'abort',
+    'reallyExit',
+    '_kill',
+    'chdir',
+    'setuid',
+    'setgid',
+  ]) {
     if (key in p) p[key] = deny(`process.${key}`);
   }
 }

@@ -16,7 +16,7 @@
  * with koffi (Node's spawn has no rlimit options, and they must bind native code, which
  * Node's permission model does not see).
  *
- * What each step does not stop is said in README "Native backends".
+ * What each step does not stop is said in docs/native.md.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';

@@ -34,7 +34,10 @@ if (native) enterIsolation(isolation, isolationPlan());
 function isolationPlan(): { applied: string[]; refused: string[] } {
   const arg = process.argv.find((a) => a.startsWith('--isolation-plan='));
   if (!arg) return { applied: [], refused: [] };
-  const plan = JSON.parse(Buffer.from(arg.slice('--isolation-plan='.length), 'base64url').toString('utf8')) as { applied: string[]; refused: string[] };
+  const plan = JSON.parse(Buffer.from(arg.slice('--isolation-plan='.length), 'base64url').toString('utf8')) as {
+    applied: string[];
+    refused: string[];
+  };
   return { applied: plan.applied, refused: plan.refused };
 }
 /** CPU seconds a native child may use in its life: a backstop, since the host kills on every timeout first. */
@@ -82,12 +85,14 @@ async function boot(init: CoreInit): Promise<void> {
   booting = true;
   initLimits = init.limits.memoryBytes;
   try {
-    // The compile runs here while the worker thread starts, instead of after it.
+    // The compile runs here while the worker thread starts, instead of after it. If it
+    // fails, the worker compiles its own copy and reports any real problem at boot.
     const pyodideModule = init.language === 'python' && !native ? compilePyodideWasm().catch(() => undefined) : undefined;
     conn = await connectWorker(init, spawnNodeWorker, { sharedMemory: true, pyodideModule, handOverSnapshot: true });
     if (native) {
       // libuv starts its thread pool on first use; with RLIMIT_NPROC at 0 it could not later.
-      await stat('.').catch(() => {});
+      // Any fs call starts it, whether or not it succeeds: the result is not needed.
+      await stat('.').catch(() => undefined);
       applyRlimits({ memoryBytes: init.limits.memoryBytes, cpuSeconds: CPU_SECONDS }, isolation);
     }
   } catch (e) {
@@ -103,13 +108,17 @@ async function boot(init: CoreInit): Promise<void> {
   const hadSnapshot = init.snapshot !== undefined;
   delete init.snapshot;
   if (hadSnapshot) setTimeout(() => (globalThis as { gc?: () => void }).gc?.(), 0);
-  void conn.died.then((e) => quit(`the engine's worker thread died: ${e.message}`));
+  void conn.died.then((e) => quit(`the engine's worker thread died: ${e.message}`)); // `died` never rejects
   if (native) send({ t: 'ready', boot: { ...(conn.boot ?? { restored: false }), isolation } });
   else send(conn.boot ? { t: 'ready', boot: conn.boot } : { t: 'ready' });
-  void pump();
+  void serveQueued();
 }
 
-async function pump(): Promise<void> {
+/**
+ * Relays queued requests to the worker one at a time (the worker placement's request pump
+ * serves each), and sends each answer back. Never rejects: a failure ends the child.
+ */
+async function serveQueued(): Promise<void> {
   if (serving || !conn) return;
   serving = true;
   try {
@@ -129,7 +138,14 @@ async function pump(): Promise<void> {
  */
 function memoryStop(a: Answer): Answer {
   if (!native || a.t !== 'failed' || a.failure.kind !== 'script' || a.failure.type !== 'MemoryError') return a;
-  return { ...a, failure: { kind: 'memory', type: 'MemoryError', message: `the script ran out of memory under the child's address-space limit (limits.memoryBytes ${initLimits} bytes): ${a.failure.message}` } };
+  return {
+    ...a,
+    failure: {
+      kind: 'memory',
+      type: 'MemoryError',
+      message: `the script ran out of memory under the child's address-space limit (limits.memoryBytes ${initLimits} bytes): ${a.failure.message}`,
+    },
+  };
 }
 
 function onFrame(bytes: Uint8Array): void {
@@ -152,7 +168,7 @@ function onFrame(bytes: Uint8Array): void {
     }
     default:
       requests.push(msg);
-      void pump();
+      void serveQueued();
   }
 }
 

@@ -84,7 +84,9 @@ export function processFlags(): string[] {
   for (const p of reads) {
     // Node 20 splits --allow-fs-read values at commas.
     if (p.includes(',')) {
-      throw new UnavailableError(`placement 'process' cannot grant read access to ${p} because the path contains a comma; install scriptbox under a path without commas`);
+      throw new UnavailableError(
+        `placement 'process' cannot grant read access to ${p} because the path contains a comma; install scriptbox under a path without commas`,
+      );
     }
   }
   return [
@@ -162,11 +164,16 @@ export function spawnNativeProcess(init?: CoreInit): ProcessPipe {
   if (launch.id !== undefined) chownSync(scratch, launch.id, launch.id);
   const notes = Buffer.from(JSON.stringify({ applied: launch.applied, refused: launch.refused })).toString('base64url');
   const [launcher, ...launcherArgs] = launch.prefix;
-  return startChild(launcher ?? process.execPath, [...(launcher ? [...launcherArgs, process.execPath] : []), '--no-warnings', entry, '--native', `--isolation-plan=${notes}`], scratch, {
-    cleanup: () => rmSync(scratch, { recursive: true, force: true }),
-    session: true,
-    launched: launcher !== undefined,
-  });
+  return startChild(
+    launcher ?? process.execPath,
+    [...(launcher ? [...launcherArgs, process.execPath] : []), '--no-warnings', entry, '--native', `--isolation-plan=${notes}`],
+    scratch,
+    {
+      cleanup: () => rmSync(scratch, { recursive: true, force: true }),
+      session: true,
+      launched: launcher !== undefined,
+    },
+  );
 }
 
 /** Host pids whose parent is `pid` (the launcher's child: the engine's Node, pid 1 of its namespace). */

@@ -7,19 +7,19 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BootedFrom, Endpoint } from '../channel/endpoint.js';
-import type { CoreInit } from '../core.js';
-import type { Language } from '../engine.js';
+import type { CoreInit, Language } from '../core.js';
 import { UnavailableError } from '../errors.js';
 
-/** The folder holding the built `wasm/` and `src/` trees (dist/ both from source and from the package). */
+/** The folder holding the built `src/`, `wasm/` and `native-bridge/` trees (dist/ both from source and from the package). */
 export function builtRoot(): string {
   const here = fileURLToPath(import.meta.url);
   const up = resolve(dirname(here), '../..');
   return here.endsWith('.ts') ? join(up, 'dist') : up;
 }
 
+/** The built worker entry (src/placement/worker-entry.ts), which boots any core. */
 export function workerEntry(): string {
-  const entry = join(builtRoot(), 'wasm', 'worker.js');
+  const entry = join(builtRoot(), 'src', 'placement', 'worker-entry.js');
   if (!existsSync(entry)) {
     throw new UnavailableError(`the engine worker entry ${entry} is missing; run \`npm run build\` first`);
   }

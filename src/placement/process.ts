@@ -12,12 +12,13 @@
  * No `node:` imports here (DESIGN §1): the spawner is injected.
  */
 import { FrameReader, frames } from '../channel/frames.js';
-import { maxSnapshotBytes, parseFromProcess, type CapturedOutput, type FromProcess, type ToEngine, type ToHost, type ToProcess } from '../channel/protocol.js';
+import { maxSnapshotBytes, parseFromProcess, type FromProcess, type ToEngine, type ToHost, type ToProcess } from '../channel/protocol.js';
 import type { InterruptReason } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
 import { decode, encode } from '../values.js';
-import { AsyncHostCalls, serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
+import type { Answer, Connection, RequestHandlers } from './connection.js';
+import { pumpRequest, type RequestTransport } from './request-pump.js';
 
 /** A started child process, as the placement sees it. */
 export interface ProcessPipe {
@@ -49,13 +50,6 @@ function clip(text: string, max = 500): string {
   return flat.length > max ? `${flat.slice(0, max)}...` : flat;
 }
 
-/** Output as the core must report it: at most `max` units in all, else cut and marked. */
-function capOutput(out: CapturedOutput, max: number): CapturedOutput {
-  if (out.stdout.length + out.stderr.length <= max) return out;
-  const stdout = out.stdout.slice(0, max);
-  return { stdout, stderr: out.stderr.slice(0, max - stdout.length), truncated: true };
-}
-
 const CLEAR: ToProcess = { t: 'clearInterrupt' };
 
 export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Promise<Connection> {
@@ -63,7 +57,6 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
   // Engines keep values within maxValueDepth; a little slack for the message around them.
   const maxDepth = init.limits.maxValueDepth + 8;
   const maxBytes = maxFrameBytes(init);
-  const maxOutput = init.limits.maxOutputBytes;
   /** Only `ready` may carry a snapshot, and only while booting. */
   let maxSnapshot = maxSnapshotBytes(init);
   let markDead!: (e: Error) => void;
@@ -86,7 +79,9 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
     if (dead) return;
     dead = err;
     reader.stop();
-    if (kill) void pipe.kill().catch(() => {});
+    // The connection already failed with `err`, which is what callers see; a kill that
+    // fails too adds nothing to that (and kill only signals the child and waits for it).
+    if (kill) void pipe.kill().catch(() => undefined);
     if (!killed) markDead(err);
     rouse();
   };
@@ -96,9 +91,10 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
     try {
       msg = parseFromProcess(decode(bytes), maxDepth, maxSnapshot);
     } catch (e) {
-      const err = e instanceof EngineCrashedError
-        ? e
-        : new EngineCrashedError(`the engine sent a frame of ${bytes.byteLength} bytes that is not valid MessagePack`);
+      const err =
+        e instanceof EngineCrashedError
+          ? e
+          : new EngineCrashedError(`the engine sent a frame of ${bytes.byteLength} bytes that is not valid MessagePack`);
       fail(err, true);
       return;
     }
@@ -150,19 +146,31 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
     first = await receive();
   } catch (e) {
     killed = true;
-    await pipe.kill().catch(() => {});
+    // The boot's own failure is the one to report, not a failed kill after it.
+    await pipe.kill().catch(() => undefined);
     throw e;
   } finally {
     expecting = false;
   }
   if (first.t !== 'ready') {
     killed = true;
-    await pipe.kill().catch(() => {});
+    // As above: the answer that was not `ready` is the failure to report.
+    await pipe.kill().catch(() => undefined);
     if (first.t === 'failed') throw new UnavailableError(first.failure.message);
     throw new EngineCrashedError(`the engine's process answered '${first.t}' instead of 'ready'`);
   }
   pipe.booted();
   maxSnapshot = 0;
+
+  const transport: RequestTransport = {
+    send,
+    receive,
+    concurrentCalls: true,
+    broken: (e) => {
+      fail(e, true);
+      return dead!;
+    },
+  };
 
   return {
     placement: 'process',
@@ -172,38 +180,8 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
     async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
       if (dead) throw dead;
       expecting = true;
-      let streamed = 0;
-      const aio = new AsyncHostCalls(h, init.limits.maxValueDepth);
       try {
-        send(msg);
-        for (;;) {
-          const reply = await receive();
-          if (reply.t === 'hostCall' && reply.id !== undefined) {
-            // The child relays its worker's host.aio calls with ids: run them side by side.
-            const id = reply.id;
-            void serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth).then((ret) => {
-              if (!dead) send({ ...ret, id } as ToEngine);
-            });
-          } else if (reply.t === 'hostCall') {
-            send(await serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth));
-          } else if (reply.t === 'hostStart') {
-            aio.start(reply.id, reply.name, reply.args);
-          } else if (reply.t === 'hostWait') {
-            send(await aio.wait(reply.timeoutMs));
-          } else if (reply.t === 'output') {
-            // The core cuts output at maxOutputBytes; the host holds a lying child to it too.
-            const room = maxOutput - streamed;
-            if (room <= 0) continue;
-            const text = reply.text.length > room ? reply.text.slice(0, room) : reply.text;
-            streamed += text.length;
-            h.output(reply.stream, text);
-          } else if (reply.t === 'ready') {
-            fail(new EngineCrashedError('the engine restarted unexpectedly'), true);
-            throw dead;
-          } else {
-            return reply.t === 'stats' ? reply : { ...reply, out: capOutput(reply.out, maxOutput) };
-          }
-        }
+        return await pumpRequest(transport, msg, h, init.limits);
       } finally {
         expecting = false;
       }

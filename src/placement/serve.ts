@@ -68,9 +68,6 @@ export async function serve(core: EngineCore, msg: ToEngine): Promise<ToHost> {
       case 'install':
         if (!core.install) return crashed(new Error(`the ${core.language} backend installs no packages`));
         return answer(await core.install(msg.wheel, msg.name, { timeoutMs: msg.timeoutMs, stream: false }));
-      case 'setConfig':
-        core.setConfig(msg.config);
-        return { t: 'done', value: null, defined: true, out: noOutput };
       case 'setHostFunctions':
         core.setHostFunctions(msg.names);
         return { t: 'done', value: null, defined: true, out: noOutput };

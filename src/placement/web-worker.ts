@@ -2,7 +2,7 @@
 import { webWorkerEndpoint, type Endpoint } from '../channel/endpoint.js';
 
 export function spawnWebWorker(): Endpoint {
-  const worker = new Worker(new URL('../../wasm/worker.js', import.meta.url), { type: 'module', name: 'scriptbox-engine' });
+  const worker = new Worker(new URL('./worker-entry.js', import.meta.url), { type: 'module', name: 'scriptbox-engine' });
   return webWorkerEndpoint(worker);
 }
 

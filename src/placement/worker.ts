@@ -1,15 +1,16 @@
 /**
  * The worker placement: the core runs in a worker thread (Node) or a module Web Worker
  * (browser). Requests go over the SharedArrayBuffer channel when the platform has one,
- * else over postMessage.
+ * else over postMessage; either way src/placement/request-pump.ts runs them.
  */
 import type { Endpoint } from '../channel/endpoint.js';
 import { decodeMessage, maxSnapshotBytes, parseToHost, type ToEngine } from '../channel/protocol.js';
-import { HostChannel, InterruptReason, createChannelLayout } from '../channel/sab-channel.js';
+import { HostChannel, createChannelLayout, type InterruptReason } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
 import { encode } from '../values.js';
-import { AsyncHostCalls, serveHostCall, type Answer, type Connection, type RequestHandlers } from './connection.js';
+import type { AsyncHostCalls, Connection, RequestHandlers } from './connection.js';
+import { pumpRequest, type HostResults, type RequestTransport } from './request-pump.js';
 
 /** How to start a worker on this platform, for a core booting with `init`. */
 export type WorkerSpawner = (init: CoreInit) => Endpoint | Promise<Endpoint>;
@@ -21,12 +22,13 @@ export function sharedMemoryAvailable(): boolean {
   return g.crossOriginIsolated !== false;
 }
 
-interface Transport {
+/** Bytes to and from the worker, before validation. */
+interface ByteLink {
   send(bytes: Uint8Array): Promise<void>;
   receive(): Promise<unknown>;
 }
 
-function messageTransport(ep: Endpoint, dead: Promise<never>): Transport {
+function messageLink(ep: Endpoint, dead: Promise<never>): ByteLink {
   // Whatever the worker posted: decodeMessage checks it is bytes.
   const inbox: unknown[] = [];
   let wake: (() => void) | undefined;
@@ -43,6 +45,33 @@ function messageTransport(ep: Endpoint, dead: Promise<never>): Transport {
       return inbox.shift();
     },
   };
+}
+
+/**
+ * Stops over postMessage, where there is no shared interrupt word: a stop reaches the core
+ * only when it waits for host.aio results (the answer to its hostWait carries it).
+ */
+class PostedStops {
+  private stopping: InterruptReason | undefined;
+  private waiting: AsyncHostCalls | undefined;
+  /** The current request has waited for the host, so a stop can reach it. */
+  waited = false;
+
+  async hostWait(aio: AsyncHostCalls, timeoutMs: number): Promise<HostResults> {
+    this.waited = true;
+    this.waiting = aio;
+    const results = await aio.wait(this.stopping === undefined ? timeoutMs : 0).finally(() => (this.waiting = undefined));
+    return this.stopping === undefined ? results : { ...results, stop: this.stopping };
+  }
+
+  interrupt(reason: InterruptReason): void {
+    this.stopping = reason;
+    this.waiting?.wake();
+  }
+
+  clear(): void {
+    this.stopping = undefined;
+  }
 }
 
 export interface WorkerOptions {
@@ -71,17 +100,20 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   const died = new Promise<Error>((r) => (markDead = r));
   ep.onExit((e) => markDead(e));
   const dead = died.then((e) => Promise.reject(new EngineCrashedError(`the engine's worker died: ${e.message}`, { cause: e })));
-  dead.catch(() => {});
+  // Every wait on the channel races `dead` and reports it; this handler only keeps an idle
+  // connection's death from being an unhandled rejection.
+  dead.catch(() => undefined);
   const layout = opts.sharedMemory ? createChannelLayout() : undefined;
   const host = layout ? new HostChannel(layout, dead) : undefined;
-  const transport: Transport = host ?? messageTransport(ep, dead);
+  const link: ByteLink = host ?? messageLink(ep, dead);
+  const posted = host ? undefined : new PostedStops();
   // Awaited after the spawn: the compile (first engine only) overlaps the worker's start.
   const pyodideModule = init.language === 'python' ? await opts.pyodideModule : undefined;
   const [sent, transfer] = opts.handOverSnapshot ? handOver(init) : [init, []];
   ep.post(pyodideModule ? { init: sent, layout, pyodideModule } : { init: sent, layout }, transfer);
   let first;
   try {
-    first = parseToHost(decodeMessage(await transport.receive()), undefined, maxSnapshotBytes(init));
+    first = parseToHost(decodeMessage(await link.receive()), undefined, maxSnapshotBytes(init));
   } catch (e) {
     // A worker that dies or talks nonsense while booting is gone either way.
     await ep.terminate();
@@ -94,58 +126,38 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   }
   // What the next spare may restore ahead: the same snapshot (shared, so never copied).
   ep.booted?.(opts.handOverSnapshot ? { pyodideModule } : { snapshot: init.snapshot, pyodideModule });
-  // Over postMessage a stop reaches the engine only when it waits for host.aio results (the
-  // answer to its hostWait carries it). A request that has waited so far gets graceMs to
-  // wait again and see the stop; other running code is killed at once.
-  let stopping: InterruptReason | undefined;
-  let waiting: AsyncHostCalls | undefined;
-  let waited = false;
+  const transport: RequestTransport = {
+    send: (msg) => link.send(encode(msg)),
+    // The worker runs untrusted code: its messages are validated like any input.
+    receive: async () => parseToHost(decodeMessage(await link.receive())),
+    concurrentCalls: false,
+    ...(posted ? { hostWait: (aio: AsyncHostCalls, ms: number) => posted.hostWait(aio, ms) } : {}),
+    // The engine ends the worker when the request fails as a crash.
+    broken: (e) => e,
+  };
+  const limits = init.limits;
   return {
     placement: 'worker',
+    // Over postMessage only a request that has waited for the host before is given graceMs;
+    // other running code is killed at once.
     get canInterrupt() {
-      return !!host || waited;
+      return !posted || posted.waited;
     },
     // Node cannot end a worker thread while it runs native code (LuaJIT, CPython).
     ...(init.backend === 'native' ? { canKill: false } : {}),
     died,
     ...(first.boot ? { boot: first.boot } : {}),
-    async request(msg: ToEngine, h: RequestHandlers): Promise<Answer> {
-      await transport.send(encode(msg));
-      const aio = new AsyncHostCalls(h, init.limits.maxValueDepth);
-      waited = false;
-      for (;;) {
-        // The worker runs untrusted code: its messages are validated like any input.
-        const reply = parseToHost(decodeMessage(await transport.receive()));
-        if (reply.t === 'hostCall') {
-          await transport.send(encode(await serveHostCall(h, reply.name, reply.args, init.limits.maxValueDepth)));
-        } else if (reply.t === 'hostStart') {
-          aio.start(reply.id, reply.name, reply.args);
-        } else if (reply.t === 'hostWait') {
-          if (host) {
-            await transport.send(encode(await aio.wait(reply.timeoutMs)));
-            continue;
-          }
-          waited = true;
-          waiting = aio;
-          const results = await aio.wait(stopping === undefined ? reply.timeoutMs : 0).finally(() => (waiting = undefined));
-          await transport.send(encode(stopping === undefined ? results : { ...results, stop: stopping }));
-        } else if (reply.t === 'output') {
-          h.output(reply.stream, reply.text);
-        } else if (reply.t === 'ready') {
-          throw new EngineCrashedError('the engine restarted unexpectedly');
-        } else {
-          return reply;
-        }
-      }
+    request(msg: ToEngine, h: RequestHandlers) {
+      if (posted) posted.waited = false;
+      return pumpRequest(transport, msg, h, limits);
     },
     interrupt(reason: InterruptReason) {
-      if (host) return host.interrupt(reason);
-      stopping = reason;
-      waiting?.wake();
+      if (host) host.interrupt(reason);
+      else posted!.interrupt(reason);
     },
     clearInterrupt() {
       host?.clearInterrupt();
-      stopping = undefined;
+      posted?.clear();
     },
     async kill() {
       await ep.terminate();

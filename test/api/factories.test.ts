@@ -7,7 +7,17 @@
  * plausible arguments, or with a look-alike of the factory's token.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, createPool, EnginePool, IndexedDbStore, InvalidInputError, MemoryStore, SqliteStore, type RemoteObject, type ScriptEngine } from '../../src/index.js';
+import {
+  createEngine,
+  createPool,
+  EnginePool,
+  IndexedDbStore,
+  InvalidInputError,
+  MemoryStore,
+  SqliteStore,
+  type RemoteObject,
+  type ScriptEngine,
+} from '../../src/index.js';
 
 /** `new C(...args)` for a class whose constructor TypeScript hides (private) or types narrowly. */
 function construct(C: unknown, ...args: unknown[]): unknown {
@@ -89,12 +99,18 @@ describe('engine, pool and RemoteObject', () => {
   it("an engine's constructor says to use await createEngine(language, options)", async () => {
     refuses(() => construct(engine.constructor, 'lua', {}), /await createEngine\(language, options\)/);
     // Options that look resolved are not the ones createEngine made.
-    refuses(() => construct(engine.constructor, { language: 'lua', backend: 'wasm', placement: 'worker', options: {}, limits: {} }, () => undefined), /createEngine/);
+    refuses(
+      () =>
+        construct(engine.constructor, { language: 'lua', backend: 'wasm', placement: 'worker', options: {}, limits: {} }, () => undefined),
+      /createEngine/,
+    );
     expect((await engine.exec('return 1 + 1')).value).toBe(2);
   });
 
   it("a RemoteObject's constructor says RemoteObjects come from their engine", async () => {
-    await engine.exec('Box = {}; Box.__index = Box; function Box.new(v) return setmetatable({ v = v }, Box) end; function Box:get() return self.v end');
+    await engine.exec(
+      'Box = {}; Box.__index = Box; function Box.new(v) return setmetatable({ v = v }, Box) end; function Box:get() return self.v end',
+    );
     const box: RemoteObject = await engine.create('Box', [7]);
     refuses(() => construct(box.constructor, {}, 1, 'table', 0), /engine\.create/);
     refuses(() => construct(box.constructor, lookAlike, {}, 1, 'table', 0), /RemoteObject/);

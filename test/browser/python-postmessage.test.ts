@@ -8,14 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../../src/options.js';
 import { ASSET_BASE, spawnWebWorker } from '../../src/placement/web-worker.js';
 import { connectWorker } from '../../src/placement/worker.js';
-import { SandboxEngine } from '../../src/sandbox-engine.js';
+import { Engine } from '../../src/engine/engine.js';
 
 describe('Python in a browser Web Worker without SharedArrayBuffer', () => {
   it('awaits host.aio calls concurrently; blocking calls are UnavailableError; a timeout while waiting stops in place', async () => {
     const base = new URL(ASSET_BASE, location.href).href;
     const assetUrls = { luaWasm: `${base}wasmoon/glue.wasm`, pyodideIndex: `${base}pyodide/` };
     const slow = (x: unknown) => new Promise((r) => setTimeout(() => r(x), 300));
-    const engine = new SandboxEngine(
+    const engine = new Engine(
       resolveOptions('python', { capabilities: ['echo', 'slow', 'never'], hostFunctions: { echo: (x: unknown) => x, slow, never: () => new Promise(() => {}) } }),
       (init) => connectWorker({ ...init, assetUrls }, spawnWebWorker, { sharedMemory: false }),
     );

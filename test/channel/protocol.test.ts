@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FrameReader, frame, frames } from '../../src/channel/frames.js';
-import { parseFromProcess, parseToHost } from '../../src/channel/protocol.js';
+import { decodeMessage, parseFromProcess, parseToHost } from '../../src/channel/protocol.js';
 import { EngineCrashedError } from '../../src/errors.js';
-import { WireError, WireHandle, decode, encode } from '../../src/values.js';
+import { WireHandle, decode, encode } from '../../src/values.js';
 
 const out = { stdout: '', stderr: '', truncated: false };
 
@@ -18,7 +18,7 @@ describe('parseToHost', () => {
       list: [1, [2]], map: new Map<unknown, unknown>([[1, 'a']]), h: new WireHandle('lua-1', 2, 'table'),
     };
     expect(parseToHost({ t: 'done', value, defined: true, out: { ...out, more: 1 }, junk: 2 })).toEqual({ t: 'done', value, defined: true, out });
-    const failure = { kind: 'script', type: 'RuntimeError', message: 'm', traceback: 'tb', line: 3, path: 'p', restarted: false };
+    const failure = { kind: 'script', type: 'RuntimeError', message: 'm', traceback: 'tb', line: 3, path: 'p' };
     expect(parseToHost({ t: 'failed', failure: { ...failure, extra: 1 }, out })).toEqual({ t: 'failed', failure, out });
     expect(parseToHost({ t: 'stats', memoryBytes: 10, handles: 2 })).toEqual({ t: 'stats', memoryBytes: 10, handles: 2 });
     expect(parseToHost({ t: 'hostCall', name: 'kv.get', args: [1, 'a'] })).toEqual({ t: 'hostCall', name: 'kv.get', args: [1, 'a'] });
@@ -44,7 +44,7 @@ describe('parseToHost', () => {
     ['a Set value', { t: 'done', value: new Set([1]), defined: true, out }, /instance of Set/],
     ['a typed array value', { t: 'done', value: new Float64Array(2), defined: true, out }, /instance of Float64Array/],
     ['an Error value', { t: 'done', value: new Error('x'), defined: true, out }, /instance of Error/],
-    ['a WireError value', { t: 'done', value: new WireError('X', 'y'), defined: true, out }, /instance of WireError/],
+    ['a class instance value', { t: 'done', value: new (class Point { x = 1 })(), defined: true, out }, /instance of Point/],
     ['a function value', { t: 'done', value: () => 1, defined: true, out }, /result is a function/],
     ['a symbol value', { t: 'done', value: Symbol('s'), defined: true, out }, /result is a symbol/],
     ['a cycle', { t: 'done', value: cyclic, defined: true, out }, /result\.self refers back/],
@@ -81,6 +81,13 @@ describe('parseToHost', () => {
       const wire = decode(new Uint8Array(encodeRaw({ t: 'done', value: v, defined: true, out })));
       expect(() => parseToHost(wire)).toThrow(EngineCrashedError);
     }
+  });
+
+  it('refuses a frame that uses the retired error extension (0x53): errors cross only as failure data', () => {
+    // fixmap {t: 'done', value: <ext 0x53>, defined: true, out: {}}
+    const bytes = [0x84, 0xa1, 0x74, 0xa4, ...Buffer.from('done'), 0xa5, ...Buffer.from('value'), 0xd4, 0x53, 0x01];
+    bytes.push(0xa7, ...Buffer.from('defined'), 0xc3, 0xa3, ...Buffer.from('out'), 0x80);
+    expect(() => decodeMessage(new Uint8Array(bytes))).toThrow(EngineCrashedError);
   });
 
   it('parseFromProcess also knows the child process\'s fatal message', () => {

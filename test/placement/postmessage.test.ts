@@ -2,19 +2,19 @@
  * The worker placement over postMessage: what a browser page that is not cross-origin
  * isolated gets (no SharedArrayBuffer). Node always has shared memory, so the engines here
  * are built the way createEngine builds a worker engine, with `sharedMemory: false` (an
- * internal seam: SandboxEngine + connectWorker, no public option). Blocking host calls
+ * internal seam: Engine + connectWorker, no public option). Blocking host calls
  * raise UnavailableError there; Python's host.aio works through the trampoline
- * (wasm/python/runtime-aio.ts).
+ * in the Python runtime.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EngineOptions, Language, ScriptEngine } from '../../src/engine.js';
+import { Engine } from '../../src/engine/engine.js';
+import type { EngineOptions, Language, ScriptEngine } from '../../src/engine/types.js';
 import { spawnNodeWorker } from '../../src/node/worker-host.js';
 import { resolveOptions } from '../../src/options.js';
 import { connectWorker } from '../../src/placement/worker.js';
-import { SandboxEngine } from '../../src/sandbox-engine.js';
 
 async function postMessageEngine(language: Language, options: EngineOptions): Promise<ScriptEngine> {
-  const engine = new SandboxEngine(resolveOptions(language, options), (init) => connectWorker(init, spawnNodeWorker, { sharedMemory: false }));
+  const engine = new Engine(resolveOptions(language, options), (init) => connectWorker(init, spawnNodeWorker, { sharedMemory: false }));
   await engine.start();
   return engine;
 }
@@ -78,7 +78,9 @@ describe('Python over postMessage (no SharedArrayBuffer)', () => {
   it('asyncio.gather runs host.aio calls concurrently', async () => {
     started = 0;
     const t0 = performance.now();
-    const r = await engine.exec('import asyncio, host\nawait asyncio.gather(host.aio.slow(1), host.aio.slow(2), host.aio.slow(3), host.aio.echo(4))');
+    const r = await engine.exec(
+      'import asyncio, host\nawait asyncio.gather(host.aio.slow(1), host.aio.slow(2), host.aio.slow(3), host.aio.echo(4))',
+    );
     const ms = performance.now() - t0;
     expect(r.value).toEqual([1, 2, 3, 4]);
     expect(started).toBe(3);

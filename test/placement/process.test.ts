@@ -12,9 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameReader, frame } from '../../src/channel/frames.js';
 import type { ToProcess } from '../../src/channel/protocol.js';
 import type { CoreInit } from '../../src/core.js';
-import {
-  EngineCrashedError, MemoryLimitError, TimeoutError, UnavailableError, createEngine, type ScriptEngine,
-} from '../../src/index.js';
+import { EngineCrashedError, MemoryLimitError, TimeoutError, UnavailableError, createEngine, type ScriptEngine } from '../../src/index.js';
 import { builtRoot } from '../../src/node/worker-host.js';
 import { engineReadPaths, liveProcessCount, processEntry, processFlags } from '../../src/node/process-host.js';
 import type { Connection, RequestHandlers } from '../../src/placement/connection.js';
@@ -77,7 +75,15 @@ describe('Lua engine, process placement', () => {
     expect(streamed.join('')).toContain('hello from the child');
     await engine.load('geom = {}\nfunction geom.area(w, h) return w * h end', 'geom');
     expect(await engine.call('geom.area', [3, 4])).toBe(12);
-    const v = { big: 2n ** 60n, bytes: new Uint8Array([0xff, 0]), map: new Map<unknown, unknown>([[1, 'a'], [true, 'b']]), list: [1, [2]] };
+    const v = {
+      big: 2n ** 60n,
+      bytes: new Uint8Array([0xff, 0]),
+      map: new Map<unknown, unknown>([
+        [1, 'a'],
+        [true, 'b'],
+      ]),
+      list: [1, [2]],
+    };
     await engine.load('function id(...) return ... end', 'id');
     expect(await engine.call('id', [v as never])).toEqual(v);
     const err = await engine.exec('error("boom")');
@@ -136,7 +142,11 @@ describe('Lua engine, process placement', () => {
     // At least the C loop needed a kill (the looping xpcall handler does too, in every placement).
     expect(s.restarts).toBeGreaterThanOrEqual(before + 1);
     expect(s.lastEscalation).toBe('cold-booted');
-    const err = await engine.call('geom.area', [1, 1]).then(() => engine.load('function spin_c() local s = string.rep("a", 40000) return s:find(".-.-.-.-.-.-b") end', 'spin')).then(() => engine.call('spin_c', [], { timeoutMs: 200 })).catch((e) => e);
+    const err = await engine
+      .call('geom.area', [1, 1])
+      .then(() => engine.load('function spin_c() local s = string.rep("a", 40000) return s:find(".-.-.-.-.-.-b") end', 'spin'))
+      .then(() => engine.call('spin_c', [], { timeoutMs: 200 }))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as TimeoutError).escalation).toBe('restarted');
     expect(await engine.call('geom.area', [6, 7])).toBe(42);
@@ -160,7 +170,11 @@ describe('Lua engine, process placement', () => {
   });
 
   it('a host function that hangs still lets the script time out', async () => {
-    await using e = await createEngine('lua', { placement: 'process', capabilities: ['hang'], hostFunctions: { hang: () => new Promise(() => {}) } });
+    await using e = await createEngine('lua', {
+      placement: 'process',
+      capabilities: ['hang'],
+      hostFunctions: { hang: () => new Promise(() => {}) },
+    });
     const r = await e.exec('return host.hang()', { timeoutMs: 300 });
     expect(r.timedOut).toBe(true);
     expect((await e.exec('return 5')).value).toBe(5);
@@ -177,21 +191,27 @@ describe('Lua engine, process placement', () => {
 });
 
 describe('the engine child process', () => {
-  it('runs with exactly the permission flags, and only read access to the engine\'s folders', () => {
+  it("runs with exactly the permission flags, and only read access to the engine's folders", () => {
     const flags = processFlags();
     const perm = flags[0];
     expect(['--experimental-permission', '--permission']).toContain(perm);
     expect(flags).toContain('--allow-worker');
     expect(flags).toContain('--disallow-code-generation-from-strings');
     for (const forbidden of ['--allow-fs-write', '--allow-child-process', '--allow-addons', '--allow-wasi']) {
-      expect(flags.some((f) => f.startsWith(forbidden)), forbidden).toBe(false);
+      expect(
+        flags.some((f) => f.startsWith(forbidden)),
+        forbidden,
+      ).toBe(false);
     }
     const reads = flags.filter((f) => f.startsWith('--allow-fs-read=')).map((f) => f.slice('--allow-fs-read='.length));
     expect(reads).toEqual(engineReadPaths());
     const dist = builtRoot();
     expect(reads).toContain(dist);
     for (const p of reads) {
-      const ok = p === dist || p === join(dirname(dist), 'package.json') || /[\\/]node_modules[\\/](wasmoon|pyodide|msgpackr|msgpackr-extract|comlink)$/.test(p);
+      const ok =
+        p === dist ||
+        p === join(dirname(dist), 'package.json') ||
+        /[\\/]node_modules[\\/](wasmoon|pyodide|msgpackr|msgpackr-extract|comlink)$/.test(p);
       expect(ok, p).toBe(true);
     }
     expect(reads.some((p) => p.endsWith(`${sep}wasmoon`))).toBe(true);
@@ -199,7 +219,7 @@ describe('the engine child process', () => {
     expect(processEntry().startsWith(dist)).toBe(true);
   });
 
-  it('cannot write files, start processes, load addons, eval strings or read the host\'s files', async () => {
+  it("cannot write files, start processes, load addons, eval strings or read the host's files", async () => {
     const scratch = mkdtempSync(join(tmpdir(), 'sb-perm-'));
     writeFileSync(join(scratch, 'canary.txt'), 'CANARY');
     const probe = join(here, 'fixtures', 'permission-probe.mjs');
@@ -268,7 +288,10 @@ describe('the engine child process', () => {
 // ---- a forged child: what the host does with frames the runtime did not produce ------
 
 const INIT: CoreInit = {
-  language: 'lua', engineId: 'lua-fake', hostFunctions: [], config: {},
+  language: 'lua',
+  engineId: 'lua-fake',
+  hostFunctions: [],
+  config: {},
   limits: { memoryBytes: 1024 * 1024, maxOutputBytes: 1024, maxValueDepth: 16, maxValueBytes: 8 << 20 },
 };
 const noHandlers: RequestHandlers = {
@@ -282,11 +305,15 @@ const ok = { t: 'done', value: 1, defined: true, out: { stdout: '', stderr: '', 
 function fakeChild(answer: (msg: ToProcess) => Uint8Array[] | undefined) {
   let deliver: ((c: Uint8Array) => void) | undefined;
   const state = { killed: 0, received: [] as ToProcess[], send: (bytes: Uint8Array) => setImmediate(() => deliver?.(bytes)) };
-  const reader = new FrameReader(1 << 30, (f) => {
-    const msg = decode(f) as ToProcess;
-    state.received.push(msg);
-    for (const bytes of answer(msg) ?? []) state.send(bytes);
-  }, () => {});
+  const reader = new FrameReader(
+    1 << 30,
+    (f) => {
+      const msg = decode(f) as ToProcess;
+      state.received.push(msg);
+      for (const bytes of answer(msg) ?? []) state.send(bytes);
+    },
+    () => {},
+  );
   const pipe: ProcessPipe = {
     write: (b) => reader.push(b),
     onData: (cb) => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type ScriptEngine } from '../../src/index.js';
-import type { Language, Limits } from '../../src/engine.js';
+import type { Language, Limits } from '../../src/engine/types.js';
 import { snapshotCounts } from '../../src/placement/snapshot.js';
 import { BreachWatch, attemptOutput, corpusHostFunctions, loadCorpus } from './breach.js';
 

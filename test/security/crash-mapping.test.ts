@@ -12,7 +12,7 @@ import { EngineCrashedError, createEngine, type ScriptEngine } from '../../src/i
 import type { CoreInit } from '../../src/core.js';
 import { coreLimits, resolveOptions } from '../../src/options.js';
 import { connectWorker } from '../../src/placement/worker.js';
-import { SandboxEngine } from '../../src/sandbox-engine.js';
+import { Engine } from '../../src/engine/engine.js';
 import { decode, encode } from '../../src/values.js';
 import { answers, rejects } from './settle.js';
 
@@ -102,7 +102,7 @@ function lyingWorker(lie: (send: (m: unknown) => void) => void): { spawn: () => 
 describe('a worker that sends malformed frames', () => {
   it.each(Object.keys(LIES))('%s: EngineCrashedError, the worker is replaced, stats() says malformed', async (name) => {
     const fake = lyingWorker(LIES[name]!);
-    const engine = new SandboxEngine(resolveOptions('python', {}), (init) => connectWorker(init, fake.spawn, { sharedMemory: false }));
+    const engine = new Engine(resolveOptions('python', {}), (init) => connectWorker(init, fake.spawn, { sharedMemory: false }));
     await engine.start();
     try {
       const r = await answers(engine.exec('1'), 'exec answered with a lie');

@@ -28,7 +28,7 @@ import { createEngine, createPool, ScriptBoxError, type RemoteObject, type Scrip
 import { resolveOptions } from '../../src/options.js';
 import { connectProcess, type ProcessPipe } from '../../src/placement/process.js';
 import { connectWorker } from '../../src/placement/worker.js';
-import { SandboxEngine } from '../../src/sandbox-engine.js';
+import { Engine } from '../../src/engine/engine.js';
 import { decode, encode } from '../../src/values.js';
 import { countFrom, deepValue, EDGE_NUMBERS, hostileObject, mutateBytes, randomAny, randomString, Rng, seedFrom, Trap } from './fuzz-values.js';
 import { settles } from './settle.js';
@@ -558,8 +558,8 @@ describe('fuzz: frames into the host', () => {
       const found: Found = [];
       const resolved = resolveOptions('lua', { limits: { timeoutMs: 300, graceMs: 50 }, capabilities: ['log', 'kv.*'], onLog: () => {} });
       const engine = via.startsWith('worker')
-        ? new SandboxEngine(resolved, (init) => connectWorker(init, fuzzingWorker(rng), { sharedMemory: false }))
-        : new SandboxEngine(resolved, (init) => connectProcess(init, fuzzingChild(rng)));
+        ? new Engine(resolved, (init) => connectWorker(init, fuzzingWorker(rng), { sharedMemory: false }))
+        : new Engine(resolved, (init) => connectProcess(init, fuzzingChild(rng)));
       await engine.start();
       try {
         for (let i = 0; i < count(300); i++) {

@@ -5,7 +5,7 @@
  * never sees the host's environment, never reaches the network, and never takes the host
  * process down, stalls it, changes its exit code or its prototypes; the engine answers
  * after each attempt (restarted if it had to be). Breaches of the file-system kind are
- * counted and printed as the table README "Native backends" quotes, not asserted away.
+ * counted and printed as the table docs/native.md quotes, not asserted away.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type ScriptEngine } from '../../src/index.js';

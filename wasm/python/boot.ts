@@ -6,13 +6,13 @@
  * fetch + compile of pyodide.asm.wasm.
  *
  * Everything here that changes what ends up in the wasm heap is part of the snapshot key
- * (snapshot-key.ts): the load options below, BOOTSTRAP and RUNTIME_SOURCES.
+ * (snapshot-key.ts): the load options below, BOOTSTRAP and RUNTIME_BOOT.
  */
 import type { CoreInit } from '../../src/core.js';
-import { RUNTIME } from './runtime.js';
-import { RUNTIME_AIO } from './runtime-aio.js';
-import { RUNTIME_HANDLES } from './runtime-handles.js';
-import { RUNTIME_LOCKDOWN } from './runtime-lockdown.js';
+import { STOPS_JSON } from '../../src/lang/python/failures.js';
+import { RUNTIME_PY } from '../../src/lang/python/runtime.py.generated.js';
+import { BOOTSTRAP_PY } from './bootstrap.py.generated.js';
+import { DEVICE_PATH } from './device.js';
 
 export type PyFn<R = string> = ((...args: unknown[]) => R) & { destroy(): void };
 
@@ -39,26 +39,24 @@ export interface Pyodide {
 /** Environment of the interpreter (baked into a snapshot: os.environ is read at boot). */
 export const PYODIDE_ENV = { HOME: '/home/pyodide' } as const;
 
-/** The runtime sources, run in this order into the module `_scriptbox`. */
-export const RUNTIME_SOURCES: readonly [name: string, source: string][] = [
-  ['<scriptbox>', RUNTIME],
-  ['<scriptbox-aio>', RUNTIME_AIO],
-  ['<scriptbox-handles>', RUNTIME_HANDLES],
-  ['<scriptbox-lockdown>', RUNTIME_LOCKDOWN],
-];
-
 /**
- * Python that runs the runtime sources into the module `_scriptbox`. They arrive as the
- * global `_sb_sources`, JSON text: a string crosses as a Python str, never as a JsProxy.
+ * What bootstrap.py gets as the global `_sb_boot`: the runtime's source and its init()
+ * arguments for Pyodide (the device's path, the error table's stop names). Baked into a
+ * snapshot, so part of its key.
  */
-export const BOOTSTRAP =
-  "import json, sys, types\n_m = types.ModuleType('_scriptbox')\nsys.modules['_scriptbox'] = _m\nfor _n, _s in json.loads(_sb_sources):\n    exec(compile(_s, _n, 'exec'), _m.__dict__)\ndel _m, _n, _s, json, sys, types\n";
+export const RUNTIME_BOOT = JSON.stringify([RUNTIME_PY, [DEVICE_PATH, STOPS_JSON]]);
+
+/** Python that runs the runtime into the module `_scriptbox` and calls its init() (bootstrap.py). */
+export const BOOTSTRAP = BOOTSTRAP_PY;
 
 /** The first word of every Pyodide memory snapshot (its `makeSnapshot` magic). */
 export const SNAPSHOT_MAGIC = 1886286592;
 
 type Settings = {
-  instantiateWasm?: (imports: Record<string, Record<string, unknown>>, done: (i: WebAssembly.Instance, m: WebAssembly.Module) => void) => unknown;
+  instantiateWasm?: (
+    imports: Record<string, Record<string, unknown>>,
+    done: (i: WebAssembly.Instance, m: WebAssembly.Module) => void,
+  ) => unknown;
 };
 type EmModule = {
   HEAP8: Int8Array;
@@ -152,11 +150,16 @@ function sparseRestore(mod: EmModule): void {
 function snapshotHeapBytes(snapshot: Uint8Array): number {
   if (snapshot.byteLength < 48) throw new Error('the snapshot is too short to be one');
   const head = new Uint32Array(snapshot.buffer, snapshot.byteOffset, 2);
-  if (head[0] !== SNAPSHOT_MAGIC) throw new Error('the snapshot does not start with Pyodide\'s snapshot magic');
+  if (head[0] !== SNAPSHOT_MAGIC) throw new Error("the snapshot does not start with Pyodide's snapshot magic");
   return snapshot.byteLength - head[1]!;
 }
 
-async function load(init: Pick<CoreInit, 'assetUrls'>, wasm: WebAssembly.Module | undefined, extra: object, heapBytes = 0): Promise<Pyodide> {
+async function load(
+  init: Pick<CoreInit, 'assetUrls'>,
+  wasm: WebAssembly.Module | undefined,
+  extra: object,
+  heapBytes = 0,
+): Promise<Pyodide> {
   const indexURL = init.assetUrls?.pyodideIndex;
   const [{ loadPyodide }, create] = await Promise.all([import('pyodide'), moduleFactory(indexURL)]);
   const py = (await loadPyodide({
@@ -235,7 +238,9 @@ export async function loadPython(init: CoreInit, wasm?: WebAssembly.Module): Pro
     try {
       return { py: await restore(init, init.snapshot, wasm), restored: true, making: false };
     } catch (e) {
-      rejected = String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300);
+      rejected = String((e as Error)?.message ?? e)
+        .split('\n')[0]!
+        .slice(0, 300);
     }
   }
   const making = init.makeSnapshot === true || rejected !== undefined;

@@ -1,33 +1,28 @@
 /**
- * The Python backend: Pyodide from local files, one interpreter per core. Python talks to
- * the host only through the `/dev/scriptbox` device (device.ts); the host calls the
- * `_scriptbox` runtime (runtime.ts) with strings. Pyodide's interrupt buffer is a getter
- * that CPython polls while it runs, so one poll checks the interrupt word, the deadline
- * and the heap size.
+ * The Pyodide backend of Python: Pyodide from local files, one interpreter per core, over
+ * the shared Python layer (src/lang/python: the runtime, its requests, entries and failure
+ * wording). What is Pyodide's own: the boot (boot.ts, snapshots), the `/dev/scriptbox`
+ * device the runtime talks through (device.ts), the heap cap, the lockdown entries, and
+ * the interrupt: Pyodide's interrupt buffer is a getter that CPython polls while it runs,
+ * so one poll checks the interrupt word, the deadline and the heap size.
  */
-import { HostCallError, type CoreBoot, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../src/core.js';
-import type { AsyncHostResult, CoreFailure } from '../../src/channel/protocol.js';
+import type { CoreBoot, CoreEnv, CoreInit, CoreOutcome, EngineCore, RunContext } from '../../src/core.js';
+import type { AsyncHostResult, CapturedOutput, CoreFailure } from '../../src/channel/protocol.js';
 import type { ScriptValue } from '../../src/values.js';
-import { StoppedRequest } from '../../src/placement/stopped.js';
 import { OutputCapture } from '../../src/lang/output.js';
-import { installDevice, type DeviceRequest } from './device.js';
-import { BOOTSTRAP, RUNTIME_SOURCES, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
-import { fromWire, toWire } from './wire.js';
+import { bookkeeping, type BookkeepingRequest } from '../../src/lang/python/bookkeeping.js';
+import { entryCall, type EntryCall, type RequestEntry } from '../../src/lang/python/entries.js';
+import { interpreterFailure, replyOutcome, stopFailure, stopOf, type Stop } from '../../src/lang/python/failures.js';
+import { serveRequest, type RequestContext } from '../../src/lang/python/requests.js';
+import { installDevice } from './device.js';
+import { BOOTSTRAP, RUNTIME_BOOT, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
 
-type Stop = null | 'interrupted' | 'timeout' | 'aborted' | 'memory';
-
-/** How a runtime entry's reply starts when the request waits for the host (runtime-aio.ts). */
+/** How a runtime entry's reply starts when the request waits for the host (runtime.py `_drive`). */
 const PENDING = '{"pending"';
 /** The longest one trampoline wait (setTimeout cannot wait past 2^31 ms; the runtime waits again). */
 const MAX_PARK_MS = 60_000;
 
-interface Runtime {
-  exec_: PyFn;
-  load: PyFn;
-  call: PyFn;
-  create: PyFn;
-  call_method: PyFn;
-  get_attr: PyFn;
+interface Runtime extends Record<RequestEntry, PyFn> {
   release: PyFn<void>;
   drop_made: PyFn<void>;
   handle_count: PyFn<number>;
@@ -37,8 +32,6 @@ interface Runtime {
   resume: PyFn;
   abandon: PyFn<void>;
 }
-
-type Reply = { ok: true; value: ScriptValue; defined?: boolean } | { ok: false; failure: CoreFailure };
 
 function isPending(text: unknown): text is string {
   return typeof text === 'string' && text.startsWith(PENDING);
@@ -53,15 +46,9 @@ function once(fn: PyFn<unknown>, ...args: unknown[]): void {
   }
 }
 
-const STOP_TEXT = {
-  timeout: ['TimeoutError', 'the script ran past its time limit and was stopped'],
-  interrupted: ['Interrupted', 'the script was interrupted'],
-  aborted: ['AbortError', 'the call was aborted'],
-} as const;
-
 export class PythonCore implements EngineCore {
   readonly language = 'python' as const;
-  private stop: Stop = null;
+  private stop: Stop | null = null;
   private deadline = Infinity;
   private running = false;
   private readonly out: OutputCapture;
@@ -73,7 +60,16 @@ export class PythonCore implements EngineCore {
     private readonly env: CoreEnv,
   ) {
     this.out = new OutputCapture(init.limits.maxOutputBytes, env);
+    this.requests = {
+      env,
+      out: this.out,
+      deadline: () => this.deadline,
+      poll: () => this.poll(),
+      ...(env.hostWaitAsync ? { collected: () => this.collected.splice(0) } : {}),
+    };
   }
+  /** What the device's requests are answered with (src/lang/python/requests.ts). */
+  private readonly requests: RequestContext;
 
   static async create(init: CoreInit, env: CoreEnv): Promise<PythonCore> {
     // A spare worker may have restored the snapshot before this engine asked (the host
@@ -106,15 +102,15 @@ export class PythonCore implements EngineCore {
     const py = this.py;
     this.booted = loaded;
     // File system devices live on the JavaScript side: a snapshot never holds them.
-    installDevice(py.FS, (req) => this.serveDevice(req));
+    installDevice(py.FS, (req) => serveRequest(req, this.requests));
     let m: Record<string, PyFn>;
     if (loaded.restored) {
       m = this.runtimeModule();
       once(m.after_restore!);
     } else {
-      py.globals.set('_sb_sources', JSON.stringify(RUNTIME_SOURCES));
+      // bootstrap.py takes _sb_boot out of the globals again.
+      py.globals.set('_sb_boot', RUNTIME_BOOT);
       py.runPython(BOOTSTRAP, { filename: '<scriptbox>' });
-      py.globals.delete('_sb_sources');
       m = this.runtimeModule();
       if (loaded.making) {
         // The snapshot holds what every engine shares; all below is this engine's own and
@@ -203,7 +199,7 @@ export class PythonCore implements EngineCore {
     if (!this.running) return 0;
     if (this.stop === null) {
       const word = Atomics.load(this.env.interruptWord, 0);
-      if (word !== 0) this.stop = word === 2 ? 'timeout' : word === 3 ? 'aborted' : 'interrupted';
+      if (word !== 0) this.stop = stopOf(word);
       else if (this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
       else if (performance.now() > this.deadline) this.stop = 'timeout';
       else return 0;
@@ -213,45 +209,6 @@ export class PythonCore implements EngineCore {
 
   private heapBytes(): number {
     return this.py._module.HEAPU8.length;
-  }
-
-  private serveDevice(req: DeviceRequest): unknown {
-    if (req[0] === 'sleep') {
-      const ms = Math.max(0, Math.min(req[1] * 1000, this.deadline - performance.now()));
-      const word = this.env.interruptWord;
-      if (ms > 0 && Atomics.load(word, 0) === 0) {
-        try {
-          Atomics.wait(word, 0, 0, ms);
-        } catch {
-          // A thread that may not block (a browser page, inline): wait by spinning.
-          const end = performance.now() + ms;
-          while (performance.now() < end && Atomics.load(word, 0) === 0);
-        }
-      }
-      return this.poll() !== 0 ? 'interrupted' : 'ok';
-    }
-    if (req[0] === 'astart') {
-      this.out.flush();
-      try {
-        return [true, this.env.hostStart(req[1], req[2] as ScriptValue[])];
-      } catch (e) {
-        if (e instanceof HostCallError) return [false, e.failure];
-        throw e;
-      }
-    }
-    if (req[0] === 'await') {
-      if (this.env.hostWaitAsync) return this.collected.splice(0);
-      const ms = Math.max(0, Math.min(req[1] * 1000, this.deadline - performance.now()));
-      return this.env.hostWait(ms);
-    }
-    const [, name, args] = req;
-    this.out.flush();
-    try {
-      return [true, this.env.hostCall(name, args as ScriptValue[])];
-    } catch (e) {
-      if (e instanceof HostCallError) return [false, e.failure];
-      return [false, { type: 'HostError', message: (e as Error)?.message ?? String(e) }];
-    }
   }
 
   private begin(run: RunContext): void {
@@ -278,7 +235,7 @@ export class PythonCore implements EngineCore {
   }
 
   /**
-   * The trampoline (runtime-aio.ts): the request's Python task waits for host.aio results
+   * The trampoline (runtime.py `_then`): the request's Python task waits for host.aio results
    * or a timer. Waits here without blocking, hands the results over and runs it on, until
    * it answers or is stopped (deadline, or a stop the host sent with the results).
    */
@@ -303,68 +260,30 @@ export class PythonCore implements EngineCore {
   /** Host results the trampoline collected, for the runtime's next 'await'. */
   private collected: AsyncHostResult[] = [];
 
+  /** Ends a request: the stop that cut it short (the heap checked once more), and what it printed. */
+  private end(): { stop: CoreFailure | undefined; out: CapturedOutput } {
+    this.running = false;
+    if (this.stop === null && this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
+    return { stop: this.stop ? stopFailure(this.stop, this.init.limits.memoryBytes) : undefined, out: this.out.end() };
+  }
+
   private outcome(text: unknown, thrown: unknown): CoreOutcome {
-    this.running = false;
-    if (this.stop === null && this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
-    const out = this.out.end();
-    if (this.stop) return this.discard({ ok: false, failure: this.stopFailure(this.stop), out });
-    if (text === undefined && thrown !== undefined) {
-      // Only a broken interpreter throws out of a runtime entry (a wasm abort, a fatal
-      // error); the error's own name (RuntimeError, SyntaxError...) must not pass for the script's.
-      const err = thrown as { name?: unknown; message?: unknown };
-      const why = `${typeof err?.name === 'string' ? err.name : 'Error'}: ${typeof err?.message === 'string' ? err.message : String(thrown)}`;
-      return this.discard({ ok: false, failure: { kind: 'crashed', type: 'EngineCrashedError', message: `the Python interpreter failed: ${why.slice(0, 2000)}` }, out });
-    }
-    const r = this.reply(text);
-    if (!r) {
-      const what = typeof text === 'string' ? 'text that is not a reply' : `a ${typeof text}`;
-      return this.discard({ ok: false, failure: { kind: 'crashed', type: 'EngineCrashedError', message: `the Python runtime answered with ${what}; the engine restarts` }, out });
-    }
-    if (!r.ok) return { ok: false, failure: r.failure, out };
-    return { ok: true, value: r.value, defined: r.defined ?? true, out };
+    const { stop, out } = this.end();
+    if (stop) return this.discard({ ok: false, failure: stop, out });
+    // Only a broken interpreter throws out of a runtime entry (a wasm abort, a fatal error).
+    if (text === undefined && thrown !== undefined) return this.discard({ ok: false, failure: interpreterFailure(thrown), out });
+    const o = replyOutcome(text, this.init.engineId, out);
+    return !o.ok && o.failure.kind === 'crashed' ? this.discard(o) : o;
   }
 
-  /**
-   * The runtime's reply, or undefined when it is not one (the runtime lives in the same
-   * heap as the script, so its answer is checked like input; the host checks the fields).
-   */
-  private reply(text: unknown): Reply | undefined {
-    if (typeof text !== 'string') return undefined;
-    try {
-      const r = fromWire(text, this.init.engineId) as { ok?: unknown } | null;
-      if (typeof r !== 'object' || r === null || typeof r.ok !== 'boolean') return undefined;
-      return r as Reply;
-    } catch {
-      // Not JSON: reported as a broken runtime by the caller.
-      return undefined;
-    }
-  }
-
-  /**
-   * Runs a bookkeeping entry (release, handle_count, set_host_names, reset) as a request:
-   * it can run script code (`__del__`, a gc callback, a profile hook), so the interrupt
-   * word and the heap cap are checked while it runs. The host's ladder keeps the deadline
-   * (it interrupts at limits.timeoutMs, then kills). A stop throws StoppedRequest.
-   */
+  /** A bookkeeping entry runs as a request (src/lang/python/bookkeeping.ts), unless one runs already. */
   private guarded<T>(entry: () => T): T {
-    if (this.running) return entry();
-    this.begin({ timeoutMs: Infinity, stream: false });
-    let value: T | undefined;
-    let thrown: unknown;
-    let ok = false;
-    try {
-      value = entry();
-      ok = true;
-    } catch (e) {
-      thrown = e;
-    }
-    this.running = false;
-    if (this.stop === null && this.heapBytes() > this.init.limits.memoryBytes) this.stop = 'memory';
-    const out = this.out.end();
-    if (this.stop) throw new StoppedRequest(this.stopFailure(this.stop), out);
-    if (!ok) throw thrown;
-    return value as T;
+    return this.running ? entry() : bookkeeping(this.bookkeeper, entry);
   }
+  private readonly bookkeeper: BookkeepingRequest = {
+    begin: () => this.begin({ timeoutMs: Infinity, stream: false }),
+    end: () => this.end(),
+  };
 
   /**
    * A reply the host never sees must not leave the handles it made in the table, nor tasks
@@ -380,46 +299,38 @@ export class PythonCore implements EngineCore {
     return o;
   }
 
-  private stopFailure(stop: Exclude<Stop, null>): CoreFailure {
-    if (stop === 'memory') {
-      return {
-        kind: 'memory',
-        type: 'MemoryError',
-        message: `the script used more than limits.memoryBytes (${this.init.limits.memoryBytes} bytes)`,
-      };
-    }
-    const [type, message] = STOP_TEXT[stop];
-    return { kind: stop, type, message };
+  /** Runs one request entry. */
+  private request(run: RunContext, [entry, args]: EntryCall): CoreOutcome | Promise<CoreOutcome> {
+    this.begin(run);
+    return this.finish(() => this.rt[entry](...args));
+  }
+
+  private get depth(): number {
+    return this.init.limits.maxValueDepth;
   }
 
   exec(code: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
-    this.begin(run);
-    return this.finish(() => this.rt.exec_(code, this.init.limits.maxValueDepth));
+    return this.request(run, entryCall.exec(code, this.depth));
   }
 
   load(code: string, name: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
-    this.begin(run);
-    return this.finish(() => this.rt.load(code, name, this.init.limits.maxValueDepth));
+    return this.request(run, entryCall.load(code, name, this.depth));
   }
 
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome | Promise<CoreOutcome> {
-    this.begin(run);
-    return this.finish(() => this.rt.call(fn, toWire(args), optional, this.init.limits.maxValueDepth));
+    return this.request(run, entryCall.call(fn, args, optional, this.depth));
   }
 
   create(cls: string, args: ScriptValue[], run: RunContext): CoreOutcome | Promise<CoreOutcome> {
-    this.begin(run);
-    return this.finish(() => this.rt.create(cls, toWire(args), this.init.limits.maxValueDepth));
+    return this.request(run, entryCall.create(cls, args, this.depth));
   }
 
   callMethod(handle: number, method: string, args: ScriptValue[], run: RunContext): CoreOutcome | Promise<CoreOutcome> {
-    this.begin(run);
-    return this.finish(() => this.rt.call_method(handle, method, toWire(args), this.init.limits.maxValueDepth));
+    return this.request(run, entryCall.callMethod(handle, method, args, this.depth));
   }
 
   getAttr(handle: number, attr: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
-    this.begin(run);
-    return this.finish(() => this.rt.get_attr(handle, attr, this.init.limits.maxValueDepth));
+    return this.request(run, entryCall.getAttr(handle, attr, this.depth));
   }
 
   release(ids: number[]): void {
@@ -428,7 +339,8 @@ export class PythonCore implements EngineCore {
 
   handleCount(): number {
     const n: unknown = this.guarded(() => this.rt.handle_count());
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`the Python runtime counted ${typeof n === 'number' ? n : `a ${typeof n}`} handles`);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+      throw new Error(`the Python runtime counted ${typeof n === 'number' ? n : `a ${typeof n}`} handles`);
     return n;
   }
 
@@ -437,10 +349,6 @@ export class PythonCore implements EngineCore {
     this.py.FS.writeFile(path, wheel);
     this.begin(run);
     return this.finish(() => this.rt.install_wheel(path));
-  }
-
-  setConfig(_config: ScriptValue): void {
-    // host.config arrives with the capabilities issue; the value is kept host-side.
   }
 
   setHostFunctions(names: string[]): void {

@@ -1,15 +1,14 @@
 /**
- * `/dev/scriptbox`: the only way Python reaches the host. Python writes a JSON request
- * and reads a length-prefixed JSON reply; bytes are all that cross, so no JavaScript
- * object ever becomes reachable from Python (DESIGN §5).
+ * `/dev/scriptbox`: the only way Python reaches the host in Pyodide. The runtime writes a
+ * JSON request (src/lang/python/requests.ts) and reads a length-prefixed JSON reply;
+ * bytes are all that cross, so no JavaScript object ever becomes reachable from Python
+ * (DESIGN §5).
  */
-import { fromWire, toWire } from './wire.js';
-
-/** What a request from Python asks for, after the wire is decoded. */
-export type DeviceRequest = ['call', string, unknown[]] | ['sleep', number] | ['astart', string, unknown[]] | ['await', number];
+import { parseRequest, type PythonRequest } from '../../src/lang/python/requests.js';
+import { toWire } from '../../src/lang/python/wire.js';
 
 /** Answers one request with a value that is sent back as wire text. */
-export type DeviceHandler = (req: DeviceRequest) => unknown;
+export type DeviceHandler = (req: PythonRequest) => unknown;
 
 interface FSLike {
   makedev(ma: number, mi: number): number;
@@ -18,37 +17,14 @@ interface FSLike {
   ErrnoError?: new (errno: number) => Error;
 }
 
+/** Where the runtime opens the device (runtime.py init's `device`). */
+export const DEVICE_PATH = '/dev/scriptbox';
 /** Emscripten's EINVAL: the script's write gets `OSError: [Errno 28] Invalid argument`. */
 const EINVAL = 28;
 /** The longest request the device takes (a host call's arguments are bounded by the host's checks too). */
 const MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 
-/**
- * The request Python wrote, checked: the script can write anything to the device, and
- * junk must fail the script's own write (an OSError it can catch), never the core.
- */
-export function parseRequest(text: string): DeviceRequest | undefined {
-  let req: unknown;
-  try {
-    req = fromWire(text);
-  } catch {
-    // Not JSON, or a tag the wire refuses (a forged handle): junk.
-    return undefined;
-  }
-  if (!Array.isArray(req) || typeof req[0] !== 'string') return undefined;
-  const [op, a, b] = req as [string, unknown, unknown];
-  switch (op) {
-    case 'call':
-    case 'astart':
-      return req.length === 3 && typeof a === 'string' && Array.isArray(b) ? [op, a, b] : undefined;
-    case 'sleep':
-    case 'await':
-      return req.length === 2 && typeof a === 'number' && !Number.isNaN(a) ? [op, a] : undefined;
-    default:
-      return undefined;
-  }
-}
-
+/** Registers the device; `handle` answers each request the runtime writes (junk fails the script's write). */
 export function installDevice(FS: FSLike, handle: DeviceHandler): void {
   let reply = new Uint8Array(0);
   let pos = 0;
@@ -63,7 +39,8 @@ export function installDevice(FS: FSLike, handle: DeviceHandler): void {
       return n;
     },
     write(_s: unknown, buffer: Uint8Array, offset: number, length: number): number {
-      const req = length <= MAX_REQUEST_BYTES ? parseRequest(new TextDecoder().decode(buffer.subarray(offset, offset + length))) : undefined;
+      const req =
+        length <= MAX_REQUEST_BYTES ? parseRequest(new TextDecoder().decode(buffer.subarray(offset, offset + length))) : undefined;
       if (!req) {
         reply = new Uint8Array(0);
         pos = 0;
@@ -78,5 +55,5 @@ export function installDevice(FS: FSLike, handle: DeviceHandler): void {
       return length;
     },
   });
-  FS.mkdev('/dev/scriptbox', dev);
+  FS.mkdev(DEVICE_PATH, dev);
 }

@@ -6,20 +6,29 @@
  * up after every restore and stays out of the key.
  */
 import { version } from 'pyodide';
-import { BOOTSTRAP, PYODIDE_ENV, RUNTIME_SOURCES } from './boot.js';
+import { BOOTSTRAP, PYODIDE_ENV, RUNTIME_BOOT } from './boot.js';
 
 /** Bumped when what the snapshot holds changes in a way the sources above do not show. */
 export const SNAPSHOT_FORMAT = 1;
 
 /** What the key hashes, in order; `extra` is for callers that bake more in (a pool's init script, wheels). */
 export function snapshotKeyParts(extra: readonly string[] = [], pyodideVersion: string = version): string[] {
-  return [`scriptbox-snapshot/${SNAPSHOT_FORMAT}`, `pyodide/${pyodideVersion}`, JSON.stringify(PYODIDE_ENV), BOOTSTRAP, ...RUNTIME_SOURCES.flat(), ...extra];
+  return [
+    `scriptbox-snapshot/${SNAPSHOT_FORMAT}`,
+    `pyodide/${pyodideVersion}`,
+    JSON.stringify(PYODIDE_ENV),
+    BOOTSTRAP,
+    RUNTIME_BOOT,
+    ...extra,
+  ];
 }
 
 /** The hex SHA-256 key of a snapshot (WebCrypto: the same in Node and browsers). */
 export async function snapshotKey(extra: readonly string[] = [], pyodideVersion: string = version): Promise<string> {
   // Each part is length-prefixed, so no two lists of parts hash the same text.
-  const text = snapshotKeyParts(extra, pyodideVersion).map((p) => `${p.length}:${p}`).join('');
+  const text = snapshotKeyParts(extra, pyodideVersion)
+    .map((p) => `${p.length}:${p}`)
+    .join('');
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -16,7 +16,8 @@ async function cached(): Promise<boolean> {
   return false;
 }
 
-scope.onmessage = async () => {
+/** Boots once and posts `{ ok, ms, cached }` or `{ ok: false, error }`: it never rejects. */
+async function boot(): Promise<void> {
   try {
     const before = await cached();
     const t0 = performance.now();
@@ -35,4 +36,6 @@ scope.onmessage = async () => {
   } catch (e) {
     scope.postMessage({ ok: false, error: String((e as Error)?.message ?? e) });
   }
-};
+}
+
+scope.onmessage = () => void boot();

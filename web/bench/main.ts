@@ -1,13 +1,16 @@
 /**
- * The Benchmarks page: runs the browser bench on demand, and shows its rows beside a Node
- * bench report (bench/node.json, or a file the user picks) in a table and charts.
- * `?quick=1` runs fewer samples (the page test uses it).
+ * The Benchmarks page: runs the bench harness (src/bench/) in this page on demand, through
+ * the browser's environment (bench-env.ts), and shows its rows beside a Node bench report
+ * (bench/node.json, or a file the user picks) in a table and charts. `?quick=1` runs the
+ * harness's quick pass (the page test uses it).
  */
+import { runBench } from '../../src/bench/runner.js';
 import type { BenchReport } from '../../src/bench/types.js';
 import { clearBrowserSnapshots } from '../../src/index.js';
+import { browserBenchEnv } from './bench-env.js';
 import { Charts, type ChartSummary } from './chart.js';
-import { MAX_FILE_BYTES, pair, parseReport } from './report.js';
-import { runBrowserBench } from './run.js';
+import { browserMachine, MAX_FILE_BYTES, pair, parseReport } from './report.js';
+import { StepList } from './steps.js';
 import { renderSteps, renderTable } from './table.js';
 
 declare global {
@@ -19,8 +22,9 @@ declare global {
   }
 }
 
-/** The workloads the browser bench runs: the charts show these, the table shows every row. */
+/** The workloads the page runs, on `TARGETS`: the charts show these, the table shows every row. */
 const CHARTED = new Set(['cold-start', 'call-rtt', 'host-call-rtt', 'fib']);
+const TARGETS = '*/wasm/worker';
 
 const el = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
@@ -56,7 +60,10 @@ function describe(r: BenchReport, who: string): string {
 function render(): void {
   const rows = pair(browser?.results ?? [], compare?.report.results ?? []);
   renderTable(ui.tbody, rows);
-  const lines = [browser ? describe(browser, 'Browser') : 'Browser: not run yet', compare ? describe(compare.report, `Node (${compare.name})`) : 'Node: no report loaded'];
+  const lines = [
+    browser ? describe(browser, 'Browser') : 'Browser: not run yet',
+    compare ? describe(compare.report, `Node (${compare.name})`) : 'Node: no report loaded',
+  ];
   ui.machines.replaceChildren(...lines.map((t) => Object.assign(document.createElement('div'), { textContent: t })));
   // Baselines only where the browser measured them too: Node-only baselines would crowd the bars.
   window.__benchCharts = charts.draw(rows.filter((r) => CHARTED.has(r.workload) && (r.browser || !r.target.startsWith('baseline/'))));
@@ -93,7 +100,8 @@ ui.file.addEventListener('change', async () => {
   const file = ui.file.files?.[0];
   if (!file) return;
   try {
-    if (file.size > MAX_FILE_BYTES) throw new Error(`the file is ${(file.size / 2 ** 20).toFixed(1)} MB; a bench report is far smaller (at most 5 MB)`);
+    if (file.size > MAX_FILE_BYTES)
+      throw new Error(`the file is ${(file.size / 2 ** 20).toFixed(1)} MB; a bench report is far smaller (at most 5 MB)`);
     useCompare(parseReport(await file.text()), file.name);
   } catch (e) {
     // The comparison shown before stays; the message says what is wrong with this file.
@@ -109,16 +117,26 @@ ui.run.addEventListener('click', async () => {
   const started = performance.now();
   setStatus('running', 'Starting…');
   try {
-    browser = await runBrowserBench(quick, (steps) => {
-      renderSteps(ui.steps, steps);
-      const i = steps.findIndex((s) => s.state === 'running');
-      if (i >= 0) setStatus('running', `Step ${i + 1} of ${steps.length}: ${steps[i]!.label}${steps[i]!.detail ? ` (${steps[i]!.detail})` : ''}`);
+    const steps = new StepList((list) => {
+      renderSteps(ui.steps, list);
+      const now = steps.running();
+      if (now) setStatus('running', `Step ${now.index + 1}: ${now.step.label}${now.step.detail ? ` (${now.step.detail})` : ''}`);
     });
+    const report = await runBench(
+      { quick, only: [...CHARTED], targets: TARGETS, progress: (text) => steps.progress(text) },
+      browserBenchEnv(),
+    );
+    steps.finish(report.skipped);
+    // The browser's own description (user agent, isolation) in Node's fields, plus two of its own.
+    browser = { ...report, machine: { ...browserMachine(), when: report.machine.when } };
     window.__benchResult = browser;
     render();
     const failed = browser.skipped.length;
     ui.download.disabled = false;
-    setStatus('done', `Done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${browser.results.length} rows${failed ? `, ${failed} step${failed === 1 ? '' : 's'} failed (see the list)` : ''}.`);
+    setStatus(
+      'done',
+      `Done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${browser.results.length} rows${failed ? `, ${failed} step${failed === 1 ? '' : 's'} failed (see the list)` : ''}.`,
+    );
   } catch (e) {
     setStatus('error', `The run stopped: ${(e as Error).message}`);
   } finally {
@@ -129,19 +147,28 @@ ui.run.addEventListener('click', async () => {
 ui.download.addEventListener('click', () => {
   if (!browser) return;
   const blob = new Blob([`${JSON.stringify(browser, null, 2)}\n`], { type: 'application/json' });
-  const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(blob), download: `scriptbox-browser-bench-${browser.machine.when.replace(/[:.]/g, '-')}.json` });
+  const a = Object.assign(document.createElement('a'), {
+    href: URL.createObjectURL(blob),
+    download: `scriptbox-browser-bench-${browser.machine.when.replace(/[:.]/g, '-')}.json`,
+  });
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 });
 
 ui.clear.addEventListener('click', async () => {
   const had = await clearBrowserSnapshots();
-  setStatus('idle', had ? 'Cached Python snapshots removed: the next run makes a new one (its first boot is from scratch).' : 'There were no cached Python snapshots.');
+  setStatus(
+    'idle',
+    had
+      ? 'Cached Python snapshots removed: the next run makes a new one (its first boot is from scratch).'
+      : 'There were no cached Python snapshots.',
+  );
 });
 
 if (!crossOriginIsolated) {
   ui.isolation.hidden = false;
-  ui.isolation.textContent = 'This page is not cross-origin isolated (no COOP/COEP headers), so engines talk over postMessage and blocking host calls are unavailable: host-call-rtt will fail, and timers are coarser.';
+  ui.isolation.textContent =
+    'This page is not cross-origin isolated (no COOP/COEP headers), so engines talk over postMessage and blocking host calls are unavailable: host-call-rtt will fail, and timers are coarser.';
 }
 if (quick) ui.run.textContent += ' (quick)';
 setStatus('idle', `Not run yet. A${quick ? ' quick' : ''} run takes 15–60 s, mostly Python boots; the page stays usable.`);

@@ -3,7 +3,7 @@
  * never as markup: a loaded file is untrusted.
  */
 import { num, unitLabel, variantNote, type Paired } from './report.js';
-import type { Step } from './run.js';
+import type { Step } from './steps.js';
 
 function cell(row: HTMLTableRowElement, text: string, cls?: string, title?: string): void {
   const td = row.insertCell();
@@ -27,7 +27,10 @@ export function renderTable(tbody: HTMLTableSectionElement, rows: Paired[]): voi
     if (p.target.startsWith('baseline/')) tr.className = 'baseline';
     cell(tr, p.workload);
     cell(tr, p.target, 'mono');
-    const notes = [variantNote(p.variant, 'browser') && `browser: ${variantNote(p.variant, 'browser')}`, variantNote(p.variant, 'node') && `Node: ${variantNote(p.variant, 'node')}`].filter(Boolean);
+    const notes = [
+      variantNote(p.variant, 'browser') && `browser: ${variantNote(p.variant, 'browser')}`,
+      variantNote(p.variant, 'node') && `Node: ${variantNote(p.variant, 'node')}`,
+    ].filter(Boolean);
     cell(tr, p.variant || '', 'variant', notes.join('; ') || undefined);
     numbers(tr, p.browser);
     numbers(tr, p.node);
@@ -43,7 +46,7 @@ export function renderTable(tbody: HTMLTableSectionElement, rows: Paired[]): voi
   }
 }
 
-const MARK: Record<Step['state'], string> = { pending: '○', running: '◔', done: '✓', failed: '✗' };
+const MARK: Record<Step['state'], string> = { running: '◔', done: '✓', failed: '✗' };
 
 /** The run's steps as a list: which one is running, and what it is doing. */
 export function renderSteps(ol: HTMLOListElement, steps: readonly Step[]): void {

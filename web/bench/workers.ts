@@ -1,4 +1,5 @@
-/** Starts the bench's helper workers: a Python cold start in a new realm, and the postMessage echo baseline. */
+/** Starts the bench's helper workers: a Python cold start in a new realm, and the postMessage and comlink echo baselines. */
+import * as Comlink from 'comlink';
 
 /**
  * ms from createEngine to the first exec result in a new realm. `mustBeCached`: fail
@@ -13,7 +14,8 @@ export function freshRealmColdStart(mustBeCached: boolean): Promise<number> {
     worker.onmessage = (m: MessageEvent<{ ok: boolean; ms?: number; cached?: boolean; error?: string }>) => {
       const d = m.data;
       if (!d.ok) reject(new Error(d.error ?? 'the new realm failed'));
-      else if (mustBeCached && !d.cached) reject(new Error('Cache Storage held no snapshot: this boot was from scratch (is Cache Storage available on this page?)'));
+      else if (mustBeCached && !d.cached)
+        reject(new Error('Cache Storage held no snapshot: this boot was from scratch (is Cache Storage available on this page?)'));
       else resolve(d.ms!);
     };
     worker.postMessage('boot');
@@ -33,5 +35,18 @@ export function echoWorker(): { call(payload: unknown): Promise<unknown>; close(
         worker.postMessage(payload);
       }),
     close: () => worker.terminate(),
+  };
+}
+
+/** A worker that answers each call through comlink: one call is one comlink round trip. */
+export function comlinkEcho(): { call(payload: unknown): Promise<unknown>; close(): Promise<void> } {
+  const worker = new Worker(new URL('./comlink-echo.worker.ts', import.meta.url), { type: 'module', name: 'bench-comlink-echo' });
+  const remote = Comlink.wrap<{ call(m: unknown): unknown }>(worker);
+  return {
+    call: (payload) => Promise.resolve(remote.call(payload)),
+    close: async () => {
+      remote[Comlink.releaseProxy]();
+      worker.terminate();
+    },
   };
 }

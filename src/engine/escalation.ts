@@ -4,10 +4,11 @@
  * has not stopped after `graceMs`, its worker or process is killed (the engine restarts
  * it later). A core that cannot be killed (native code in a worker thread) is waited for.
  */
-import { InterruptReason } from './channel/sab-channel.js';
-import { HostCallError } from './core.js';
-import type { Answer, Connection, RequestHandlers } from './placement/connection.js';
-import type { ToEngine } from './channel/protocol.js';
+import type { ToEngine } from '../channel/protocol.js';
+import { InterruptReason } from '../channel/sab-channel.js';
+import { HostCallError } from '../core.js';
+import { FAILURES } from '../errors.js';
+import type { Answer, Connection, RequestHandlers } from '../placement/connection.js';
 
 export interface StopRules {
   timeoutMs: number;
@@ -19,10 +20,11 @@ export interface StopRules {
 
 type StoppedBy = 'timeout' | 'abort' | 'interrupt';
 
+/** What a script waiting on the host is told when its request is stopped (types from the error table). */
 const STOPPED_WAITING = {
-  timeout: { type: 'TimeoutError', message: 'the call timed out while waiting for the host' },
-  abort: { type: 'AbortError', message: 'the call was aborted while waiting for the host' },
-  interrupt: { type: 'Interrupted', message: 'the call was interrupted while waiting for the host' },
+  timeout: { type: FAILURES.timeout.scriptType!, message: 'the call timed out while waiting for the host' },
+  abort: { type: FAILURES.aborted.scriptType!, message: 'the call was aborted while waiting for the host' },
+  interrupt: { type: FAILURES.interrupted.scriptType!, message: 'the call was interrupted while waiting for the host' },
 } as const;
 
 const REASON = { timeout: InterruptReason.Timeout, abort: InterruptReason.Abort, interrupt: InterruptReason.User } as const;
@@ -53,7 +55,9 @@ export async function requestWithin(
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   let rejectStop!: (e: Error) => void;
   const stop = new Promise<never>((_, rej) => (rejectStop = rej));
-  stop.catch(() => {});
+  // Handlers race `stop` against each host call and see its rejection there; this only keeps
+  // a request that made no host call from leaving an unhandled rejection behind.
+  stop.catch(() => undefined);
   let giveUp!: () => void;
   const unresponsive = new Promise<'unresponsive'>((resolve) => (giveUp = () => resolve('unresponsive')));
   const escalate = (why: StoppedBy) => {
@@ -83,6 +87,7 @@ export async function requestWithin(
     rules.signal?.removeEventListener('abort', onAbort);
     // The request is over: host calls still running for it (an un-awaited host.aio receive)
     // are withdrawn, so they take nothing for a task nobody will see. `stop` already has a catch.
-    if (!stoppedBy) rejectStop(new HostCallError({ type: 'Interrupted', message: 'the call that made this host call has ended' }));
+    if (!stoppedBy)
+      rejectStop(new HostCallError({ type: FAILURES.interrupted.scriptType!, message: 'the call that made this host call has ended' }));
   }
 }

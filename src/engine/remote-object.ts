@@ -6,10 +6,10 @@
  * reload empties the core's table, so every older handle is dead and says so. Handles the
  * caller forgets are freed by a FinalizationRegistry, batched into one `release` message.
  */
-import type { RemoteObject, RunOptions } from './engine.js';
-import { DisposedError, InvalidInputError } from './errors.js';
-import { FACTORY, requireFactory, type FactoryToken } from './factory-token.js';
-import { WireHandle, type ScriptValue } from './values.js';
+import type { RemoteObject, RunOptions } from './types.js';
+import { DisposedError, InvalidInputError } from '../errors.js';
+import { FACTORY, requireFactory, type FactoryToken } from '../factory-token.js';
+import { WireHandle, type ScriptValue } from '../values.js';
 
 /** What a handle asks of its engine. */
 export interface HandleOwner {
@@ -40,7 +40,11 @@ export class RemoteHandle implements RemoteObject {
     /** @internal */ readonly generation: number,
   ) {
     // `new (obj.constructor)(...)` would make a handle to nothing that fails on first use.
-    requireFactory(token, 'a RemoteObject', "engine.create(cls, args) or a call that returns an object (RemoteObjects come from their engine)");
+    requireFactory(
+      token,
+      'a RemoteObject',
+      'engine.create(cls, args) or a call that returns an object (RemoteObjects come from their engine)',
+    );
     genuine.add(this);
   }
 
@@ -158,9 +162,16 @@ export class HandleTable {
   /** `checkValue`'s handle hook: RemoteObjects of this engine cross as their id. */
   readonly toWire = (v: object, path: string): WireHandle | undefined => {
     if (!(v instanceof RemoteHandle)) return undefined;
-    if (!genuine.has(v)) throw new InvalidInputError(`${path} is a forged RemoteObject (not made by an engine); pass data, or a RemoteObject this engine made`, path);
+    if (!genuine.has(v))
+      throw new InvalidInputError(
+        `${path} is a forged RemoteObject (not made by an engine); pass data, or a RemoteObject this engine made`,
+        path,
+      );
     if (v.owner !== this.owner) {
-      throw new InvalidInputError(`${path} is RemoteObject ${v.label}, which belongs to another engine; objects cannot move between engines (pass data instead)`, path);
+      throw new InvalidInputError(
+        `${path} is RemoteObject ${v.label}, which belongs to another engine; objects cannot move between engines (pass data instead)`,
+        path,
+      );
     }
     this.check(v, path);
     return new WireHandle(this.owner.id, v.id, v.kind);

@@ -1,15 +1,40 @@
-/**
- * The watchdog half of `_scriptbox_native` (hub.ts holds the rest; lib.ts runs both as
- * one module). One daemon thread for the process: while any request runs it wakes every
- * PERIOD (5 ms), and for each running engine reads the interrupt word and the deadline;
- * on a stop it raises _Stop in the engine's thread, again at every poll until the request
- * ends. _Stop, once made on that thread, traces the script's own frames so each further
- * line raises it again. After IDLE_POLLS polls with nothing running it parks on an Event
- * (the next request wakes it), so idle engines cost nothing. Polling takes the GIL for a
- * few microseconds every 5-10 ms while a request computes: well under 1% of its time.
- */
-export const WATCHDOG_SOURCE = String.raw`
-# ---- the watchdog ---------------------------------------------------------------------
+"""
+`_scriptbox_watchdog`: the stop half of the native backend (hub.py holds the rest and
+starts it). One daemon thread for the process: while any request runs it wakes every
+PERIOD (5 ms), and for each running engine reads the interrupt word and the deadline; on a
+stop it raises _Stop in the engine's thread, again at every poll until the request ends.
+_Stop, once made on that thread, traces the script's own frames so each further line
+raises it again: `except BaseException: pass`, even around a tight inner loop, cannot
+swallow a stop. After IDLE_POLLS polls with nothing running it parks on an Event (the next
+request wakes it), so idle engines cost nothing. Polling takes the GIL for a few
+microseconds every 5-10 ms while a request computes: well under 1% of its time.
+
+It also owns the control block's layout (one block of doubles per engine, allocated by the
+hub, written by JS through a koffi view): the C_* indexes, mirrored in control.ts.
+"""
+import ctypes, sys, threading, time
+
+C_RUNNING, C_DEADLINE, C_STOP, C_IDENT, C_WORD, C_PENDING, C_STREAM, C_SEQ = range(8)
+C_SIZE = 8
+PERIOD = 0.005
+IDLE_POLLS = 200
+
+_mono = time.monotonic
+_real_sleep = time.sleep
+# Given by start(): every engine's (ctrl, word) by id, and the engine running on this thread.
+_engines = {}
+
+
+def _engine():
+    return None
+
+
+def start(engines, current):
+    """Watches the hub's engines; current() names the engine of the calling thread."""
+    global _engines, _engine
+    _engines, _engine = engines, current
+    threading.Thread(target=_watch, name='scriptbox-watchdog', daemon=True).start()
+
 
 class _Stop(KeyboardInterrupt):
     """What the watchdog raises. It is made on the engine's thread (when a handler catches it
@@ -97,5 +122,3 @@ def _watch():
 
 
 WD_ADDR = float(ctypes.addressof(wd))
-threading.Thread(target=_watch, name='scriptbox-watchdog', daemon=True).start()
-`;

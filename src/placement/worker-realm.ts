@@ -13,7 +13,7 @@ function denied(what: string): () => never {
   };
 }
 
-type NodeHardening = typeof import('../src/node/harden-realm.js');
+type NodeHardening = typeof import('../node/harden-realm.js');
 let nodeHardening: Promise<NodeHardening | undefined> | undefined;
 
 /**
@@ -23,19 +23,36 @@ let nodeHardening: Promise<NodeHardening | undefined> | undefined;
 export function prepareRealmHardening(): void {
   const g = globalThis as Record<string, unknown>;
   if (nodeHardening) return;
-  nodeHardening = g.process && (g.process as { versions?: { node?: string } }).versions?.node
-    ? (import(/* @vite-ignore */ '../src/node/harden-realm.js' as string) as Promise<NodeHardening>)
-    : Promise.resolve(undefined);
-  // A failed load surfaces when hardenRealm awaits it, not as an unhandled rejection before.
-  nodeHardening.catch(() => {});
+  nodeHardening =
+    g.process && (g.process as { versions?: { node?: string } }).versions?.node
+      ? (import(/* @vite-ignore */ '../node/harden-realm.js' as string) as Promise<NodeHardening>)
+      : Promise.resolve(undefined);
+  // A failed load surfaces when hardenRealm awaits it (and the boot fails), not as an
+  // unhandled rejection before: this handler only marks the promise as handled.
+  nodeHardening.catch(() => undefined);
 }
 
+/**
+ * Hardens this realm for good: run once the core has booted (its modules are loaded) and
+ * before any script runs. Nothing undoes it.
+ */
 export async function hardenRealm(): Promise<void> {
   const g = globalThis as Record<string, unknown>;
   prepareRealmHardening();
   (await nodeHardening)?.hardenNodeRealm(denied);
   // (`gc` exists where Node runs with --expose-gc, as the process placement's child does.)
-  for (const name of ['eval', 'fetch', 'XMLHttpRequest', 'WebSocket', 'EventSource', 'importScripts', 'BroadcastChannel', 'SharedWorker', 'Worker', 'gc']) {
+  for (const name of [
+    'eval',
+    'fetch',
+    'XMLHttpRequest',
+    'WebSocket',
+    'EventSource',
+    'importScripts',
+    'BroadcastChannel',
+    'SharedWorker',
+    'Worker',
+    'gc',
+  ]) {
     if (name in g) Object.defineProperty(g, name, { value: denied(name), writable: false, configurable: false });
   }
   for (const name of ['setTimeout', 'setInterval'] as const) {

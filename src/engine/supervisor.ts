@@ -1,23 +1,18 @@
 /**
- * The engine's link to its core: the call queue, the current connection and its
- * replacement after a kill or crash (replaying installed wheels and loaded scripts), and
- * one request at a time under the escalation ladder. SandboxEngine builds the public API
- * on top of it.
+ * The core supervisor: one engine's link to its core. It owns the call queue, the current
+ * connection and its replacement after a kill or crash (replaying installed wheels and
+ * loaded scripts), and runs one request at a time under the escalation ladder. The public
+ * Engine composes it with a handle table and the host-call server; the supervisor knows
+ * them only through the narrow {@link SupervisorParts} below.
  */
-import type { HostCalls } from './capabilities/host-calls.js';
-import type { CoreFailure, ToEngine } from './channel/protocol.js';
-import type { CoreInit } from './core.js';
-import type { EngineCrash, EngineStats } from './engine.js';
-import {
-  AbortError, DisposedError, EngineCrashedError, InvalidInputError, MemoryLimitError, ScriptBoxError, ScriptError,
-  TimeoutError, UnavailableError,
-} from './errors.js';
+import type { ToEngine } from '../channel/protocol.js';
+import type { CoreInit } from '../core.js';
+import { AbortError, DisposedError, EngineCrashedError, ScriptBoxError } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
+import type { Answer, Connection, ConnectionFactory, RequestHandlers } from '../placement/connection.js';
 import { requestWithin, type Ending } from './escalation.js';
-import type { ResolvedOptions } from './options.js';
-import type { Answer, Connection, ConnectionFactory } from './placement/connection.js';
-import type { HandleTable } from './remote-object.js';
-
-let nextId = 1;
+import { endedError, errorOf } from './failures.js';
+import type { EngineCrash, EngineStats } from './types.js';
 
 /**
  * Restarts in a row whose replay of loaded scripts failed before the engine gives up: each
@@ -29,7 +24,13 @@ export const MAX_FAILED_REPLAYS = 3;
 /** What `stopped` resolves with once the engine is disposed. */
 const STOPPED: unique symbol = Symbol('stopped');
 
-/** How one request runs: its deadline, its abort signal, the handle generation it relies on. */
+/** What the killed-core endings tell the caller (and `exec` reports as its error message). */
+const KILLED = {
+  timeout: 'the script ran past its time limit; it did not stop when interrupted, so its worker was killed and restarted',
+  interrupted: 'the script was interrupted; it did not stop within graceMs, so its worker was killed and restarted',
+} as const;
+
+/** How one request runs: its abort signal, the handle generation it relies on, its name. */
 export interface RunRules {
   signal?: AbortSignal | undefined;
   /** The request names handles of this generation: fail with DisposedError if the core changed. */
@@ -38,48 +39,82 @@ export interface RunRules {
   what: string;
 }
 
-type Failed = Extract<Answer, { t: 'failed' }>;
-
-export abstract class EngineSession {
+/** What the supervisor needs from the engine around it. */
+export interface SupervisorParts {
   readonly id: string;
+  readonly resolved: ResolvedOptions;
+  readonly connect: ConnectionFactory;
+  /** What a new core boots with (the host functions and config as they are now). */
+  init(): CoreInit;
+  /** The host-call server: serves the core's host calls and output for one request (`stop` rejects when it is stopped). */
+  readonly hostCalls: { handlers(stop?: Promise<never>): RequestHandlers };
+  /** The handle table's generation, and its reset when the core's table is emptied. */
+  readonly handles: { readonly generation: number; invalidate(): void };
+}
+
+type Done = Extract<Answer, { t: 'done' }>;
+type Call = Extract<ToEngine, { t: 'call' | 'callMethod' }>;
+
+export class Supervisor {
+  /** The last failure of any request (see ScriptEngine.lastError). */
   lastError: ScriptBoxError | null = null;
-  protected conn: Connection | undefined;
+  /** Set by dispose(): nothing new runs, and a request in flight ends at once. */
+  disposed = false;
+  restarts = 0;
+  lastEscalation: EngineStats['lastEscalation'] = null;
+  lastRecovery: EngineStats['lastRecovery'] = null;
+  lastCrash: EngineCrash | null = null;
+  /** Loaded scripts by name, replayed (in load order) when the core is replaced. */
+  readonly loads = new Map<string, string>();
+  /** Installed wheels, replayed (before loaded scripts) when the core is replaced. */
+  readonly wheels: { wheel: Uint8Array; name: string }[] = [];
+
+  private conn: Connection | undefined;
   private connecting: Promise<Connection> | undefined;
+  private killing: Promise<void> = Promise.resolve();
   private tail: Promise<unknown> = Promise.resolve();
   /** Calls queued or running. */
   private pending = 0;
-  protected disposed = false;
   private busy = false;
-  protected readonly loads = new Map<string, string>();
-  /** Installed wheels, replayed (before loaded scripts) when the engine restarts. */
-  protected readonly wheels: { wheel: Uint8Array; name: string }[] = [];
-  protected counts = { execs: 0, calls: 0, hostCalls: 0, restarts: 0 };
-  protected lastEscalation: EngineStats['lastEscalation'] = null;
-  protected lastRecovery: EngineStats['lastRecovery'] = null;
-  protected lastCrash: EngineCrash | null = null;
+  /** Interrupts the running request (set while one runs). */
+  private interruptCurrent: (() => void) | undefined;
   /** Restarts in a row whose replay failed (reset by one that succeeds). */
   private failedReplays = 0;
   /** Set after MAX_FAILED_REPLAYS: every later call fails with it at once. */
   private gaveUp: EngineCrashedError | undefined;
   /** performance.now() when the engine was made (for lastCrash.atMs). */
-  protected readonly createdAt = performance.now();
+  private readonly createdAt = performance.now();
   /** When the current core was killed or found dead: recovery time counts from here. */
   private lostAt: number | undefined;
-  protected abstract readonly hostCalls: HostCalls;
-  protected abstract readonly handles: HandleTable;
+  /** Resolves when the engine is disposed, so a call (or a replay) in flight ends at once. */
+  private stop!: () => void;
+  private readonly stopped = new Promise<typeof STOPPED>((resolve) => (this.stop = () => resolve(STOPPED)));
 
-  constructor(
-    protected readonly resolved: ResolvedOptions,
-    private readonly connect: ConnectionFactory,
-  ) {
-    this.id = `${resolved.language}-${nextId++}`;
+  constructor(private readonly parts: SupervisorParts) {}
+
+  private get id(): string {
+    return this.parts.id;
   }
 
-  protected abstract init(): CoreInit;
+  /** The current core's boot report (snapshot use, native isolation), if a core is up. */
+  get boot(): Connection['boot'] {
+    return this.conn?.boot;
+  }
+
+  /** True while a core is up (not killed, not being replaced). */
+  get connected(): boolean {
+    return this.conn !== undefined;
+  }
 
   /** Boots the first core; called once by createEngine. */
   async start(): Promise<void> {
-    this.conn = await this.connect(this.init());
+    this.conn = await this.parts.connect(this.parts.init());
+  }
+
+  /** Records `err` as the engine's last error and returns it, for `throw`. */
+  failed<E extends ScriptBoxError>(err: E): E {
+    this.lastError = err;
+    return err;
   }
 
   // ---- queue -------------------------------------------------------------------------
@@ -88,21 +123,24 @@ export abstract class EngineSession {
    * Runs `task` after every call queued before it. With a signal: aborted before its turn,
    * it is dropped without running and its promise rejects at once.
    */
-  protected enqueue<T>(task: () => Promise<T>, signal?: AbortSignal, what = 'the call'): Promise<T> {
+  enqueue<T>(task: () => Promise<T>, signal?: AbortSignal, what = 'the call'): Promise<T> {
     if (this.disposed) return Promise.reject(new DisposedError(`engine ${this.id} was disposed; create a new engine`));
     if (signal?.aborted) return Promise.reject(abortError(what, signal, 'before it started'));
     let started = false;
     this.pending++;
-    const run = this.tail.then(() => {
-      if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed before this call ran`);
-      if (signal?.aborted) throw abortError(what, signal, 'while it waited in the queue');
-      started = true;
-      return task();
-    }).finally(() => {
-      // Before the caller resumes, so its next call may take the fast path (runNow).
-      this.pending--;
-    });
-    this.tail = run.catch(() => {});
+    const run = this.tail
+      .then(() => {
+        if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed before this call ran`);
+        if (signal?.aborted) throw abortError(what, signal, 'while it waited in the queue');
+        started = true;
+        return task();
+      })
+      .finally(() => {
+        // Before the caller resumes, so its next call may take the fast path (runNow).
+        this.pending--;
+      });
+    // The queue only orders calls: each call's own promise carries its failure to its caller.
+    this.tail = run.catch(() => undefined);
     if (!signal) return run;
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
@@ -113,8 +151,11 @@ export abstract class EngineSession {
     });
   }
 
-  protected async connection(): Promise<Connection> {
-    if (this.connecting) await this.connecting.catch(() => {});
+  // ---- the core and its replacement ----------------------------------------------------
+
+  private async connection(): Promise<Connection> {
+    // A failed restart is reported to the call that started it; this call tries again below.
+    if (this.connecting) await this.connecting.catch(() => undefined);
     if (!this.conn) {
       if (this.gaveUp) throw this.gaveUp;
       if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed; create a new engine`);
@@ -139,24 +180,27 @@ export abstract class EngineSession {
     const since = this.lostAt ?? performance.now();
     this.lostAt = undefined;
     await this.killing;
-    this.counts.restarts++;
-    this.handles.invalidate();
-    const booting = this.connect(this.init());
+    this.restarts++;
+    this.parts.handles.invalidate();
+    const booting = this.parts.connect(this.parts.init());
     const booted = await Promise.race([booting, this.stopped]);
     if (booted === STOPPED) {
-      // Nobody will use this core: stop it once it is up (a failed boot has nothing to stop).
-      void booting.then((c) => c.kill()).catch(() => {});
+      // Nobody will use this core: stop it once it is up. A boot that fails has nothing to
+      // stop, and its error has no caller left (the engine is disposed).
+      void booting.then((c) => c.kill()).catch(() => undefined);
       throw new DisposedError(`engine ${this.id} was disposed while it restarted`);
     }
     const conn = booted;
-    const timeoutMs = this.resolved.limits.timeoutMs;
+    const timeoutMs = this.parts.resolved.limits.timeoutMs;
     try {
       for (const { wheel, name } of this.wheels) await this.replay(conn, { t: 'install', wheel, name, timeoutMs }, `install('${name}')`);
-      for (const [name, code] of this.loads) await this.replay(conn, { t: 'load', code, name, timeoutMs, stream: false }, `load('${name}')`);
+      for (const [name, code] of this.loads)
+        await this.replay(conn, { t: 'load', code, name, timeoutMs, stream: false }, `load('${name}')`);
       if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed while it restarted`);
     } catch (e) {
       // Never leave a half-replayed core behind (dispose does not see it until this returns).
-      await conn.kill().catch(() => {});
+      // A kill that fails leaves nothing to do: the core is abandoned either way.
+      await conn.kill().catch(() => undefined);
       if (!(e instanceof ReplayFailed)) throw e;
       this.failedReplays++;
       this.lostAt = since;
@@ -182,9 +226,9 @@ export abstract class EngineSession {
 
   /** One replayed request on a new core, under the ladder. Throws ReplayFailed unless the core is still good. */
   private async replay(conn: Connection, msg: ToEngine, what: string): Promise<void> {
-    const timeoutMs = this.resolved.limits.timeoutMs;
+    const { timeoutMs, graceMs } = this.parts.resolved.limits;
     const ending = await Promise.race([
-      requestWithin(conn, msg, (stop) => this.hostCalls.handlers(stop), { timeoutMs, graceMs: this.resolved.limits.graceMs }),
+      requestWithin(conn, msg, (stop) => this.parts.hostCalls.handlers(stop), { timeoutMs, graceMs }),
       this.stopped,
     ]);
     if (ending === STOPPED) throw new DisposedError(`engine ${this.id} was disposed while it replayed ${what}`);
@@ -198,34 +242,41 @@ export abstract class EngineSession {
   }
 
   /** Records why the core was lost, for stats().lastCrash. */
-  protected noteCrash(kind: EngineCrash['kind'], during: string, message: string): void {
+  private noteCrash(kind: EngineCrash['kind'], during: string, message: string): void {
     this.lastCrash = { kind, during, message: message.slice(0, 1000), atMs: performance.now() - this.createdAt };
   }
 
-  protected dropConnection(): void {
+  /** Kills the current core (it is broken or stuck); the next call gets a new one. */
+  dropConnection(): void {
     const c = this.conn;
     this.conn = undefined;
     // Restart and dispose wait for this, so a dead worker never overlaps its replacement.
-    if (c) this.killing = c.kill().catch(() => {});
+    // A kill that fails leaves nothing to undo: the core is abandoned either way.
+    if (c) this.killing = c.kill().catch(() => undefined);
     this.lost();
   }
 
   /**
    * The core is gone (killed or dead): start its replacement now, in the background, so
-   * the next call finds it ready. A failed boot is tried again by the next call.
+   * the next call finds it ready. A failed boot is tried again (and reported) by the next call.
    */
   private lost(): void {
     this.lostAt = performance.now();
     this.lastEscalation = 'restarted';
     if (this.disposed) return;
-    void this.connection().catch(() => {});
+    void this.connection().catch(() => undefined);
   }
-  private killing: Promise<void> = Promise.resolve();
 
   // ---- one request ------------------------------------------------------------------
 
-  /** Sends one request; timeouts and aborts escalate (interrupt, then kill). Throws AbortError when aborted. */
-  protected async request(msg: ToEngine, timeoutMs: number, rules: RunRules): Promise<Answer> {
+  /**
+   * Sends one request under the ladder: timeouts and aborts escalate (interrupt, then kill).
+   * Resolves with the core's answer. When the host ended the request itself it throws that
+   * error's class directly: AbortError (aborted), TimeoutError / InterruptedError (the code
+   * ignored the stop and its core was killed), EngineCrashedError (the core died, broke the
+   * protocol), DisposedError (the engine was disposed meanwhile).
+   */
+  async request(msg: ToEngine, timeoutMs: number, rules: RunRules): Promise<Answer> {
     let conn: Connection;
     try {
       conn = await this.connection();
@@ -234,17 +285,16 @@ export abstract class EngineSession {
       if (e instanceof ScriptBoxError && !(e instanceof DisposedError)) this.lastError = e;
       throw e;
     }
-    if (rules.generation !== undefined && rules.generation !== this.handles.generation) {
+    if (rules.generation !== undefined && rules.generation !== this.parts.handles.generation) {
       throw new DisposedError(`${rules.what}: its RemoteObjects were lost when the engine restarted; create the objects again`);
     }
     this.busy = true;
-    this.current = conn;
     let ending: Ending | typeof STOPPED;
     try {
       ending = await Promise.race([
-        requestWithin(conn, msg, (stop) => this.hostCalls.handlers(stop), {
+        requestWithin(conn, msg, (stop) => this.parts.hostCalls.handlers(stop), {
           timeoutMs,
-          graceMs: this.resolved.limits.graceMs,
+          graceMs: this.parts.resolved.limits.graceMs,
           signal: rules.signal,
           onInterrupt: (fire) => (this.interruptCurrent = fire),
         }),
@@ -252,26 +302,29 @@ export abstract class EngineSession {
       ]);
     } finally {
       this.busy = false;
-      this.current = undefined;
       this.interruptCurrent = undefined;
     }
-    if (ending !== STOPPED && ending.t !== 'answer') {
-      this.noteCrash(ending.t === 'unresponsive' ? 'killed' : ending.t === 'died' ? 'died' : 'malformed', rules.what, describeEnding(ending, timeoutMs));
-    }
     if (ending === STOPPED) throw new DisposedError(`${rules.what}: engine ${this.id} was disposed while the call ran`);
+    if (ending.t !== 'answer') {
+      this.noteCrash(
+        ending.t === 'unresponsive' ? 'killed' : ending.t === 'died' ? 'died' : 'malformed',
+        rules.what,
+        describeEnding(ending, timeoutMs),
+      );
+    }
     switch (ending.t) {
       case 'unresponsive':
         this.dropConnection();
         if (ending.stoppedBy === 'abort') throw this.aborted(rules, 'and its worker was killed because the code did not stop');
-        if (ending.stoppedBy === 'interrupt') return interruptedFailure();
-        return timeoutFailure();
+        if (ending.stoppedBy === 'interrupt') throw this.failed(endedError('interrupted', KILLED.interrupted));
+        throw this.failed(endedError('timeout', KILLED.timeout));
       case 'died':
         this.conn = undefined;
         this.lost();
-        return crashFailure(ending.error.message);
+        throw this.failed(endedError('crashed', ending.error.message));
       case 'broken':
         this.dropConnection();
-        return crashFailure(crashText(ending.error));
+        throw this.failed(endedError('crashed', crashText(ending.error)));
     }
     const res = ending.answer;
     if (res.t !== 'failed' && (msg.t === 'stats') !== (res.t === 'stats')) {
@@ -279,11 +332,23 @@ export abstract class EngineSession {
       const message = `the engine answered '${res.t}' to a '${msg.t}' request`;
       this.noteCrash('malformed', rules.what, message);
       this.dropConnection();
-      return crashFailure(message);
+      throw this.failed(endedError('crashed', message));
     }
     this.noteAnswer(res, rules.what);
     if (ending.stoppedBy === 'abort') throw this.aborted(rules, 'while it ran');
     return res;
+  }
+
+  /** One request whose answer must be `done`: a failure the core reports is thrown as its error class. */
+  async run(msg: ToEngine, timeoutMs: number, rules: RunRules): Promise<Done> {
+    return this.done(await this.request(msg, timeoutMs, rules));
+  }
+
+  /** The answer as a `done`, or its failure thrown (and recorded in lastError). */
+  done(a: Answer): Done {
+    if (a.t === 'done') return a;
+    if (a.t === 'failed') throw this.failed(errorOf(a.failure));
+    throw this.failed(new EngineCrashedError(`unexpected answer ${a.t}`));
   }
 
   /** What an answer says about the core: stopped in place, or to be replaced. */
@@ -298,8 +363,10 @@ export abstract class EngineSession {
     }
   }
 
+  // ---- the inline fast path -------------------------------------------------------------
+
   /** True when a call may take the inline fast path (runNow): nothing queued or running, a live core on this thread. */
-  protected canRunNow(): boolean {
+  canRunNow(): boolean {
     return !!this.conn?.requestNow && this.pending === 0 && !this.busy && !this.connecting && !this.disposed;
   }
 
@@ -308,7 +375,7 @@ export abstract class EngineSession {
    * call, and dispose() still stops it), without timers or channel (see Connection.requestNow).
    * `fallback` is the usual path, for a core that went away meanwhile.
    */
-  protected runNow(msg: Extract<ToEngine, { t: 'call' | 'callMethod' }>, fallback: () => Promise<Answer>): Promise<Answer> {
+  runNow(msg: Call, fallback: () => Promise<Answer>): Promise<Answer> {
     this.pending++;
     const run = Promise.resolve()
       .then(() => {
@@ -318,7 +385,7 @@ export abstract class EngineSession {
         this.busy = true;
         let a: Answer | Promise<Answer>;
         try {
-          a = conn.requestNow(msg, this.hostCalls.handlers());
+          a = conn.requestNow(msg, this.parts.hostCalls.handlers());
         } finally {
           this.busy = false;
         }
@@ -327,47 +394,16 @@ export abstract class EngineSession {
         return a;
       })
       .finally(() => this.pending--);
-    // Calls queued behind this one wait for it.
-    this.tail = run.catch(() => {});
+    // Calls queued behind this one wait for it; its own promise carries its failure to its caller.
+    this.tail = run.catch(() => undefined);
     return run;
   }
-  private current: Connection | undefined;
 
   private aborted(rules: RunRules, when: string): AbortError {
-    const err = abortError(rules.what, rules.signal!, when);
-    this.lastError = err;
-    return err;
+    return this.failed(abortError(rules.what, rules.signal!, when));
   }
 
-  /** Maps a failure to the error class a throwing method raises. */
-  protected errorOf(f: CoreFailure): ScriptBoxError {
-    switch (f.kind) {
-      case 'timeout':
-        return new TimeoutError(f.message, f.restarted ? 'restarted' : 'interrupted');
-      case 'memory':
-        return new MemoryLimitError(`${f.message}; the engine was restarted`);
-      case 'invalid':
-        if (f.type === 'UnavailableError') return new UnavailableError(f.message);
-        if (f.type === 'DisposedError') return new DisposedError(f.message);
-        return new InvalidInputError(f.message, f.path);
-      case 'crashed':
-        return new EngineCrashedError(`${f.message}; the engine restarts on the next call`);
-      default: {
-        const info: ConstructorParameters<typeof ScriptError>[0] = { type: f.type, message: f.message };
-        if (f.traceback !== undefined) info.traceback = f.traceback;
-        if (f.line !== undefined) info.line = f.line;
-        return new ScriptError(info);
-      }
-    }
-  }
-
-  protected async run(msg: ToEngine, timeoutMs: number, rules: RunRules): Promise<Extract<Answer, { t: 'done' }>> {
-    const a = await this.request(msg, timeoutMs, rules);
-    if (a.t === 'done') return a;
-    const err = this.errorOf((a as Failed).failure);
-    this.lastError = err;
-    throw err;
-  }
+  // ---- stopping -----------------------------------------------------------------------
 
   /**
    * Interrupts the running call in place; code that does not stop within graceMs (C code,
@@ -375,43 +411,21 @@ export abstract class EngineSession {
    * Without shared memory the interrupt cannot reach running code, so that kill is at once.
    */
   interrupt(): void {
-    if (!this.busy || !this.current) return;
-    this.interruptCurrent?.();
+    if (this.busy) this.interruptCurrent?.();
   }
-  private interruptCurrent: (() => void) | undefined;
 
-  /** Resolves when the engine is disposed, so a call (or a replay) in flight ends at once. */
-  private stop!: () => void;
-  private readonly stopped = new Promise<typeof STOPPED>((resolve) => (this.stop = () => resolve(STOPPED)));
-
-  /** Stops the core for good. */
-  protected async stopCore(): Promise<void> {
+  /** Stops the core for good: a request in flight rejects with DisposedError at once. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
     this.stop();
     const c = this.conn;
     this.conn = undefined;
-    await c?.kill().catch(() => {});
+    // The engine is going away: a core that fails to die has no one left to tell.
+    await c?.kill().catch(() => undefined);
     await this.killing;
-    if (this.connecting) await this.connecting.then((x) => x.kill()).catch(() => {});
+    // A restart in flight: kill its core once it is up; its failure, if any, was the restart's to report.
+    if (this.connecting) await this.connecting.then((x) => x.kill()).catch(() => undefined);
   }
-}
-function timeoutFailure(): Failed {
-  return {
-    t: 'failed',
-    failure: { kind: 'timeout', type: 'TimeoutError', restarted: true, message: 'the script ran past its time limit; it did not stop when interrupted, so its worker was killed and restarted' },
-    out: { stdout: '', stderr: '', truncated: false },
-  };
-}
-
-function interruptedFailure(): Failed {
-  return {
-    t: 'failed',
-    failure: { kind: 'interrupted', type: 'Interrupted', restarted: true, message: 'the script was interrupted; it did not stop within graceMs, so its worker was killed and restarted' },
-    out: { stdout: '', stderr: '', truncated: false },
-  };
-}
-
-function crashFailure(message: string): Failed {
-  return { t: 'failed', failure: { kind: 'crashed', type: 'EngineCrashedError', message }, out: { stdout: '', stderr: '', truncated: false } };
 }
 
 /** A broken channel's error as text: a placement's EngineCrashedError as is, anything else named as a broken connection. */

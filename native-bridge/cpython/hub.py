@@ -1,31 +1,21 @@
-/**
- * `_scriptbox_native`: the process-wide Python half of the native backend, loaded once
- * when the interpreter starts (lib.ts). Every engine of the process shares one
- * interpreter, so whatever the wasm runtime patches globally (time.sleep, asyncio's loop
- * functions, sys.stdout, sys.modules['host']) is routed here to the engine running on the
- * current thread: JS names that engine's module in `_local.m` when a request starts.
- *
- * The watchdog (watchdog.ts) runs in the same module: one daemon thread that, while a request runs, reads the
- * engine's control block and interrupt word every PERIOD and raises _Stop (a
- * KeyboardInterrupt) in the engine's thread (PyThreadState_SetAsyncExc), again and again
- * until the request ends; once raised, _Stop also traces the script's own frames so each
- * further line raises it again: `except BaseException: pass`, even around a tight inner
- * loop, cannot swallow a stop. With nothing running for a
- * second it parks on an Event; the next request wakes it.
- *
- * Control block (ctrl, one per engine, doubles owned by Python; JS writes them through a
- * koffi view): see the C_* indexes below, mirrored in control.ts.
- */
-export const HUB_SOURCE = String.raw`
+"""
+`_scriptbox_native`: the process-wide Python half of the native backend, loaded once when
+the interpreter starts (lib.ts), after the watchdog (watchdog.py) it starts. Every engine
+of the process shares one interpreter, so whatever the runtime (src/lang/python/runtime.py)
+patches globally (time.sleep, asyncio's loop functions, sys.stdout, sys.modules['host']) is
+routed here to the engine running on the current thread: JS names that engine's module in
+`_local.m` when a request starts. The runtime gets these routes, and the device emulated
+over a ctypes callback into JS, as its init() parameters (new_engine).
+"""
 import asyncio, asyncio.events, asyncio.runners, ctypes, io, json, os, sys, threading, time, types
+import _scriptbox_watchdog as _watchdog
+from _scriptbox_watchdog import C_RUNNING, C_IDENT, C_PENDING, C_STREAM, C_SEQ, C_SIZE
 
 if not hasattr(sys, 'argv'):
     sys.argv = ['']
 
-C_RUNNING, C_DEADLINE, C_STOP, C_IDENT, C_WORD, C_PENDING, C_STREAM, C_SEQ = range(8)
-C_SIZE = 8
-PERIOD = 0.005
-IDLE_POLLS = 200
+# What JS calls on this module and the watchdog answers (core.ts).
+settle, wake, WD_ADDR = _watchdog.settle, _watchdog.wake, _watchdog.WD_ADDR
 
 NONE, TRUE, FALSE = None, True, False
 NONE_TYPE = type(None)
@@ -261,23 +251,20 @@ class _Transport:
         return self.exchange(json.dumps(msg, separators=(',', ':')).encode())
 
 
-class _DeviceOS:
-    """The real os module, except the device fd: its write/read pair is one exchange with the host."""
+class _Device:
+    """The runtime's device (init's io): a write and the reads of its reply are one exchange with the host."""
 
     def __init__(self, transport):
-        object.__setattr__(self, '_t', transport)
-        object.__setattr__(self, '_reply', b'')
-        object.__setattr__(self, '_pos', 0)
-
-    def __getattr__(self, name):
-        return getattr(os, name)
+        self._t = transport
+        self._reply = b''
+        self._pos = 0
 
     def write(self, fd, data):
         if fd != DEVICE_FD:
             return os.write(fd, data)
         answer = self._t.exchange(bytes(data))
-        object.__setattr__(self, '_reply', len(answer).to_bytes(4, 'little') + answer)
-        object.__setattr__(self, '_pos', 0)
+        self._reply = len(answer).to_bytes(4, 'little') + answer
+        self._pos = 0
         return len(data)
 
     def read(self, fd, n):
@@ -285,7 +272,7 @@ class _DeviceOS:
             return os.read(fd, n)
         pos = self._pos
         chunk = self._reply[pos:pos + n]
-        object.__setattr__(self, '_pos', pos + len(chunk))
+        self._pos = pos + len(chunk)
         return chunk
 
 
@@ -295,33 +282,27 @@ _engines = {}
 _codes = {}
 
 
-def new_engine(sources_json, cb_addr, word_addr, limit):
-    """Runs the (adapted) runtime sources into a fresh module: (module, ctrl address)."""
+def new_engine(source, cb_addr, word_addr, limit, stops_json):
+    """Runs the runtime into a fresh module and gives it this backend's parameters: (module, ctrl address)."""
     ctrl = (ctypes.c_double * C_SIZE)()
     m = types.ModuleType('_scriptbox')
     d = m.__dict__
-    d['_SB_DEVICE'] = DEVICE_FD
-    for name, src in json.loads(sources_json):
-        code = _codes.get(src)
-        if code is None:
-            code = _codes[src] = compile(src, name, 'exec')
-        exec(code, d)
+    code = _codes.get(source)
+    if code is None:
+        code = _codes[source] = compile(source, '<scriptbox>', 'exec')
+    exec(code, d)
     t = _Transport(int(cb_addr), ctrl)
     out = _Out(ctrl, t.send, int(limit))
     t.out = out
-    dev = _DeviceOS(t)
-    d['os'] = dev
-    # The runtime's request path writes and reads the device through these two names.
-    d['_os_write'], d['_os_read'] = dev.write, dev.read
+    dev = _Device(t)
     d['_sb_out'] = out
     d['_sb_ctrl'] = ctrl
-    # The runtime puts host and its standard-library patches back before every request;
-    # here both route by thread (one interpreter, many engines).
     global _ENGINE_INTACT
     if _ENGINE_INTACT is _intact_default:
         _ENGINE_INTACT = d['_intact']
-    d['_publish_host'] = _publisher(d)
-    d['_install_globals'] = _install
+    # The runtime puts host and its standard-library patches back before every request;
+    # here both route by thread (one interpreter, many engines).
+    m.init(DEVICE_FD, stops_json, (dev.write, dev.read), _publisher(d), _install)
     m._fresh_host()
     _install()
     # The runtime's names as they are now are what every entry puts back (_restore).
@@ -377,10 +358,12 @@ def describe(exc):
 
 def private_site():
     """A site-packages folder of this process, first on sys.path, where install() puts wheels."""
-    import importlib.metadata, tempfile  # install_wheel reads importlib.metadata
+    import tempfile
     path = os.path.join(tempfile.gettempdir(), f'scriptbox-cpython-{os.getpid()}', 'site-packages')
     os.makedirs(path, exist_ok=True)
     if path not in sys.path:
         sys.path.insert(0, path)
     return path
-`;
+
+
+_watchdog.start(_engines, _engine)

@@ -1,10 +1,10 @@
 /**
- * The JavaScript half of the Python value wire (runtime.ts holds the other): JSON, with
+ * The JavaScript half of the Python value wire (runtime.py holds the other): JSON, with
  * one-key objects `{"\u0000": [kind, data]}` for what JSON lacks (bytes, big ints,
  * non-finite floats, maps with non-string keys, handles). Strings are the only thing that
  * crosses into Python, so no JavaScript object ever does.
  */
-import { WireHandle, type ScriptValue } from '../../src/values.js';
+import { WireHandle, type ScriptValue } from '../../values.js';
 
 const TAG = '\u0000';
 
@@ -12,7 +12,11 @@ type Tagged = { [TAG]: [string, unknown] };
 
 const tag = (kind: string, data: unknown): Tagged => ({ [TAG]: [kind, data] });
 
-const NodeBuffer = (globalThis as { Buffer?: { from(a: ArrayBufferLike, o: number, n: number): { toString(e: string): string }; from(s: string, e: string): Uint8Array } }).Buffer;
+const NodeBuffer = (
+  globalThis as {
+    Buffer?: { from(a: ArrayBufferLike, o: number, n: number): { toString(e: string): string }; from(s: string, e: string): Uint8Array };
+  }
+).Buffer;
 
 export function toBase64(b: Uint8Array): string {
   if (NodeBuffer) return NodeBuffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
@@ -47,9 +51,17 @@ function prepare(v: unknown): unknown {
   // The engine id rides along so Python can refuse another engine's handle by path.
   if (v instanceof WireHandle) return tag('h', [v.id, v.kind, v.engineId]);
   if (Array.isArray(v)) return v.map(prepare);
-  if (v instanceof Map) return tag('m', [...v].map(([k, x]) => [prepare(k), prepare(x)]));
+  if (v instanceof Map)
+    return tag(
+      'm',
+      [...v].map(([k, x]) => [prepare(k), prepare(x)]),
+    );
   const o = v as Record<string, unknown>;
-  if (Object.prototype.hasOwnProperty.call(o, TAG)) return tag('m', Object.entries(o).map(([k, x]) => [k, prepare(x)]));
+  if (Object.prototype.hasOwnProperty.call(o, TAG))
+    return tag(
+      'm',
+      Object.entries(o).map(([k, x]) => [k, prepare(x)]),
+    );
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(o)) out[k] = prepare(o[k]);
   return out;

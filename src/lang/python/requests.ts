@@ -1,0 +1,113 @@
+/**
+ * What the Python runtime (runtime.py `_request`) asks the host for, and how a core answers
+ * it. Both backends carry the same requests, as JSON wire text: Pyodide through its
+ * `/dev/scriptbox` device (wasm/python/device.ts), native CPython through a ctypes callback
+ * (native-bridge/cpython/transport.ts). Only the channel differs; the answers are these.
+ */
+import { HostCallError, type CoreEnv } from '../../core.js';
+import type { AsyncHostResult } from '../../channel/protocol.js';
+import type { ScriptValue } from '../../values.js';
+import type { OutputCapture } from '../output.js';
+import { fromWire } from './wire.js';
+
+/** A request from the runtime, after the wire is decoded. */
+export type PythonRequest = ['call', string, unknown[]] | ['sleep', number] | ['astart', string, unknown[]] | ['await', number];
+
+/**
+ * The request the runtime wrote, checked: the script can write anything to the channel,
+ * and junk must fail the script's own write (an OSError it can catch), never the core.
+ */
+export function parseRequest(text: string): PythonRequest | undefined {
+  let req: unknown;
+  try {
+    req = fromWire(text);
+  } catch {
+    // Not JSON, or a tag the wire refuses (a forged handle): junk, answered as such.
+    return undefined;
+  }
+  if (!Array.isArray(req) || typeof req[0] !== 'string') return undefined;
+  const [op, a, b] = req as [string, unknown, unknown];
+  switch (op) {
+    case 'call':
+    case 'astart':
+      return req.length === 3 && typeof a === 'string' && Array.isArray(b) ? [op, a, b] : undefined;
+    case 'sleep':
+    case 'await':
+      return req.length === 2 && typeof a === 'number' && !Number.isNaN(a) ? [op, a] : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** What answering a request needs from the core whose request runs. */
+export interface RequestContext {
+  readonly env: CoreEnv;
+  readonly out: OutputCapture;
+  /** The running request's deadline (performance.now() milliseconds). */
+  deadline(): number;
+  /** Non-zero once the running request must stop, and from then on. */
+  poll(): number;
+  /**
+   * Where the core's thread must not block (the trampoline, env.hostWaitAsync): the host.aio
+   * results it collected meanwhile, which 'await' hands over instead of waiting.
+   */
+  collected?(): AsyncHostResult[];
+}
+
+/** Answers one request from the runtime; the value goes back as wire text. */
+export function serveRequest(req: PythonRequest, c: RequestContext): unknown {
+  switch (req[0]) {
+    case 'sleep':
+      return sleep(req[1], c);
+    case 'astart':
+      // Starting a call fails only as a HostCallError (refused); anything else is the host's own fault.
+      return hostAnswer(c, () => c.env.hostStart(req[1], req[2] as ScriptValue[]), false);
+    case 'await':
+      if (c.collected) return c.collected();
+      return c.env.hostWait(waitMs(req[1], c));
+    case 'call':
+      return hostAnswer(c, () => c.env.hostCall(req[1], req[2] as ScriptValue[]), true);
+  }
+  // Only a channel that does not check its requests (parseRequest) gets here.
+  throw new Error(`unknown request ${String((req as unknown[])[0])}`);
+}
+
+/**
+ * A host call's answer as the runtime reads it: `[true, value]` or `[false, failure]`.
+ * What the script printed so far goes out first, in order with what the host function logs.
+ * `anyError`: other errors the host function threw fail the call as a HostError too.
+ */
+function hostAnswer(c: RequestContext, call: () => unknown, anyError: boolean): [boolean, unknown] {
+  c.out.flush();
+  try {
+    return [true, call()];
+  } catch (e) {
+    if (e instanceof HostCallError) return [false, e.failure];
+    if (!anyError) throw e;
+    return [false, { type: 'HostError', message: (e as Error)?.message ?? String(e) }];
+  }
+}
+
+/** How long a wait of `seconds` may last: never past the request's deadline. */
+function waitMs(seconds: number, c: RequestContext): number {
+  return Math.max(0, Math.min(seconds * 1000, c.deadline() - performance.now()));
+}
+
+/**
+ * `time.sleep` (runtime.py `sleep`, in slices of at most a second): waits on the interrupt
+ * word, so a stop ends it at once. 'interrupted' makes the runtime raise KeyboardInterrupt.
+ */
+function sleep(seconds: number, c: RequestContext): 'ok' | 'interrupted' {
+  const ms = waitMs(seconds, c);
+  const word = c.env.interruptWord;
+  if (ms > 0 && Atomics.load(word, 0) === 0) {
+    try {
+      Atomics.wait(word, 0, 0, ms);
+    } catch {
+      // A thread that may not block (a browser page) or a word that is not shared (inline): spin.
+      const end = performance.now() + ms;
+      while (performance.now() < end && Atomics.load(word, 0) === 0);
+    }
+  }
+  return c.poll() !== 0 ? 'interrupted' : 'ok';
+}

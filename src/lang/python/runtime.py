@@ -1,0 +1,1336 @@
+"""
+The Python half of every ScriptBox Python backend, run once per engine as the module
+`_scriptbox`: by Pyodide (wasm/python) and by real CPython (native-bridge/cpython) alike.
+It holds no JavaScript object: it talks to the host through one device with bytes only
+(a JSON request written, a length-prefixed JSON reply read), and the host calls its entry
+points with strings. Values cross as JSON with tagged forms for what JSON lacks
+(src/lang/python/wire.ts is the JavaScript half).
+
+What differs between the backends is given to init() right after this module runs; the
+lockdown entries at the end (lockdown_*, before_snapshot, after_snapshot, after_restore)
+are called by the Pyodide backend only: native CPython is trusted or OS-isolated.
+
+Sections: values, errors, blocking helpers, the host module, user code, the event loop
+and host.aio, the handle table, the lockdown. A request body awaits at its top level
+through _then.
+"""
+import ast, binascii, builtins, _json, linecache, math, os, reprlib, sys, time, traceback, types
+import asyncio, asyncio.events
+
+# The host channel, set by init(): a file descriptor _os_write / _os_read reach.
+_DEV = None
+_DEVICE = None
+_TAG = '\x00'
+_MAX_SAFE = 2 ** 53 - 1
+_USER_FILES = {'<input>'}
+_MAX_DEPTH = 64
+# limits.maxValueBytes (set_value_bytes): what one result, error text or host-call
+# argument list may add up to, counted while it is encoded.
+_MAX_BYTES = 8 * 1024 * 1024
+# Error texts and tracebacks are for people: at most this much of one reaches the host.
+_ERROR_TEXT_MAX = 64 * 1024
+
+# What the request path calls, taken at boot: C functions and the interpreter's own module
+# table. A script can rebind os.write or json.dumps (module attributes); these objects stay.
+_os_write, _os_read = os.write, os.read
+_b64encode, _b64decode = binascii.b2a_base64, binascii.a2b_base64
+_modules = sys.modules
+_join = ''.join
+_msetattr = types.ModuleType.__setattr__
+_ModuleType = types.ModuleType
+_MethodType = types.MethodType
+_osetattr = object.__setattr__
+_parse, _extract_tb, _format_list, _format_only = ast.parse, traceback.extract_tb, traceback.format_list, traceback.format_exception_only
+_Repr = reprlib.Repr
+
+
+def _restore(_update=None, _pristine=None, _bupdate=None, _bpristine=None):
+    # Every entry from the host starts here (bound as a default, so a script cannot
+    # redirect it): the runtime's names and the builtins go back to what they were at
+    # boot (lockdown_seal binds the copies), so a helper a script replaced through a frame
+    # or a garbage-collector walk is gone before the runtime uses it again.
+    if _update is not None:
+        _update(_pristine)
+        _bupdate(_bpristine)
+
+
+# Names whose values change after boot: the runtime's state, never put back by _restore.
+_STATE = frozenset({'G', '_MAX_DEPTH', '_next_handle', '_loop', '_parked', '_pumping', '_pump_since', '_host_names',
+                    'host', 'HostError', '_host_classes', '_MAX_BYTES', '_ENGINE', '_snapshot_holders', '_sealed',
+                    '_sb_host'})
+
+
+def _seal(with_builtins):
+    """Binds the copies _restore puts back: this module's names (but _STATE), and the builtins."""
+    d = globals()
+    pristine = tuple((k, v) for k, v in d.items() if k not in _STATE)
+    if with_builtins:
+        b = vars(builtins)
+        _restore.__defaults__ = (d.update, pristine, b.update, tuple(b.items()))
+    else:
+        _restore.__defaults__ = (d.update, pristine, d.update, ())
+
+
+def init(device, stops_json, io=None, publish_host=None, install_globals=None):
+    """
+    What differs between the backends, given once right after this module runs (before a
+    memory snapshot and before _seal, so the values below are the ones _restore puts back):
+    device, the host channel: a path to open (Pyodide's /dev/scriptbox) or a descriptor
+    that io serves; stops_json, the stops of the host's error table (src/errors.ts
+    stopNames()): a host call stopped that way raises what the script expects; io, the
+    (write, read) pair of the device when the os module cannot reach it; publish_host and
+    install_globals, how the host module and the runtime's standard-library patches reach
+    a script when one interpreter serves many engines (native CPython routes them by thread).
+    """
+    global _DEV, _DEVICE, _os_write, _os_read, _BUILTIN_ERRORS, _INTERRUPTED, _publish_host, _install_globals
+    stops = _loads(stops_json, _scan_plain)
+    _BUILTIN_ERRORS = {'PermissionError': PermissionError, stops['timeout']['type']: TimeoutError}
+    _INTERRUPTED = stops['interrupted']['type']
+    _DEVICE = device
+    _DEV = os.open(device, os.O_RDWR) if type(device) is str else device
+    if io is not None:
+        _os_write, _os_read = io
+    if publish_host is not None:
+        _publish_host = publish_host
+    if install_globals is not None:
+        _install_globals = install_globals
+
+
+def set_value_bytes(n):
+    global _MAX_BYTES
+    _MAX_BYTES = int(n)
+
+
+def _no_default(v):
+    raise TypeError(f'{type(v).__name__} is not JSON')
+
+
+def _no_constant(name):
+    raise ValueError(f'{name} is not JSON the runtime reads')
+
+
+_encoder = _json.make_encoder(None, _no_default, _json.encode_basestring_ascii, None, ':', ',', False, False, False)
+
+
+def _dumps(v):
+    return _join(_encoder(v, 0))
+
+
+def _scanner(hook):
+    return _json.make_scanner(types.SimpleNamespace(strict=True, object_hook=hook, object_pairs_hook=None,
+                                                    parse_float=float, parse_int=int, parse_constant=_no_constant, memo={}))
+
+
+def _loads(text, scan):
+    if type(text) is not str:
+        text = bytes(text).decode('utf-8')
+    text = text.strip()
+    try:
+        v, end = scan(text, 0)
+    except StopIteration:
+        raise ValueError('scriptbox: the host sent text that is not JSON') from None
+    if end != len(text):
+        raise ValueError('scriptbox: the host sent text with more after its JSON value')
+    return v
+
+
+def _request(msg):
+    _os_write(_DEV, _dumps(msg).encode())
+    head = _os_read(_DEV, 4)
+    n = int.from_bytes(head, 'little')
+    parts = []
+    while n > 0:
+        chunk = _os_read(_DEV, n)
+        if not chunk:
+            raise RuntimeError('scriptbox: the host channel closed')
+        parts.append(chunk)
+        n -= len(chunk)
+    raw = b''.join(parts)
+    del _dead[:]
+    reply = _loads(raw, _scan_untag)
+    if _dead:
+        # A host result held a handle this engine no longer has: that call fails.
+        reply = _host_dead(msg, raw, reply)
+    return reply
+
+
+# ---- values -------------------------------------------------------------------------
+
+# Objects the host holds handles to (WireHandle), by id; the handle table section has the rest.
+_handles = {}
+# Handle tags met by the current json.loads whose object is gone (see _resolve).
+_dead = []
+
+
+def _untag(d):
+    if len(d) == 1 and _TAG in d:
+        kind, data = d[_TAG]
+        if kind == 'h':
+            return _resolve(data)
+        if kind == 'b':
+            return _b64decode(data)
+        if kind == 'i':
+            return int(data)
+        if kind == 'f':
+            return float(data)
+        if kind == 'm':
+            return {(tuple(k) if type(k) is list else k): v for k, v in data}
+    return d
+
+
+_scan_untag = _scanner(_untag)
+_scan_plain = _scanner(None)
+
+
+class NoValueForm(Exception):
+    def __init__(self, path, value):
+        super().__init__(path)
+        self.path = path
+        self.value = value
+
+
+class BadValue(ValueError):
+    def __init__(self, path, message):
+        super().__init__(message)
+        self.path = path
+
+
+def _tag(kind, data):
+    return {_TAG: [kind, data]}
+
+
+def _over(path, budget):
+    return BadValue(path, f'{path} makes the value larger than limits.maxValueBytes ({budget[1]} bytes; a string counts '
+                          'every time it is referenced); send or return less data (or a handle to it), or raise limits.maxValueBytes')
+
+
+def _budget():
+    # [bytes left, limit]: one budget spans one answer (a result, or all of a host call's arguments).
+    return [_MAX_BYTES, _MAX_BYTES]
+
+
+def _enc(v, path, depth, seen, handles=False, budget=None):
+    # With handles, a value with no value form becomes a handle instead of failing. The
+    # budget counts close to what the value costs on the wire while it is built, so a list
+    # of many references to one big string fails at the limit, not after building them all.
+    if budget is None:
+        budget = _budget()
+    t = type(v)
+    if t is str:
+        if v.isascii():
+            n = len(v)
+        else:
+            try:
+                n = len(v.encode('utf-8'))
+            except UnicodeEncodeError:
+                # A lone surrogate has no UTF-8 form: the channel (MessagePack) would deliver
+                # it as U+FFFD, so two kv keys would become one. Refused, as the host does.
+                raise BadValue(path, 'contains a lone surrogate (half of a UTF-16 pair), which cannot cross to the host; use well-formed text') from None
+        budget[0] -= n + 2
+        if budget[0] < 0:
+            raise _over(path, budget)
+        return v
+    budget[0] -= 9
+    if budget[0] < 0:
+        raise _over(path, budget)
+    if v is None or t is bool:
+        return v
+    if t is int:
+        return v if -_MAX_SAFE <= v <= _MAX_SAFE else _tag('i', _big(v, path, budget))
+    if t is float:
+        return v if math.isfinite(v) else _tag('f', repr(v))
+    if depth >= _MAX_DEPTH:
+        raise BadValue(path, f'{path} is nested deeper than limits.maxValueDepth ({_MAX_DEPTH})')
+    if t is bytes or t is bytearray or t is memoryview:
+        n = len(v) if t is not memoryview else v.nbytes
+        budget[0] -= (n + 2) // 3 * 4
+        if budget[0] < 0:
+            raise _over(path, budget)
+        return _tag('b', _b64encode(bytes(v), newline=False).decode('ascii'))
+    i = id(v)
+    if t is list or t is tuple or t is dict:
+        if i in seen:
+            raise BadValue(path, f'{path} refers to itself (a cycle); values must be trees')
+        seen.add(i)
+        try:
+            if t is dict:
+                if all(type(k) is str for k in v) and _TAG not in v:
+                    return {k: _enc(x, f'{path}.{k}', depth + 1, seen, handles, _key(k, path, budget)) for k, x in v.items()}
+                return _tag('m', [[_enc(k, f'{path} key', depth + 1, seen, handles, budget), _enc(x, f'{path}[{k!r}]', depth + 1, seen, handles, budget)] for k, x in v.items()])
+            return [_enc(x, f'{path}[{j}]', depth + 1, seen, handles, budget) for j, x in enumerate(v)]
+        finally:
+            seen.discard(i)
+    if handles:
+        return _new_handle(v)
+    raise NoValueForm(path, v)
+
+
+def _key(k, path, budget):
+    budget[0] -= len(k) + 3
+    if budget[0] < 0:
+        raise _over(f'{path}.{k[:40]}', budget)
+    return budget
+
+
+def _big(v, path, budget):
+    # int -> str is quadratic in the digits; Python refuses more than 4300 unless told.
+    text = str(v)
+    budget[0] -= len(text)
+    if budget[0] < 0:
+        raise _over(path, budget)
+    return text
+
+
+def _dump(v, path):
+    return _dumps(_enc(v, path, 0, set()))
+
+
+# ---- errors -------------------------------------------------------------------------
+
+def _user_frames(tb):
+    # The script's own frames only: not this runtime's, not the standard library's.
+    return [f for f in _extract_tb(tb) if f.filename in _USER_FILES]
+
+
+def _cap(text, what):
+    if len(text) <= _ERROR_TEXT_MAX:
+        return text
+    return text[:_ERROR_TEXT_MAX] + f' ... [{len(text) - _ERROR_TEXT_MAX} more characters of the {what} cut: the host reads at most {_ERROR_TEXT_MAX} of an error text]'
+
+
+def _text(e):
+    # str() of an exception runs the script's __str__; a failure there is not the script's error.
+    try:
+        text = str(e)
+    except BaseException:
+        return f'<{type(e).__name__} object: its __str__ failed>'
+    return text if type(text) is str else f'<{type(e).__name__} object: its __str__ gave no str>'
+
+
+def _error(e, stage='script'):
+    t = type(e)
+    info = {'kind': stage, 'type': t.__name__[:200], 'message': _cap(_text(e), 'message')}
+    try:
+        frames = _user_frames(e.__traceback__)
+    except BaseException:
+        frames = []
+    if isinstance(e, SyntaxError):
+        if type(e.lineno) is int:
+            info['line'] = e.lineno
+        info['message'] = _cap(e.msg if type(e.msg) is str else info['message'], 'message')
+        try:
+            last = _join(_format_only(t, e))
+        except BaseException:
+            last = f"{info['type']}: {info['message']}\n"
+    else:
+        if frames:
+            info['line'] = frames[-1].lineno
+        # The last line is made from the capped message: formatting the exception again
+        # would copy a message of any size.
+        last = f"{info['type']}: {info['message']}\n" if info['message'] else f"{info['type']}\n"
+    tb = _join(_format_list(frames)) if frames else ''
+    info['traceback'] = _cap(('Traceback (most recent call last):\n' + tb if tb else '') + last, 'traceback')
+    return info
+
+
+def _fail(info):
+    return _dumps({'ok': False, 'failure': info})
+
+
+# ---- blocking helpers ---------------------------------------------------------------
+
+_real_sleep = time.sleep
+
+
+def sleep(seconds):
+    """time.sleep that the host can interrupt."""
+    seconds = float(seconds)
+    if seconds < 0:
+        raise ValueError('sleep length must be non-negative')
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        if _request(['sleep', min(left, 1.0)]) == 'interrupted':
+            raise KeyboardInterrupt
+
+
+def _no_input(prompt=''):
+    raise EOFError('input() has no terminal in a sandbox; pass data through call() arguments or host functions')
+
+
+# ---- the host module ----------------------------------------------------------------
+#
+# The script sees a new host module in every request (_fresh_host): whatever it did to the
+# last one (setattr through types.ModuleType or object, its __dict__, sys.modules['host'],
+# the globals of a stub) is gone. The classes behind it are made anew for every tenant
+# (reset) and whenever a script changed one; the host-call path (_host_call, _request,
+# _enc, ...) is restored with the runtime's other names before every request (_restore).
+
+# Host-call failure types that raise a built-in exception, and the one that is the host's
+# interrupt (a KeyboardInterrupt): init() names the stops after the host's error table.
+_BUILTIN_ERRORS = {'PermissionError': PermissionError}
+_INTERRUPTED = None
+
+
+def _host_call(name, args):
+    wire = _wire_args(name, args)
+    reply = _request(['call', name, wire])
+    if reply[0]:
+        return reply[1]
+    raise _host_exception(reply[1])
+
+
+def _host_exception(err):
+    cls = _BUILTIN_ERRORS.get(err['type'])
+    if cls is not None:
+        return cls(err['message'])
+    if err['type'] == _INTERRUPTED:
+        return KeyboardInterrupt()
+    e = HostError(f"{err['type']}: {err['message']}")
+    e.type = err['type']
+    return e
+
+
+def _wire_args(name, args):
+    budget = _budget()
+    try:
+        return [_enc(a, f'host.{name} argument {i + 1}', 0, set(), False, budget) for i, a in enumerate(args)]
+    except NoValueForm as e:
+        raise TypeError(f'{e.path} is a {type(e.value).__name__}, which cannot be sent to the host; send plain data') from None
+    except BadValue as e:
+        raise ValueError(str(e)) from None
+
+
+def _host_call_star(name, *args):
+    return _host_call(name, args)
+
+
+async def _host_acall_star(name, *args):
+    return await _host_acall(name, args)
+
+
+def _stub(name, aio=False):
+    # A bound method: no closure cell, no attribute a script can set on it.
+    return _MethodType(_host_acall_star if aio else _host_call_star, name)
+
+
+def _make_host_classes():
+    """HostError and the classes of host and its namespaces, made anew (see _fresh_host)."""
+
+    class HostError(Exception):
+        """A host function failed; .type names the host-side error."""
+
+    HostError.__module__ = 'host'
+
+    class Namespace:
+        __slots__ = ('_prefix', '_names', '_aio')
+
+        def __init__(self, prefix, names, aio=False):
+            object.__setattr__(self, '_prefix', prefix)
+            object.__setattr__(self, '_names', names)
+            object.__setattr__(self, '_aio', aio)
+
+        def __getattr__(self, attr):
+            full = self._prefix + attr
+            if full in self._names:
+                return _stub(full, self._aio)
+            if any(n.startswith(full + '.') for n in self._names):
+                return type(self)(full + '.', self._names, self._aio)
+            raise AttributeError(f"host has no function '{full}'; the host registers host functions (hostFunctions / registerHostFunction)")
+
+        def __setattr__(self, attr, value):
+            raise AttributeError('the host module is read-only')
+
+        def __delattr__(self, attr):
+            raise AttributeError('the host module is read-only')
+
+        def __dir__(self):
+            return sorted({n[len(self._prefix):].split('.')[0] for n in self._names if n.startswith(self._prefix)})
+
+        def __repr__(self):
+            return f"<host namespace '{self._prefix[:-1]}'>"
+
+    class HostModule(_ModuleType):
+        _namespace = Namespace
+
+        def __getattr__(self, attr):
+            if attr.startswith('__'):
+                raise AttributeError(attr)
+            names = self.__dict__.get('_sb_names', frozenset())
+            if attr == 'aio':
+                # host.aio.name(...) is the awaitable form: asyncio.gather runs such calls at once.
+                return type(self)._namespace('', names, True)
+            return type(self)._namespace('', names).__getattr__(attr)
+
+        def __setattr__(self, attr, value):
+            raise AttributeError('the host module is read-only')
+
+        def __delattr__(self, attr):
+            raise AttributeError('the host module is read-only')
+
+        def __dir__(self):
+            return type(self)._namespace('', self.__dict__.get('_sb_names', frozenset())).__dir__() + ['HostError']
+
+    return HostError, Namespace, HostModule
+
+
+def _class_state(cls):
+    # What _intact compares, by identity: a value with its own __eq__ cannot pass for another.
+    return (cls, type(cls), cls.__bases__, cls.__mro__, tuple(vars(cls).items()))
+
+
+def _intact(state):
+    cls, meta, bases, mro, items = state
+    if type(cls) is not meta or cls.__bases__ is not bases or cls.__mro__ is not mro:
+        return False
+    now = vars(cls)
+    if len(now) != len(items):
+        return False
+    for k, v in items:
+        if now.get(k, _intact) is not v:
+            return False
+    return True
+
+
+def _new_host_classes():
+    global HostError, _host_classes
+    HostError, ns, mod = _make_host_classes()
+    _host_classes = (HostError, ns, mod, tuple(_class_state(c) for c in (HostError, ns, mod)))
+
+
+_HOST_DOC = 'Functions the host granted to this script. host.name(...) blocks until the host answers.'
+
+
+def _fresh_host():
+    """
+    The tenant's host module, as it was made: one object per tenant (a loaded script's
+    `import host` keeps it), put back before every request: its class (made anew if a
+    script changed one), and its attributes.
+    """
+    global host
+    err, ns, mod, states = _host_classes
+    for st in states:
+        if not _intact(st):
+            _new_host_classes()
+            err, ns, mod, states = _host_classes
+            break
+    h = host
+    if h is None:
+        h = host = mod('host', _HOST_DOC)
+    elif type(h) is not mod:
+        _osetattr(h, '__class__', mod)
+    d = vars(h)
+    d.clear()
+    d.update(__name__='host', __doc__=_HOST_DOC, __package__='', __loader__=None, __spec__=None,
+             HostError=err, _sb_names=_host_names)
+    _publish_host(h)
+
+
+def _publish_host(h):
+    # Native CPython replaces this (init's publish_host): there sys.modules['host'] routes by thread.
+    _modules['host'] = h
+
+
+def _install_globals():
+    # The runtime's own functions in the standard library, put back before every request
+    # (native CPython replaces this through init's install_globals, with its per-thread routing).
+    time.sleep = sleep
+    builtins.input = _no_input
+    _install_aio()
+
+
+_host_names = frozenset()
+_host_classes = None
+_new_host_classes()
+host = None
+
+
+def set_host_names(names_json, _r=_restore):
+    global _host_names
+    _r()
+    _host_names = frozenset(_loads(names_json, _scan_plain))
+    _fresh_host()
+
+
+# ---- user code ----------------------------------------------------------------------
+
+G = {}
+
+
+def reset(_r=_restore):
+    """A new tenant: new namespace, handles, host module and classes, event loop and patches."""
+    global G, host
+    _r()
+    G = {'__name__': '__main__', '__builtins__': builtins}
+    _handles.clear()
+    _reset_interpreter()
+    _new_host_classes()
+    host = None
+    _fresh_host()
+    _modules['__main__'] = _ModuleType('__main__')
+    del _made[:]
+    _fresh_loop()
+    _install_globals()
+
+
+_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+
+def _remember(code, name):
+    _USER_FILES.add(name)
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+
+
+def _begin(depth, _r=_restore):
+    # The first step of every request entry (bound as its default): the runtime's names
+    # back, a new host module, the runtime's patches to the standard library back.
+    global _MAX_DEPTH
+    _r()
+    _MAX_DEPTH = depth
+    del _made[:]
+    _fresh_host()
+    _install_globals()
+
+
+def refresh(_r=_restore):
+    """What _begin does but the depth: for a caller that runs script code without an entry (native fast path)."""
+    _r()
+    _fresh_host()
+    _install_globals()
+
+
+def _guard(fn):
+    try:
+        return fn()
+    except BaseException as e:
+        if type(e) is BadHandle:
+            return _fail(e.info)
+        if type(e) is NoValueForm:
+            return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'path': e.path,
+                          'message': f'{e.path} is a Python {type(e.value).__name__}, which has no value form; return data instead'})
+        if type(e) is BadValue and e.path.startswith('result'):
+            return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'path': e.path, 'message': str(e)})
+        return _fail(_error(e))
+
+
+def exec_(code, depth, _b=_begin):
+    _b(depth)
+
+    def go():
+        _remember(code, '<input>')
+        tree = _parse(code, '<input>', 'exec')
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = tree.body.pop()
+        body = eval(compile(tree, '<input>', 'exec', flags=_FLAGS), G)
+        if last is None:
+            return _then(body, _no_value)
+
+        def then(_):
+            value = eval(compile(ast.Expression(last.value), '<input>', 'eval', flags=_FLAGS), G)
+            return _then(value, _exec_reply)
+        return _then(body, then)
+    return _guard(go)
+
+
+def _no_value(_):
+    return '{"ok":true,"value":null}'
+
+
+def _exec_reply(value):
+    try:
+        wire = _dump(value, 'result')
+    except NoValueForm:
+        wire = _dumps(_short_repr(value))
+    return '{"ok":true,"value":' + wire + '}'
+
+
+def _short_repr(value):
+    # A value with no value form shows as its repr, shortened while it is made (reprlib):
+    # a list of many references to one big string must not become one huge text.
+    r = _Repr()
+    r.maxlevel, r.maxstring, r.maxother = 8, _ERROR_TEXT_MAX, _ERROR_TEXT_MAX
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 1000
+    text = r.repr(value)
+    return _cap(text, 'repr') if type(text) is str else '<no repr>'
+
+
+def load(code, name, depth, _b=_begin):
+    _b(depth)
+
+    def go():
+        _remember(code, name)
+        return _then(eval(compile(code, name, 'exec', flags=_FLAGS), G), _no_value)
+    return _guard(go)
+
+
+_MISSING = object()
+
+
+def _lookup(fn):
+    parts = fn.split('.')
+    obj = G.get(parts[0], _MISSING)
+    for p in parts[1:]:
+        if obj is _MISSING:
+            break
+        obj = obj.get(p, _MISSING) if type(obj) is dict else getattr(obj, p, _MISSING)
+    return obj
+
+
+def call(fn, args_json, optional, depth, _b=_begin):
+    _b(depth)
+
+    def go():
+        f = _lookup(fn)
+        if f is _MISSING or not callable(f):
+            if optional:
+                return '{"ok":true,"value":null,"defined":false}'
+            what = 'is not defined' if f is _MISSING else f'has type {type(f).__name__}, not a function'
+            return _fail({'kind': 'invalid', 'type': 'NameError',
+                          'message': f"Python function '{fn}' {what}; define it with load() first (dotted names look up attributes)"})
+        return _then(f(*_args(args_json)), _result)
+    return _guard(go)
+
+
+def install_wheel(path, _r=_restore):
+    import zipfile, importlib.metadata
+    _r()
+    site = next(p for p in sys.path if p.endswith('site-packages'))
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            if not any(n.endswith('.dist-info/WHEEL') for n in names):
+                return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'message': 'the file is a zip archive but not a wheel (no *.dist-info/WHEEL inside)'})
+            meta = next((n for n in names if n.endswith('.dist-info/METADATA')), None)
+            needs = []
+            if meta:
+                for line in z.read(meta).decode('utf-8', 'replace').splitlines():
+                    if line.startswith('Requires-Dist:') and 'extra ==' not in line:
+                        needs.append(line.split(':', 1)[1].strip())
+            if any(n.endswith(('.so', '.pyd')) for n in names):
+                return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'message': 'the wheel holds compiled extension modules; only pure-Python wheels can be installed'})
+            missing = []
+            for req in needs:
+                dist = req.replace('(', ' ').replace(';', ' ').split()[0]
+                for op in '<>=!~[':
+                    dist = dist.split(op)[0]
+                try:
+                    importlib.metadata.distribution(dist)
+                except Exception:
+                    missing.append(dist)
+            if missing:
+                return _fail({'kind': 'invalid', 'type': 'UnavailableError',
+                              'message': f'the wheel needs {", ".join(missing)}, which would have to be downloaded; there is no package index here: install those wheels first'})
+            z.extractall(site)
+    except zipfile.BadZipFile:
+        return _fail({'kind': 'invalid', 'type': 'InvalidInputError', 'message': 'the file is not a wheel (not a zip archive)'})
+    finally:
+        os.unlink(path)
+    importlib.invalidate_caches()
+    return '{"ok":true,"value":null}'
+
+# ==== the event loop and host.aio =============================================
+
+# Two ways to wait for the host:
+# - Blocking (SharedArrayBuffer, native CPython, inline): the selector waits in the device
+#   ('await') until results come, so any coroutine can run to the end where it is, with
+#   run_until_complete (_run; _then is just k(_run(value))).
+# - The trampoline (the worker's postMessage fallback, set by set_trampoline): the thread
+#   must not block, and a device read is synchronous C code, so only JavaScript can wait.
+#   A request body awaits at its top level in continuation-passing style, `return
+#   _then(value, k)`; an awaitable value runs as a task until the loop would wait (the
+#   selector raises _Park), then the entry returns {"pending": true, "wait": seconds |
+#   null}; JavaScript waits without blocking for host results or the next timer and calls
+#   resume(), which hands the results over (the device's 'await' answers what JavaScript
+#   collected), runs the task on and, once it is done, calls k.
+#   A coroutine run from synchronous code (asyncio.run() inside a function) cannot unwind
+#   to JavaScript: needing the host there raises an UnavailableError that says so.
+
+_aio_pending = {}
+_AGEN_HOOKS = sys.get_asyncgen_hooks()
+_trampoline = False
+# The loop is run by _pump (a request's own awaitable), so waiting may park the request.
+_pumping = False
+_pump_since = 0.0
+# (task, continuation) of the request parked until the host answers (see _then).
+_parked = None
+# A pumped loop that keeps running callbacks yields to the host this often (seconds), so
+# host.aio results still arrive (a busy loop would never wait otherwise).
+_PARK_EVERY = 0.05
+_NESTED = ('a host.aio call must wait for the host here, and without SharedArrayBuffer (a page that is not '
+           'cross-origin isolated) only the script itself can wait, not a coroutine run from synchronous code '
+           '(asyncio.run(), run_until_complete()); await it at the top level of the script instead (await main(); '
+           'for call(), make the called function async), or serve the page with Cross-Origin-Opener-Policy: '
+           'same-origin and Cross-Origin-Embedder-Policy: require-corp')
+
+
+def set_trampoline():
+    global _trampoline
+    _trampoline = True
+
+
+def _settle(results):
+    for r in results:
+        fut = _aio_pending.pop(r['id'], None)
+        if fut is None or fut.done():
+            continue
+        if r['ok']:
+            fut.set_result(r['value'])
+        else:
+            fut.set_exception(_host_exception(r['error']))
+
+
+class _Park(BaseException):
+    """Raised by the selector of a pumped loop that would wait: JavaScript waits instead."""
+
+    def __init__(self, wait):
+        super().__init__(wait)
+        self.wait = wait
+
+
+class _Selector:
+    def select(self, timeout=None):
+        if _pumping:
+            if timeout != 0 or (_aio_pending and time.monotonic() - _pump_since > _PARK_EVERY):
+                if timeout is None and not _aio_pending:
+                    raise RuntimeError('scriptbox: the event loop has nothing left to run but a future that never completes')
+                raise _Park(timeout)
+            return []
+        if _aio_pending and not _trampoline:
+            # Host calls are out: wait for their answers, briefly, so timers still fire.
+            wait = 0.05 if timeout is None else min(timeout, 0.05)
+            _settle(_request(['await', wait]))
+            return []
+        if timeout is None:
+            if _aio_pending:
+                raise HostError('UnavailableError', _NESTED)
+            raise RuntimeError('scriptbox: the event loop has nothing left to run but a future that never completes')
+        if timeout > 0:
+            sleep(timeout)
+        return []
+
+    def close(self):
+        pass
+
+
+class ScriptLoop(asyncio.BaseEventLoop):
+    """A plain asyncio loop: timers sleep in slices the host can interrupt; no sockets."""
+
+    def __init__(self):
+        super().__init__()
+        self._selector = _Selector()
+
+    def _process_events(self, event_list):
+        pass
+
+    def _write_to_self(self):
+        pass
+
+
+_loop = ScriptLoop()
+asyncio.events._set_running_loop(None)
+
+
+def _new_loop():
+    return ScriptLoop()
+
+
+def _get_loop():
+    return _loop
+
+
+def _asyncio_run(main, *, debug=None, loop_factory=None):
+    if _loop.is_running():
+        raise RuntimeError('asyncio.run() cannot be called from a running event loop; await the coroutine instead')
+    return _run(main)
+
+
+def _install_aio():
+    # Part of _install_globals: asyncio's entry points lead to this loop.
+    asyncio.new_event_loop = _new_loop
+    asyncio.events.new_event_loop = _new_loop
+    asyncio.get_event_loop = _get_loop
+    asyncio.set_event_loop(_loop)
+    asyncio.run = _asyncio_run
+    asyncio.runners.run = _asyncio_run
+
+
+
+def _awaits(value):
+    return asyncio.iscoroutine(value) or isinstance(value, asyncio.Future)
+
+
+def _fresh_loop():
+    # Tasks left by a failed or stopped run must not wake up in the next one.
+    global _loop
+    _loop = ScriptLoop()
+    asyncio.set_event_loop(_loop)
+    _aio_pending.clear()
+
+
+def _run(value):
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        if _loop.is_running():
+            raise RuntimeError('scriptbox: cannot run a coroutine while another one runs')
+        try:
+            return _loop.run_until_complete(value)
+        except BaseException:
+            _fresh_loop()
+            raise
+    return value
+
+
+# ---- requests: run to the end here, or parked and resumed by JavaScript --------------
+
+def _then(value, k):
+    """
+    k(value, awaited if it is awaitable): how a request body awaits at its top level. Its
+    result must be returned as is (tail position): in the trampoline it may be the pending
+    marker, and then resume() calls k once the value is there.
+    """
+    if not _trampoline or not _awaits(value):
+        return k(_run(value))
+    task = value
+    if asyncio.iscoroutine(value):
+        task = _loop.create_task(value)
+        # Abandoned (stopped while parked), the task goes quietly.
+        task._log_destroy_pending = False
+    return _drive(task, k)
+
+
+def _drive(task, k):
+    global _parked
+    try:
+        value = _pump(task)
+    except _Park as p:
+        _parked = (task, k)
+        return _dumps({'pending': True, 'wait': p.wait})
+    return k(value)
+
+
+def _pump(task):
+    """The loop until task is done (its result), or until it would wait (_Park)."""
+    global _pumping, _pump_since
+    _pumping, _pump_since = True, time.monotonic()
+    try:
+        return _loop.run_until_complete(task)
+    except _Park:
+        raise
+    except BaseException:
+        _fresh_loop()
+        raise
+    finally:
+        _pumping = False
+
+
+def resume(_r=_restore):
+    """The parked request, run on with what JavaScript collected (through the device)."""
+    global _parked
+    _r()
+    task, k = _parked
+    _parked = None
+
+    def go():
+        _settle(_request(['await', 0]))
+        return _drive(task, k)
+    return _guard(go)
+
+
+def abandon(_r=_restore):
+    """
+    After a request was stopped (called with no stop pending): drops it and its tasks, and
+    undoes what the stop may have cut short (the loop's own cleanup, _pump's finally).
+    """
+    global _parked, _pumping
+    _r()
+    _parked = None
+    _pumping = False
+    asyncio.events._set_running_loop(None)
+    sys.set_asyncgen_hooks(*_AGEN_HOOKS)
+    _fresh_loop()
+
+
+# ---- host.aio -----------------------------------------------------------------------
+
+async def _host_acall(name, args):
+    wire = _wire_args(name, args)
+    reply = _request(['astart', name, wire])
+    if not reply[0]:
+        raise _host_exception(reply[1])
+    fut = asyncio.get_running_loop().create_future()
+    _aio_pending[reply[1]] = fut
+    try:
+        return await fut
+    finally:
+        _aio_pending.pop(reply[1], None)
+
+# ==== the handle table ========================================================
+
+# A handle names an object the host may not see as a value (an instance, a function): the
+# host holds WireHandle(engineId, id, kind), this table holds the object. Ids grow from 1
+# and are never reused within this interpreter, and every handle that leaves has its own
+# id, so a release never frees an object another RemoteObject still uses. Wire tags: host
+# -> Python ['h', [id, kind, engineId]], Python -> host ['h', [id, kind]].
+
+_next_handle = 1
+# Handles the current request registered: dropped if its reply is thrown away.
+_made = []
+_ENGINE = ''
+
+
+def set_engine(engine_id):
+    global _ENGINE
+    _ENGINE = str(engine_id)
+
+
+def _new_handle(v):
+    global _next_handle
+    hid = _next_handle
+    _next_handle += 1
+    _handles[hid] = v
+    _made.append(hid)
+    return _tag('h', [hid, type(v).__name__])
+
+
+def _result(v, as_handle=False):
+    # A reply that fails halfway must not leave the handles it made behind.
+    start = len(_made)
+    try:
+        wire = _new_handle(v) if as_handle else _enc(v, 'result', 0, set(), True)
+        return '{"ok":true,"value":' + _dumps(wire) + '}'
+    except BaseException:
+        for hid in _made[start:]:
+            _handles.pop(hid, None)
+        del _made[start:]
+        raise
+
+
+def _resolve(data):
+    # The reply scanner's hook for a handle tag: the live object, or None and a note in _dead.
+    if data[2] == _ENGINE:
+        obj = _handles.get(data[0], _MISSING)
+        if obj is not _MISSING:
+            return obj
+    _dead.append(data)
+    return None
+
+
+class _Ref:
+    """A handle tag left unresolved, to find where a dead one sits."""
+    __slots__ = ('data',)
+
+    def __init__(self, data):
+        self.data = data
+
+
+def _ref_hook(d):
+    if len(d) == 1 and _TAG in d and d[_TAG][0] == 'h':
+        return _Ref(d[_TAG][1])
+    return _untag(d)
+
+
+_scan_ref = _scanner(_ref_hook)
+
+
+def _bad_info(data, path):
+    hid, kind, engine = data
+    if engine != _ENGINE:
+        return {'kind': 'invalid', 'type': 'InvalidInputError', 'path': path,
+                'message': f'{path} is a handle to {kind} #{hid} from another engine ({engine}); a handle works only in the engine that made it'}
+    what = f'a handle to {kind} #{hid}' if kind else f'a handle #{hid}'
+    return {'kind': 'invalid', 'type': 'DisposedError', 'path': path,
+            'message': f'{path} is {what}, which is no longer alive in this engine; it was disposed or the engine restarted'}
+
+
+def _find_bad(v, path):
+    # Walks a tree parsed with _ref_hook (plain data only): the first dead handle's failure.
+    t = type(v)
+    if t is _Ref:
+        d = v.data
+        return None if d[2] == _ENGINE and d[0] in _handles else _bad_info(d, path)
+    if t is list or t is tuple:
+        for j, x in enumerate(v):
+            f = _find_bad(x, f'{path}[{j}]')
+            if f:
+                return f
+    elif t is dict:
+        for k, x in v.items():
+            f = _find_bad(k, f'{path} key') or _find_bad(x, f'{path}.{k}' if type(k) is str else f'{path}[{k!r}]')
+            if f:
+                return f
+    return None
+
+
+class BadHandle(Exception):
+    def __init__(self, info):
+        super().__init__(info['message'])
+        self.info = info
+
+
+def _args(args_json):
+    del _dead[:]
+    args = _loads(args_json, _scan_untag)
+    if _dead:
+        del _dead[:]
+        # Rare: parse again without resolving, to name the path of the dead handle.
+        raise BadHandle(_find_bad(_loads(args_json, _scan_ref), 'args'))
+    return args
+
+
+def _host_dead(msg, raw, reply):
+    plain = _loads(raw, _scan_ref)
+    if msg[0] == 'call':
+        f = _find_bad(plain[1], f'host.{msg[1]} result')
+        return [False, f] if f else reply
+    if msg[0] == 'await':
+        for j, r in enumerate(plain):
+            f = r.get('ok') and _find_bad(r.get('value'), 'the host.aio result')
+            if f:
+                reply[j] = {'id': r['id'], 'ok': False, 'error': f}
+    return reply
+
+
+def _held(hid):
+    obj = _handles.get(hid, _MISSING)
+    if obj is _MISSING:
+        raise BadHandle(_bad_info([hid, '', _ENGINE], 'handle'))
+    return obj
+
+
+def create(cls, args_json, depth, _b=_begin):
+    _b(depth)
+
+    def go():
+        f = _lookup(cls)
+        if f is _MISSING or not callable(f):
+            what = 'is not defined' if f is _MISSING else f'has type {type(f).__name__}, not a class or factory'
+            return _fail({'kind': 'invalid', 'type': 'NameError',
+                          'message': f"Python class '{cls}' {what}; define it with load() first (dotted names look up attributes)"})
+        return _then(f(*_args(args_json)), lambda obj: _made_reply(cls, obj))
+    return _guard(go)
+
+
+def _made_reply(cls, obj):
+    if obj is None:
+        return _fail({'kind': 'script', 'type': 'TypeError', 'message': f"'{cls}' returned None, not an object"})
+    return _result(obj, True)
+
+
+def call_method(hid, method, args_json, depth, _b=_begin):
+    _b(depth)
+
+    def go():
+        obj = _held(hid)
+        # The host checked that method is an identifier; getattr never evaluates it.
+        return _then(getattr(obj, method)(*_args(args_json)), _result)
+    return _guard(go)
+
+
+def get_attr(hid, attr, depth, _b=_begin):
+    _b(depth)
+
+    def go():
+        return _result(getattr(_held(hid), attr))
+    return _guard(go)
+
+
+def release(ids_json, _r=_restore):
+    _r()
+    for hid in _loads(ids_json, _scan_plain):
+        _handles.pop(hid, None)
+
+
+def drop_made(_r=_restore):
+    _r()
+    for hid in _made:
+        _handles.pop(hid, None)
+    del _made[:]
+
+
+def handle_count(_r=_restore):
+    _r()
+    return len(_handles)
+
+# ==== the lockdown ============================================================
+
+# Pyodide only (native CPython is trusted or OS-isolated): no module that reaches
+# JavaScript stays importable, and no JavaScript object stays where Pyodide's own modules
+# keep them. A boot from scratch runs lockdown_prepare and lockdown_seal; a boot that takes
+# a memory snapshot runs before_snapshot, then (after the snapshot) after_snapshot and
+# lockdown_seal; a restored heap runs after_restore and lockdown_seal.
+
+_BLOCKED = frozenset({'js', 'pyodide_js', 'pyodide', '_pyodide', '_pyodide_core', 'micropip', 'ctypes', '_ctypes', '_scriptbox'})
+
+
+class _Blocker:
+    """Refuses the modules that would hand a script JavaScript objects or raw memory."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition('.')[0] in _BLOCKED:
+            raise ModuleNotFoundError(f"No module named '{name}': it is not available in the ScriptBox sandbox", name=name)
+        return None
+
+    @staticmethod
+    def invalidate_caches():
+        pass
+
+
+def _is_js(v):
+    return any(c.__name__ == 'JsProxy' for c in type(v).__mro__)
+
+
+def _js_holders():
+    # Where Pyodide's own objects keep JavaScript objects: its modules stay alive (its C
+    # side holds them) after lockdown_seal, so their namespaces, the import hook's table
+    # and its loaders must let go of every JsProxy.
+    import gc
+    slots, attrs, tables = [], [], []
+    for o in gc.get_objects():
+        t = type(o)
+        if t is dict:
+            if str(o.get('__name__', '')).partition('.')[0] in _BLOCKED:
+                slots.extend((o, k) for k, v in o.items() if _is_js(v))
+        elif hasattr(o, 'jsproxies') and type(getattr(o, 'jsproxies', None)) is dict:
+            tables.append(o)
+        elif str(getattr(t, '__module__', '')).partition('.')[0] in _BLOCKED and type(getattr(o, '__dict__', None)) is dict:
+            attrs.extend((o, k) for k, v in vars(o).items() if _is_js(v))
+    return slots, attrs, tables
+
+
+def _drop_js(holders):
+    slots, attrs, tables = holders
+    for o, k in slots:
+        o[k] = None
+    for o, k in attrs:
+        setattr(o, k, None)
+    for o in tables:
+        o.jsproxies.clear()
+
+
+def lockdown_prepare():
+    """Boot from scratch, no snapshot: drops every JavaScript object Pyodide's modules hold."""
+    import gc
+    _drop_js(_js_holders())
+    gc.collect()
+
+
+# Found before a memory snapshot is taken and dropped after it (and after every restore of
+# it): Pyodide checks that its JavaScript references are all still there when it takes a
+# snapshot, and a restored heap is this same heap, so the places are the same. Garbage is
+# collected first, so what the drop frees goes by reference counts: no collection (tens
+# of milliseconds) after a restore.
+_snapshot_holders = None
+
+
+def before_snapshot():
+    global _snapshot_holders
+    import gc
+    gc.collect()
+    _snapshot_holders = _js_holders()
+
+
+def after_snapshot():
+    global _snapshot_holders
+    _drop_js(_snapshot_holders)
+    _snapshot_holders = None
+
+
+def lockdown_seal():
+    """The last step of every boot: nothing that reaches JavaScript stays importable."""
+    sys.meta_path[:] = [_Blocker] + [f for f in sys.meta_path if f is not _Blocker and not hasattr(f, 'jsproxies') and 'JsFinder' not in type(f).__name__]
+    for name in list(sys.modules):
+        if name.partition('.')[0] in _BLOCKED:
+            del sys.modules[name]
+    # The host keeps the entry points it called for; the script gets no name for the module.
+    _install_globals()
+    _seal(True)
+    _seal_interpreter()
+    _guard_runtime()
+
+
+def _guard_runtime():
+    """
+    An audit hook (no script can remove one): the runtime's functions keep their code and
+    defaults (_restore and _begin are bound as defaults), and no script adds a hook of its
+    own, which would see every later request, the next tenant's too. It uses only its own
+    defaults: nothing a script can reach changes what it does.
+    """
+    def hook(event, args, _rt=globals(), _attrs=frozenset({'__code__', '__defaults__', '__kwdefaults__'}), _get=getattr, _err=RuntimeError):
+        if event == 'object.__setattr__':
+            if args[1] in _attrs and _get(args[0], '__globals__', None) is _rt:
+                raise _err("the ScriptBox runtime's functions cannot be changed")
+        elif event == 'sys.addaudithook':
+            raise _err('audit hooks cannot be added in the ScriptBox sandbox')
+    sys.addaudithook(hook)
+
+
+# What a new tenant finds (reset, through _reset_interpreter): the standard library's
+# modules and their attributes, the import machinery and the interpreter hooks as sealed.
+_sealed = None
+
+
+def _seal_interpreter():
+    global _sealed
+    mods = tuple((name, m, tuple(vars(m).items())) for name, m in list(sys.modules.items())
+                 if type(vars(m) if hasattr(m, '__dict__') else None) is dict)
+    hooks = tuple((k, getattr(sys, k, None)) for k in ('excepthook', 'displayhook', 'unraisablehook', 'breakpointhook'))
+    _sealed = (mods, tuple(sys.meta_path), tuple(sys.path_hooks), tuple(sys.path), hooks)
+    _reset_interpreter.__defaults__ = (_sealed,)
+
+
+def _reset_interpreter(_s=None):
+    """
+    Puts back what one tenant may have changed for the next (a reuse pool's reset): the
+    attributes modules had at boot, sys.modules entries, import hooks, sys hooks, trace and
+    profile functions, sys.monitoring tools, gc callbacks. Not put back: attributes added
+    since (a submodule imported later is one), classes changed in place, objects inside
+    module attributes, modules first imported after boot (they stay imported).
+    """
+    if _s is None:
+        return
+    mods, meta, path_hooks, path, hooks = _s
+    for name, m, items in mods:
+        _modules[name] = m
+        vars(m).update(items)
+    sys.meta_path[:] = meta
+    sys.path_hooks[:] = path_hooks
+    sys.path[:] = path
+    for k, v in hooks:
+        setattr(sys, k, v)
+    sys.settrace(None)
+    sys.setprofile(None)
+    mon = getattr(sys, 'monitoring', None)
+    if mon is not None:
+        for tool in range(6):
+            try:
+                mon.set_events(tool, 0)
+                if mon.get_tool(tool) is not None:
+                    mon.free_tool_id(tool)
+            except Exception:
+                # A tool id the interpreter does not know: nothing to free.
+                pass
+    import gc
+    gc.callbacks.clear()
+
+
+def after_restore():
+    """What a memory snapshot cannot carry, redone in a restored heap (lockdown_seal follows)."""
+    global _DEV
+    after_snapshot()
+    # The heap was snapshotted from a module still in sys.modules: it leaves again at seal.
+    # The device's file descriptor lived in the old JavaScript file system.
+    _DEV = os.open(_DEVICE, os.O_RDWR)
+    # Every engine restored from one snapshot would draw the same random numbers.
+    if 'random' in sys.modules:
+        sys.modules['random'].seed()
+    # Pyodide's restore puts the working directory on sys.path a second time.
+    while sys.path[:2] == ['', '']:
+        del sys.path[0]
+
+# ==== boot ==================================================================
+
+# Every part is defined: the first tenant's namespace, host module, event loop and patches.
+reset()
