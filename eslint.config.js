@@ -11,7 +11,10 @@ export default tseslint.config(
     extends: [tseslint.configs.base],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { 'import-x': importX },
-    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })], 'import-x/extensions': ['.ts', '.js'] },
+    settings: {
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+      'import-x/extensions': ['.ts', '.js'],
+    },
     rules: {
       // A promise nobody awaits hides its failure; say `void` (with a why) where that is meant.
       '@typescript-eslint/no-floating-promises': 'error',
@@ -26,10 +29,20 @@ export default tseslint.config(
     // The sandboxed backends and the native backends share their language layer (src/lang/)
     // and never import each other.
     files: ['wasm/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/native-bridge/**'], message: 'wasm/ must not import native-bridge/: share through src/lang/.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/native-bridge/**'], message: 'wasm/ must not import native-bridge/: share through src/lang/.' }] },
+      ],
+    },
   },
   {
     files: ['native-bridge/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/wasm/**'], message: 'native-bridge/ must not import wasm/: share through src/lang/.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/wasm/**'], message: 'native-bridge/ must not import wasm/: share through src/lang/.' }] },
+      ],
+    },
   },
 );

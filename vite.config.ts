@@ -12,8 +12,14 @@ const browserMissing = missing.some((p) => p.browserProject);
 const chromium = SYSTEM_PACKAGES.find((p) => p.name === 'chromium')!.detect;
 
 const chromiumArgs = [
-  '--no-sandbox', '--headless=new', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-sandbox',
+  '--headless=new',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 export default defineConfig({
@@ -33,23 +39,27 @@ export default defineConfig({
           pool: 'forks',
         },
       },
-      ...(browserMissing ? [] : [{
-        extends: true,
-        test: {
-          name: 'browser',
-          include: ['test/browser/**/*.test.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
-          browser: {
-            enabled: true,
-            headless: true,
-            provider: playwright({
-              launchOptions: { executablePath: process.env[chromium.binaryEnv!] || chromium.binary!, args: chromiumArgs },
-            }),
-            instances: [{ browser: 'chromium' }],
-          },
-        },
-      } satisfies TestProjectInlineConfiguration]),
+      ...(browserMissing
+        ? []
+        : [
+            {
+              extends: true,
+              test: {
+                name: 'browser',
+                include: ['test/browser/**/*.test.ts'],
+                testTimeout: 60_000,
+                hookTimeout: 120_000,
+                browser: {
+                  enabled: true,
+                  headless: true,
+                  provider: playwright({
+                    launchOptions: { executablePath: process.env[chromium.binaryEnv!] || chromium.binary!, args: chromiumArgs },
+                  }),
+                  instances: [{ browser: 'chromium' }],
+                },
+              },
+            } satisfies TestProjectInlineConfiguration,
+          ]),
     ],
   },
 });

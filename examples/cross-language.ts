@@ -13,11 +13,14 @@ export async function crossLanguage() {
       'py.score': { fn: (order) => py.call('score', [order]), capability: 'scoring' },
     },
   });
-  await lua.load(`
+  await lua.load(
+    `
     function approve(order)
       local s = host.py.score(order)
       return { approved = s >= 60, score = s }
-    end`, 'rule.lua');
+    end`,
+    'rule.lua',
+  );
   const big = await lua.call('approve', [{ total: 100, items: ['a', 'b'] }]);
   const small = await lua.call('approve', [{ total: 20, items: ['a'] }]);
   return { big, small };

@@ -7,7 +7,8 @@ export async function objectsTour() {
     capabilities: ['prices.*'],
     hostFunctions: { 'prices.get': async (sku: string) => ({ sku, price: sku.length * 10 }) },
   });
-  await py.load(`
+  await py.load(
+    `
 import asyncio, host
 
 class Cart:
@@ -26,17 +27,19 @@ class Cart:
 
 class shop:
     Cart = Cart
-`, 'shop.py');
+`,
+    'shop.py',
+  );
 
   // A remote object: methods, attributes, async methods, dispose (or `await using`).
   await using cart = await py.create('shop.Cart', ['ann']);
   await cart.call('add', ['apple', 2]);
   await cart.call('add', ['kiwi']);
-  const owner = await cart.get('owner');                         // 'ann'
-  const total = await cart.call('total');                        // 2*50 + 40 = 140
+  const owner = await cart.get('owner'); // 'ann'
+  const total = await cart.call('total'); // 2*50 + 40 = 140
   // A result with no value form (here a function) comes back as a RemoteObject too.
   const has = (await cart.call('checker')) as RemoteObject;
-  const hasKiwi = await has.call('__call__', ['kiwi']);         // true
+  const hasKiwi = await has.call('__call__', ['kiwi']); // true
   await has.dispose();
 
   // Cancellation: abort a running call; the calls queued behind it still run.
@@ -46,7 +49,7 @@ class shop:
   setTimeout(() => ac.abort(new Error('user pressed Stop')), 50);
   const stopped = await endless.catch((e: unknown) => e);
   const aborted = stopped instanceof AbortError && stopped.name === 'AbortError';
-  const after = (await next).value;                             // 42
+  const after = (await next).value; // 42
 
   // Lua: a table with methods, made by its constructor Rect.new.
   await using lua = await createEngine('lua');
@@ -59,11 +62,11 @@ function Rect:scaled(k) return Rect.new(self.w * k, self.h * k) end
 function area_of(r) return r:area() end
 `);
   await using rect = await lua.create('Rect', [2, 3]);
-  const area = await rect.call('area');                          // 6
-  const big = (await rect.call('scaled', [10])) as RemoteObject;  // another RemoteObject
-  const bigArea = await lua.call('area_of', [big]);              // 600: passed back, it is the table itself
+  const area = await rect.call('area'); // 6
+  const big = (await rect.call('scaled', [10])) as RemoteObject; // another RemoteObject
+  const bigArea = await lua.call('area_of', [big]); // 600: passed back, it is the table itself
   await big.dispose();
-  const handles = (await lua.stats()).handles;                   // 1 (rect)
+  const handles = (await lua.stats()).handles; // 1 (rect)
   return { owner, total, hasKiwi, aborted, after, area, bigArea, handles };
 }
 

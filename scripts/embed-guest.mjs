@@ -21,7 +21,9 @@ function walk(dir) {
 
 /** `host.py` -> `HOST_PY`; `lua-5.4.lua` -> `LUA_5_4_LUA`. */
 export function constantName(file) {
-  return basename(file).toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+  return basename(file)
+    .toUpperCase()
+    .replace(/[^A-Z0-9]+/g, '_');
 }
 
 const files = ['src/lang', 'wasm', 'native-bridge'].flatMap((d) => (existsSync(join(root, d)) ? walk(join(root, d)) : []));

@@ -59,7 +59,11 @@ function isDebianLike() {
 
 /** Runs apt-get quietly; returns '' on success, else what went wrong (its last output line). */
 function apt(args) {
-  const r = spawnSync('apt-get', args, { encoding: 'utf8', env: { ...env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync('apt-get', args, {
+    encoding: 'utf8',
+    env: { ...env, DEBIAN_FRONTEND: 'noninteractive' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (r.status === 0) return '';
   const last = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n').pop();
   return `apt-get ${args[0]} exited ${r.status ?? r.signal}${last ? `: ${last}` : ''}`;

@@ -46,5 +46,7 @@ const url = server.resolvedUrls?.local[0] ?? server.resolvedUrls?.network[0] ?? 
 console.log(`\n  ScriptBox playground: ${url}`);
 console.log(`  benchmarks:           ${url}bench.html`);
 console.log(`  embedding example:    ${url}embed.html`);
-console.log(`  ${args['no-isolation'] ? 'served WITHOUT COOP/COEP: the engine uses postMessage (see docs/playground.md)' : 'cross-origin isolated (COOP/COEP): SharedArrayBuffer channel'}`);
+console.log(
+  `  ${args['no-isolation'] ? 'served WITHOUT COOP/COEP: the engine uses postMessage (see docs/playground.md)' : 'cross-origin isolated (COOP/COEP): SharedArrayBuffer channel'}`,
+);
 console.log('  Ctrl+C stops the server.\n');

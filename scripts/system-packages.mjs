@@ -55,7 +55,16 @@ export const SYSTEM_PACKAGES = [
   },
 ];
 
-const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib', '/lib64', '/usr/lib64'];
+const LIB_DIRS = [
+  '/usr/lib/x86_64-linux-gnu',
+  '/usr/lib/aarch64-linux-gnu',
+  '/lib/x86_64-linux-gnu',
+  '/lib/aarch64-linux-gnu',
+  '/usr/lib',
+  '/usr/local/lib',
+  '/lib64',
+  '/usr/lib64',
+];
 
 /** @type {string[] | undefined} */
 let loaderNames;
@@ -91,7 +100,12 @@ function knownLibraries() {
  * installed: to try the skip and "cannot install" paths on a machine that has everything.
  */
 function assumedMissing() {
-  return new Set((process.env.SCRIPTBOX_ASSUME_MISSING ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  return new Set(
+    (process.env.SCRIPTBOX_ASSUME_MISSING ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 }
 
 /**
@@ -141,7 +155,9 @@ export function skippedTests(missing = missingPackages()) {
 
 /** The block printed where missing packages cannot be installed here. */
 export function missingReport(missing, reason) {
-  const lines = [`scriptbox: ${missing.length} system package${missing.length === 1 ? '' : 's'} missing (${reason}); the tests that need them will be skipped:`];
+  const lines = [
+    `scriptbox: ${missing.length} system package${missing.length === 1 ? '' : 's'} missing (${reason}); the tests that need them will be skipped:`,
+  ];
   for (const p of missing) lines.push(`  - ${p.name}: ${p.why}; skips ${p.tests.join(', ')}`);
   lines.push(`  install them with:  ${installCommand(missing.map((p) => p.name))}`);
   lines.push('  (as root, `npm test` installs them itself)');

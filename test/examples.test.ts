@@ -22,7 +22,16 @@ describe('README examples', () => {
   }, 60_000);
 
   it('the objects, async and cancellation tour does what README says', async () => {
-    expect(await objectsTour()).toEqual({ owner: 'ann', total: 140, hasKiwi: true, aborted: true, after: 42, area: 6, bigArea: 600, handles: 1 });
+    expect(await objectsTour()).toEqual({
+      owner: 'ann',
+      total: 140,
+      hasKiwi: true,
+      aborted: true,
+      after: 42,
+      area: 6,
+      bigArea: 600,
+      handles: 1,
+    });
   }, 60_000);
 
   it('a Lua rule calls a Python function through a forwarding host function', async () => {
@@ -33,22 +42,34 @@ describe('README examples', () => {
     expect(await nativeTour()).toEqual({ fib: 196418, sum: 45, backend: 'native', isolated: true });
   }, 60_000);
 
-  it.each(['examples/builtins.py', 'examples/builtins.lua'])('%s runs with the built-ins granted, and is denied without', async (file) => {
-    const run = promisify(execFile);
-    const { stdout } = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'log,kv.*,channel.*', '--json']);
-    expect(JSON.parse(stdout)).toMatchObject({ success: true, value: [1, { kind: 'visit' }, ['visits']] });
-    const denied = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'log', '--json']).catch((e: { stdout: string }) => e);
-    expect(JSON.parse(denied.stdout).error.message).toMatch(/host.kv.get needs capability 'kv.read'/);
-  }, 60_000);
+  it.each(['examples/builtins.py', 'examples/builtins.lua'])(
+    '%s runs with the built-ins granted, and is denied without',
+    async (file) => {
+      const run = promisify(execFile);
+      const { stdout } = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'log,kv.*,channel.*', '--json']);
+      expect(JSON.parse(stdout)).toMatchObject({ success: true, value: [1, { kind: 'visit' }, ['visits']] });
+      const denied = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'log', '--json']).catch(
+        (e: { stdout: string }) => e,
+      );
+      expect(JSON.parse(denied.stdout).error.message).toMatch(/host.kv.get needs capability 'kv.read'/);
+    },
+    60_000,
+  );
 
   it.each([
     ['examples/counter.py', { success: true, value: 1, stdout: 'visit number 1\n' }],
     ['examples/counter.lua', { success: true, value: 1, stdout: 'visit number 1\n' }],
     ['examples/async-host.py', { success: true, value: 'hello, world!', stdout: 'hello world\n' }],
     ['examples/errors.py', { success: false, stdout: 'about to divide\n', error: { type: 'ZeroDivisionError', line: 3 } }],
-  ])('the playground example %s runs from the CLI as it does in the page', async (file, expected) => {
-    const run = promisify(execFile);
-    const out = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'kv.*', '--json']).catch((e: { stdout: string }) => e);
-    expect(JSON.parse(out.stdout)).toMatchObject(expected);
-  }, 60_000);
+  ])(
+    'the playground example %s runs from the CLI as it does in the page',
+    async (file, expected) => {
+      const run = promisify(execFile);
+      const out = await run(process.execPath, ['dist/src/cli/main.js', 'run', file, '--allow', 'kv.*', '--json']).catch(
+        (e: { stdout: string }) => e,
+      );
+      expect(JSON.parse(out.stdout)).toMatchObject(expected);
+    },
+    60_000,
+  );
 });

@@ -22,7 +22,18 @@ export default defineConfig({
   },
   // Known up front: a dependency found late (in the engine worker) makes Vite reload the page.
   optimizeDeps: {
-    include: ['msgpackr', 'comlink', 'codemirror', '@codemirror/lang-python', '@codemirror/language', '@codemirror/legacy-modes/mode/lua', '@codemirror/state', '@codemirror/view', 'chart.js', 'tinybench'],
+    include: [
+      'msgpackr',
+      'comlink',
+      'codemirror',
+      '@codemirror/lang-python',
+      '@codemirror/language',
+      '@codemirror/legacy-modes/mode/lua',
+      '@codemirror/state',
+      '@codemirror/view',
+      'chart.js',
+      'tinybench',
+    ],
   },
   server: { host: 'localhost' },
   preview: { host: 'localhost' },

@@ -18,7 +18,10 @@ export interface TargetChoice {
  * `nativeMissing` says why a language's native backend cannot load here (the library is
  * missing), or undefined when it can.
  */
-export function allTargets(env: { node: boolean; nativeMissing?: (language: EngineTarget['language']) => string | undefined }): TargetChoice[] {
+export function allTargets(env: {
+  node: boolean;
+  nativeMissing?: (language: EngineTarget['language']) => string | undefined;
+}): TargetChoice[] {
   const out: TargetChoice[] = [];
   for (const language of LANGUAGES) {
     for (const backend of BACKENDS) {
@@ -37,12 +40,16 @@ export function allTargets(env: { node: boolean; nativeMissing?: (language: Engi
 /** `--targets` patterns, comma-separated; `*` matches within one part of a target id (e.g. `python/*`). */
 export function targetMatcher(pattern: string | undefined): (id: string) => boolean {
   if (!pattern) return () => true;
-  const res = pattern.split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
-    const rx = p
-      .split('*')
-      .map((part) => part.replace(/[.+?^$()|{}[\]\\]/g, (c) => `\\${c}`))
-      .join('[^/]*');
-    return new RegExp(`^${rx}(/.*)?$`);
-  });
+  const res = pattern
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      const rx = p
+        .split('*')
+        .map((part) => part.replace(/[.+?^$()|{}[\]\\]/g, (c) => `\\${c}`))
+        .join('[^/]*');
+      return new RegExp(`^${rx}(/.*)?$`);
+    });
   return (id) => res.some((r) => r.test(id));
 }

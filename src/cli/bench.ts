@@ -52,7 +52,14 @@ export async function benchMain(argv: string[]): Promise<number> {
     const report = await runBench(
       {
         quick: values.quick,
-        ...(values.only ? { only: values.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+        ...(values.only
+          ? {
+              only: values.only
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean),
+            }
+          : {}),
         ...(values.targets ? { targets: values.targets } : {}),
         progress,
       },

@@ -66,7 +66,9 @@ export async function main(argv: string[]): Promise<number> {
 
 function unknown(word: string): number {
   const what = word.startsWith('-') ? 'option' : 'command';
-  process.stderr.write(`scriptbox: unknown ${what} '${word}'; did you mean '${closest(word.replace(/^-+/, ''), [...Object.keys(COMMANDS), 'help'])}'? (scriptbox --help lists them)\n`);
+  process.stderr.write(
+    `scriptbox: unknown ${what} '${word}'; did you mean '${closest(word.replace(/^-+/, ''), [...Object.keys(COMMANDS), 'help'])}'? (scriptbox --help lists them)\n`,
+  );
   return 2;
 }
 

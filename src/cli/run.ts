@@ -81,7 +81,8 @@ export async function runMain(argv: string[]): Promise<number> {
   let timeoutMs: number | undefined;
   if (values.timeout !== undefined) {
     timeoutMs = Number(values.timeout);
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) return usageError(`--timeout takes a positive number of milliseconds (got ${values.timeout})`);
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      return usageError(`--timeout takes a positive number of milliseconds (got ${values.timeout})`);
   }
 
   let code: string;
@@ -96,7 +97,12 @@ export async function runMain(argv: string[]): Promise<number> {
     }
   }
 
-  const capabilities = values.allow ? values.allow.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const capabilities = values.allow
+    ? values.allow
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
   try {
     await using engine = await createEngine(language, {
       capabilities,

@@ -23,13 +23,17 @@ interface Resolved {
 
 /** Checks `mounts` at the public entry: absolute host dirs that exist, distinct script paths. */
 export async function checkMounts(v: unknown): Promise<Resolved[]> {
-  if (!Array.isArray(v)) throw new InvalidInputError("mounts must be an array of { hostPath, path, readOnly? }, e.g. [{ hostPath: '/srv/data', path: '/data', readOnly: true }]");
+  if (!Array.isArray(v))
+    throw new InvalidInputError(
+      "mounts must be an array of { hostPath, path, readOnly? }, e.g. [{ hostPath: '/srv/data', path: '/data', readOnly: true }]",
+    );
   const out: Resolved[] = [];
   for (const [i, m] of v.entries()) {
     const where = `mounts[${i}]`;
     if (typeof m !== 'object' || m === null) throw new InvalidInputError(`${where} must be { hostPath, path, readOnly? }`);
     const { hostPath, path, readOnly } = m as Record<string, unknown>;
-    if (typeof hostPath !== 'string' || !isAbsolute(hostPath)) throw new InvalidInputError(`${where}.hostPath must be an absolute host directory`);
+    if (typeof hostPath !== 'string' || !isAbsolute(hostPath))
+      throw new InvalidInputError(`${where}.hostPath must be an absolute host directory`);
     if (typeof path !== 'string' || !path.startsWith('/') || posix.normalize(path) !== path || path === '/') {
       throw new InvalidInputError(`${where}.path must be an absolute, normalized script path other than '/', like '/data'`);
     }
@@ -72,7 +76,8 @@ function fsError(e: unknown, scriptPath: string, op: string): Error {
   if (code === 'ENOTDIR') return new InvalidInputError(`host.fs.${op}: a part of ${scriptPath} is not a directory`);
   if (code === 'EISDIR') return new InvalidInputError(`host.fs.${op}: ${scriptPath} is a directory; give a file path`);
   if (code === 'ELOOP') return new PermissionDeniedError(`host.fs.${op}: ${scriptPath} is a symlink; use the path of a plain file`);
-  if (code === 'EACCES' || code === 'EPERM') return new PermissionDeniedError(`host.fs.${op}: the host does not allow access to ${scriptPath} (${code})`);
+  if (code === 'EACCES' || code === 'EPERM')
+    return new PermissionDeniedError(`host.fs.${op}: the host does not allow access to ${scriptPath} (${code})`);
   return new InvalidInputError(`host.fs.${op}: cannot use ${scriptPath} (${code ?? String(e)})`);
 }
 
@@ -93,7 +98,8 @@ export class MountedFiles {
   constructor(private readonly mounts: Resolved[]) {}
 
   private locate(scriptPath: unknown, write: boolean): { mount: Resolved; host: string; rel: string[] } {
-    if (typeof scriptPath !== 'string' || !scriptPath.startsWith('/')) throw new InvalidInputError('host.fs paths are absolute script paths, like /data/file.txt');
+    if (typeof scriptPath !== 'string' || !scriptPath.startsWith('/'))
+      throw new InvalidInputError('host.fs paths are absolute script paths, like /data/file.txt');
     if (scriptPath.includes('\0')) throw new InvalidInputError('host.fs paths cannot contain NUL');
     const norm = posix.normalize(scriptPath);
     const mount = this.mounts.find((m) => norm === m.path || norm.startsWith(`${m.path}/`));
@@ -104,7 +110,10 @@ export class MountedFiles {
     if (write && mount.readOnly) throw new PermissionDeniedError(`host.fs: ${mount.path} is mounted read-only`);
     const host = resolve(join(mount.root, norm.slice(mount.path.length)));
     if (!within(mount.root, host)) throw new PermissionDeniedError(`host.fs: ${scriptPath} leaves its mount`);
-    const rel = norm.slice(mount.path.length).split('/').filter((p) => p !== '');
+    const rel = norm
+      .slice(mount.path.length)
+      .split('/')
+      .filter((p) => p !== '');
     return { mount, host, rel };
   }
 
@@ -121,7 +130,8 @@ export class MountedFiles {
   }
 
   async read(path: unknown, encoding: unknown = 'utf-8'): Promise<string | Uint8Array> {
-    if (encoding !== null && encoding !== 'utf-8' && encoding !== 'utf8') throw new InvalidInputError("host.fs.read encoding must be 'utf-8' or None/nil for bytes");
+    if (encoding !== null && encoding !== 'utf-8' && encoding !== 'utf8')
+      throw new InvalidInputError("host.fs.read encoding must be 'utf-8' or None/nil for bytes");
     const { mount, host } = this.locate(path, false);
     const scriptPath = String(path);
     const real = await this.real(mount, host, scriptPath, 'read');
@@ -183,7 +193,8 @@ export class MountedFiles {
       }
       const real = st.isSymbolicLink() ? await this.real(mount, next, scriptPath, 'write') : next;
       if (!within(mount.root, real)) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} leads out of its mount (a symlink)`);
-      if (!(await stat(real)).isDirectory()) throw new InvalidInputError(`host.fs.write: a part of ${scriptPath} is a file, not a directory`);
+      if (!(await stat(real)).isDirectory())
+        throw new InvalidInputError(`host.fs.write: a part of ${scriptPath} is a file, not a directory`);
       dir = real;
     }
     // 2. Missing parts, made one level at a time inside the checked directory.
@@ -196,7 +207,8 @@ export class MountedFiles {
       }
       // Made by us or by someone just now: it must be a real directory, not a symlink.
       const st = await lstat(next);
-      if (!st.isDirectory()) throw new PermissionDeniedError(`host.fs.write: a part of ${scriptPath} changed while it was made (now ${kindOf(st)})`);
+      if (!st.isDirectory())
+        throw new PermissionDeniedError(`host.fs.write: a part of ${scriptPath} changed while it was made (now ${kindOf(st)})`);
       dir = next;
     }
     return dir;
@@ -228,7 +240,8 @@ export class MountedFiles {
       const st = await fh.stat();
       if (!st.isFile()) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} is ${kindOf(st)}; only regular files can be written`);
       // Checked again now that the file is open: its directory must still be inside the mount.
-      if (!within(mount.root, await realpath(dir))) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} leads out of its mount (a symlink)`);
+      if (!within(mount.root, await realpath(dir)))
+        throw new PermissionDeniedError(`host.fs.write: ${scriptPath} leads out of its mount (a symlink)`);
       await fh.truncate(0);
       await fh.writeFile(data);
     } catch (e) {

@@ -43,7 +43,14 @@ export interface FoundPython extends FoundLibrary {
 }
 
 const LUAJIT_NAMES = ['libluajit-5.1.so.2', 'libluajit-5.1.so', 'libluajit-5.1.2.dylib', 'libluajit-5.1.dylib'];
-const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib', '/usr/local/lib', '/opt/homebrew/lib'];
+const LIB_DIRS = [
+  '/usr/lib/x86_64-linux-gnu',
+  '/usr/lib/aarch64-linux-gnu',
+  '/lib/x86_64-linux-gnu',
+  '/usr/lib',
+  '/usr/local/lib',
+  '/opt/homebrew/lib',
+];
 
 /** True when the dynamic loader can open `name` (a path or a bare soname). */
 function loads(name: string): boolean {
@@ -72,7 +79,8 @@ export function findLuaJit(search?: LibrarySearch): FoundLibrary {
 function searchLuaJit({ names, dirs }: LibrarySearch): FoundLibrary {
   const env = process.env.SCRIPTBOX_LIBLUAJIT;
   if (env) {
-    if (!loads(env)) throw new UnavailableError(`SCRIPTBOX_LIBLUAJIT is ${env}, which cannot be loaded; point it at libluajit-5.1.so.2 or unset it`);
+    if (!loads(env))
+      throw new UnavailableError(`SCRIPTBOX_LIBLUAJIT is ${env}, which cannot be loaded; point it at libluajit-5.1.so.2 or unset it`);
     return { path: env, via: 'SCRIPTBOX_LIBLUAJIT' };
   }
   for (const name of names) if (loads(name)) return { path: name, via: 'loader path' };
@@ -156,7 +164,9 @@ function searchPython(search: LibrarySearch | undefined): FoundPython {
   if (env) {
     const version = versionOf(env);
     if (!version || !loads(env)) {
-      throw new UnavailableError(`SCRIPTBOX_LIBPYTHON is ${env}, which cannot be loaded as libpython3.X; point it at a shared libpython (e.g. /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0) or unset it`);
+      throw new UnavailableError(
+        `SCRIPTBOX_LIBPYTHON is ${env}, which cannot be loaded as libpython3.X; point it at a shared libpython (e.g. /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0) or unset it`,
+      );
     }
     const home = process.env.SCRIPTBOX_PYTHONHOME ?? homeOf(env, version);
     return { path: env, via: 'SCRIPTBOX_LIBPYTHON', version, ...(home ? { home } : {}) };

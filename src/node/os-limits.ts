@@ -118,7 +118,10 @@ function launcherWorks(prefix: string[]): { ok: true } | { ok: false; why: strin
   if (probed) return probed;
   const [cmd, ...args] = [...prefix, process.execPath, '--version'];
   const r = spawnSync(cmd!, args, { env: {}, stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000, encoding: 'utf8' });
-  probed = r.status === 0 ? { ok: true } : { ok: false, why: (r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`).trim().split('\n')[0]!.slice(0, 200) };
+  probed =
+    r.status === 0
+      ? { ok: true }
+      : { ok: false, why: (r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`).trim().split('\n')[0]!.slice(0, 200) };
   return probed;
 }
 
@@ -130,13 +133,25 @@ function launcherWorks(prefix: string[]): { ok: true } | { ok: false; why: strin
 export function planNativeLaunch(needs: string[]): NativeLaunch {
   const applied = ['own session and process group (signals to process group 0 stay in the engine)'];
   if (process.platform !== 'linux') {
-    return { prefix: [], applied, refused: [`PID namespace, private /proc, unprivileged uid, capability drop: Linux only (this is ${process.platform}); the script can see and signal your processes`] };
+    return {
+      prefix: [],
+      applied,
+      refused: [
+        `PID namespace, private /proc, unprivileged uid, capability drop: Linux only (this is ${process.platform}); the script can see and signal your processes`,
+      ],
+    };
   }
   const unshare = tool('unshare');
   const setpriv = tool('setpriv');
   const root = process.getuid?.() === 0;
   if (!unshare || !setpriv) {
-    return { prefix: [], applied, refused: [`PID namespace, private /proc, capability drop: util-linux's unshare and setpriv were not found in ${TOOL_DIRS.join(', ')}; install util-linux. The script can see your processes${root ? '' : ' and signal those of your uid'}`] };
+    return {
+      prefix: [],
+      applied,
+      refused: [
+        `PID namespace, private /proc, capability drop: util-linux's unshare and setpriv were not found in ${TOOL_DIRS.join(', ')}; install util-linux. The script can see your processes${root ? '' : ' and signal those of your uid'}`,
+      ],
+    };
   }
   const refused: string[] = [];
   const ns = ['--pid', '--fork', '--kill-child', '--mount-proc', '--net'];
@@ -148,14 +163,26 @@ export function planNativeLaunch(needs: string[]): NativeLaunch {
     else {
       const more = unreadable.length > 1 ? ` (and ${unreadable.length - 1} more)` : '';
       // Kept short: stats() words are cut at 300 characters.
-      refused.push(`unprivileged uid ${UNPRIVILEGED_ID}: ${unreadable[0]!.slice(-100)}${more} is not readable by other users, so the child stays uid 0 without capabilities; make it world-readable or point SCRIPTBOX_LIBPYTHON / SCRIPTBOX_LIBLUAJIT at a readable copy`);
+      refused.push(
+        `unprivileged uid ${UNPRIVILEGED_ID}: ${unreadable[0]!.slice(-100)}${more} is not readable by other users, so the child stays uid 0 without capabilities; make it world-readable or point SCRIPTBOX_LIBPYTHON / SCRIPTBOX_LIBLUAJIT at a readable copy`,
+      );
     }
   }
   const ids = id === undefined ? [] : [`--reuid=${id}`, `--regid=${id}`, '--clear-groups'];
   // setsid: the engine leads a session of its own inside the namespace, so kill(0, sig)
   // does not even reach the launcher (which, when the uid stays 0, it could signal).
   const setsid = tool('setsid');
-  const prefix = [unshare, ...(root ? [] : ['--user', '--map-root-user']), ...ns, '--', ...(setsid ? [setsid] : []), setpriv, ...ids, ...drop, '--'];
+  const prefix = [
+    unshare,
+    ...(root ? [] : ['--user', '--map-root-user']),
+    ...ns,
+    '--',
+    ...(setsid ? [setsid] : []),
+    setpriv,
+    ...ids,
+    ...drop,
+    '--',
+  ];
   const works = launcherWorks(prefix);
   if (!works.ok) {
     return {
@@ -184,7 +211,11 @@ function capabilities(): { eff: bigint; bnd: bigint } | undefined {
 /** The network interfaces this process sees. */
 function interfaces(): string[] {
   try {
-    return readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.trim().split(':')[0]!).filter(Boolean);
+    return readFileSync('/proc/net/dev', 'utf8')
+      .split('\n')
+      .slice(2)
+      .map((l) => l.trim().split(':')[0]!)
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -207,7 +238,10 @@ function userNamespaceRoot(): number | undefined {
  * afterwards: call it on the child's main thread before the engine's worker thread exists.
  * `planned` carries the host's own words (what it applied and why something is missing).
  */
-export function enterIsolation(report: IsolationReport, planned: { applied: string[]; refused: string[] } = { applied: [], refused: [] }): void {
+export function enterIsolation(
+  report: IsolationReport,
+  planned: { applied: string[]; refused: string[] } = { applied: [], refused: [] },
+): void {
   report.applied.push(...planned.applied);
   report.refused.push(...planned.refused);
   if (process.platform !== 'linux') {
@@ -226,7 +260,9 @@ export function enterIsolation(report: IsolationReport, planned: { applied: stri
     if (own) report.applied.push("private /proc (lists only the engine's own processes)");
     else report.refused.push("private /proc: /proc is the host's; the script can list the host's processes");
   } else if (!planned.refused.some((w) => w.startsWith('PID namespace'))) {
-    report.refused.push('PID namespace: the child is not pid 1 of a namespace of its own; the script can see and may signal host processes');
+    report.refused.push(
+      'PID namespace: the child is not pid 1 of a namespace of its own; the script can see and may signal host processes',
+    );
   }
   const uid = process.getuid?.() ?? 0;
   const mapped = userNamespaceRoot();
@@ -244,7 +280,13 @@ export function enterIsolation(report: IsolationReport, planned: { applied: stri
   const ifs = interfaces();
   if (ifs.length > 0 && ifs.every((i) => i === 'lo')) report.applied.push('network namespace (no network)');
   else if (c.unshare(CLONE_NEWNET) === 0) report.applied.push('network namespace (no network)');
-  else report.refused.push(failure(c, 'network namespace: the OS refused (needs CAP_SYS_ADMIN; unprivileged user namespaces cannot be entered by a threaded process)'));
+  else
+    report.refused.push(
+      failure(
+        c,
+        'network namespace: the OS refused (needs CAP_SYS_ADMIN; unprivileged user namespaces cannot be entered by a threaded process)',
+      ),
+    );
 }
 
 function vmBytes(): number {
@@ -294,7 +336,11 @@ export function applyRlimits(plan: RlimitPlan, report: IsolationReport): void {
     else report.refused.push(failure(c, label));
   };
   const as = vmBytes() + plan.memoryBytes + RUNTIME_SLACK_BYTES;
-  set(RLIMIT_AS, as, `address space ${Math.round(as / 2 ** 20)} MiB (booted size + limits.memoryBytes + ${RUNTIME_SLACK_BYTES / 2 ** 20} MiB)`);
+  set(
+    RLIMIT_AS,
+    as,
+    `address space ${Math.round(as / 2 ** 20)} MiB (booted size + limits.memoryBytes + ${RUNTIME_SLACK_BYTES / 2 ** 20} MiB)`,
+  );
   const files = openFiles() + FILE_ROOM;
   set(RLIMIT_NOFILE, files, `open files ${files}`);
   set(RLIMIT_CPU, plan.cpuSeconds, `CPU ${plan.cpuSeconds} s`);

@@ -34,7 +34,14 @@ const TYPES: Record<string, string> = {
 };
 
 /** What `scriptbox/playground`'s editor imports: optional peer dependencies of the package. */
-const PLAYGROUND_PEERS = ['codemirror', '@codemirror/lang-python', '@codemirror/language', '@codemirror/legacy-modes', '@codemirror/state', '@codemirror/view'];
+const PLAYGROUND_PEERS = [
+  'codemirror',
+  '@codemirror/lang-python',
+  '@codemirror/language',
+  '@codemirror/legacy-modes',
+  '@codemirror/state',
+  '@codemirror/view',
+];
 const PLAYGROUND_EDITOR = /[\\/]web[\\/]playground[\\/]editor\.[jt]s$/;
 
 export interface ScriptboxViteOptions {

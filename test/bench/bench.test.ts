@@ -19,7 +19,10 @@ const run = promisify(execFile);
 /** The two pool-acquire rows of a target (reset reuse, reset fresh), compared with its cold-start. */
 function expectPoolRows(report: BenchReport, target: string, withColdStart: boolean): void {
   const rows = report.results.filter((r) => r.workload === 'pool-acquire' && r.target === target);
-  expect(rows.map((r) => r.params ?? null), target).toEqual([null, { resetFresh: 1 }]);
+  expect(
+    rows.map((r) => r.params ?? null),
+    target,
+  ).toEqual([null, { resetFresh: 1 }]);
   for (const r of rows) {
     expect(r, target).toMatchObject({ unit: 'ms', baseline: target, baselineWorkload: 'cold-start' });
     expect(r.samples, target).toBeGreaterThan(0);
@@ -63,76 +66,111 @@ describe('bench targets', () => {
 });
 
 describe('scriptbox bench --quick --json', () => {
-  it('reports every workload for every available target, or why not', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sb-bench-'));
-    const file = join(dir, 'bench.json');
-    const { stdout } = await run(process.execPath, ['--expose-gc', 'dist/src/cli/main.js', 'bench', '--quick', '--json', file], {
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 15 * 60_000,
-    });
-    const report = JSON.parse(await readFile(file, 'utf8')) as BenchReport;
-    expect(report.machine).toMatchObject({ cpus: expect.any(Number), node: process.version, platform: expect.any(String), when: expect.any(String) });
-    expect(report.skipped.filter((s) => s.reason.startsWith('failed'))).toEqual([]);
-    const available = allTargets({ node: true, nativeMissing }).filter((c) => !c.unavailable);
-    for (const w of WORKLOADS) {
-      for (const { target } of available) {
-        const measured = report.results.some((r) => r.workload === w.id && r.target === target.id);
-        const skip = report.skipped.find((s) => s.workload === w.id && s.target === target.id);
-        expect(measured || !!skip?.reason, `${w.id} on ${target.id}`).toBe(true);
-      }
-    }
-    for (const r of report.results) {
-      expect(r.samples, `${r.workload} ${r.target}`).toBeGreaterThan(0);
-      expect(Number.isFinite(r.median) && Number.isFinite(r.p95)).toBe(true);
-      if (r.baseline) {
-        const workload = r.baselineWorkload ?? r.workload;
-        expect(report.results.some((b) => b.workload === workload && b.target === r.baseline), `${r.workload}: baseline ${workload} ${r.baseline}`).toBe(true);
-        expect(r.ratio).toBeGreaterThan(0);
-      }
-    }
-    for (const { target } of available) expectPoolRows(report, target.id, true);
-    expect(stdout).toContain('| pool-acquire (reset fresh) |');
-    // Restart after a hard kill: measured where a kill is possible; refused inline and for
-    // native workers (a thread inside native code cannot be killed), with the reason.
-    for (const { target } of available) {
-      const row = report.results.find((r) => r.workload === 'restart' && r.target === target.id);
-      if (target.placement === 'inline' || (target.backend === 'native' && target.placement === 'worker')) {
-        expect(row, target.id).toBeUndefined();
-        expect(report.skipped.find((s) => s.workload === 'restart' && s.target === target.id)?.reason, target.id).toMatch(/cannot|caller's thread/);
-      } else expect(row?.median, target.id).toBeGreaterThan(0);
-    }
-    expect(stdout).toContain('| cold-start (no pre-started worker) | python/wasm/worker |');
-    for (const b of ['baseline/stock-loadPyodide', 'baseline/stock-wasmoon', 'baseline/comlink', 'baseline/postMessage', 'baseline/structuredClone']) {
-      expect(report.results.some((r) => r.target === b), b).toBe(true);
-    }
-    expect(stdout).toContain('| workload | target | median | p95 | unit | samples | vs baseline |');
-    expect(formatTable(report)).toContain('Skipped:');
-  }, 20 * 60_000);
-
-  it('pool-acquire: reuse and fresh rows per target, ratio to the same run\'s cold-start, pools closed', async () => {
-    // The CLI ends on its own (execFile resolves) only if every pool and engine was let go.
-    const bench = async (only: string) => {
-      const { stdout } = await run(process.execPath, ['--expose-gc', 'dist/src/cli/main.js', 'bench', '--quick', '--only', only, '--targets', 'lua/wasm/worker', '--json'], {
+  it(
+    'reports every workload for every available target, or why not',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'sb-bench-'));
+      const file = join(dir, 'bench.json');
+      const { stdout } = await run(process.execPath, ['--expose-gc', 'dist/src/cli/main.js', 'bench', '--quick', '--json', file], {
         maxBuffer: 16 * 1024 * 1024,
-        timeout: 5 * 60_000,
+        timeout: 15 * 60_000,
       });
-      return JSON.parse(stdout) as BenchReport;
-    };
-    const both = await bench('cold-start,pool-acquire');
-    expect(both.skipped).toEqual([]);
-    expectPoolRows(both, 'lua/wasm/worker', true);
-    const cold = both.results.find((r) => r.workload === 'cold-start' && r.target === 'lua/wasm/worker')!;
-    const reuse = both.results.find((r) => r.workload === 'pool-acquire' && !r.params)!;
-    expect(reuse.ratio).toBeCloseTo(reuse.median / cold.median, 10);
-    expect(formatTable(both)).toMatch(/\| pool-acquire \(reset fresh\) \| lua\/wasm\/worker \|.*x cold-start \|/);
-    // Without cold-start in the run, the rows still say what they compare with, but have no ratio.
-    expectPoolRows(await bench('pool-acquire'), 'lua/wasm/worker', false);
-  }, 10 * 60_000);
+      const report = JSON.parse(await readFile(file, 'utf8')) as BenchReport;
+      expect(report.machine).toMatchObject({
+        cpus: expect.any(Number),
+        node: process.version,
+        platform: expect.any(String),
+        when: expect.any(String),
+      });
+      expect(report.skipped.filter((s) => s.reason.startsWith('failed'))).toEqual([]);
+      const available = allTargets({ node: true, nativeMissing }).filter((c) => !c.unavailable);
+      for (const w of WORKLOADS) {
+        for (const { target } of available) {
+          const measured = report.results.some((r) => r.workload === w.id && r.target === target.id);
+          const skip = report.skipped.find((s) => s.workload === w.id && s.target === target.id);
+          expect(measured || !!skip?.reason, `${w.id} on ${target.id}`).toBe(true);
+        }
+      }
+      for (const r of report.results) {
+        expect(r.samples, `${r.workload} ${r.target}`).toBeGreaterThan(0);
+        expect(Number.isFinite(r.median) && Number.isFinite(r.p95)).toBe(true);
+        if (r.baseline) {
+          const workload = r.baselineWorkload ?? r.workload;
+          expect(
+            report.results.some((b) => b.workload === workload && b.target === r.baseline),
+            `${r.workload}: baseline ${workload} ${r.baseline}`,
+          ).toBe(true);
+          expect(r.ratio).toBeGreaterThan(0);
+        }
+      }
+      for (const { target } of available) expectPoolRows(report, target.id, true);
+      expect(stdout).toContain('| pool-acquire (reset fresh) |');
+      // Restart after a hard kill: measured where a kill is possible; refused inline and for
+      // native workers (a thread inside native code cannot be killed), with the reason.
+      for (const { target } of available) {
+        const row = report.results.find((r) => r.workload === 'restart' && r.target === target.id);
+        if (target.placement === 'inline' || (target.backend === 'native' && target.placement === 'worker')) {
+          expect(row, target.id).toBeUndefined();
+          expect(report.skipped.find((s) => s.workload === 'restart' && s.target === target.id)?.reason, target.id).toMatch(
+            /cannot|caller's thread/,
+          );
+        } else expect(row?.median, target.id).toBeGreaterThan(0);
+      }
+      expect(stdout).toContain('| cold-start (no pre-started worker) | python/wasm/worker |');
+      for (const b of [
+        'baseline/stock-loadPyodide',
+        'baseline/stock-wasmoon',
+        'baseline/comlink',
+        'baseline/postMessage',
+        'baseline/structuredClone',
+      ]) {
+        expect(
+          report.results.some((r) => r.target === b),
+          b,
+        ).toBe(true);
+      }
+      expect(stdout).toContain('| workload | target | median | p95 | unit | samples | vs baseline |');
+      expect(formatTable(report)).toContain('Skipped:');
+    },
+    20 * 60_000,
+  );
+
+  it(
+    "pool-acquire: reuse and fresh rows per target, ratio to the same run's cold-start, pools closed",
+    async () => {
+      // The CLI ends on its own (execFile resolves) only if every pool and engine was let go.
+      const bench = async (only: string) => {
+        const { stdout } = await run(
+          process.execPath,
+          ['--expose-gc', 'dist/src/cli/main.js', 'bench', '--quick', '--only', only, '--targets', 'lua/wasm/worker', '--json'],
+          {
+            maxBuffer: 16 * 1024 * 1024,
+            timeout: 5 * 60_000,
+          },
+        );
+        return JSON.parse(stdout) as BenchReport;
+      };
+      const both = await bench('cold-start,pool-acquire');
+      expect(both.skipped).toEqual([]);
+      expectPoolRows(both, 'lua/wasm/worker', true);
+      const cold = both.results.find((r) => r.workload === 'cold-start' && r.target === 'lua/wasm/worker')!;
+      const reuse = both.results.find((r) => r.workload === 'pool-acquire' && !r.params)!;
+      expect(reuse.ratio).toBeCloseTo(reuse.median / cold.median, 10);
+      expect(formatTable(both)).toMatch(/\| pool-acquire \(reset fresh\) \| lua\/wasm\/worker \|.*x cold-start \|/);
+      // Without cold-start in the run, the rows still say what they compare with, but have no ratio.
+      expectPoolRows(await bench('pool-acquire'), 'lua/wasm/worker', false);
+    },
+    10 * 60_000,
+  );
 
   it('rejects unknown workloads and targets with exit 2', async () => {
-    const bad = await run(process.execPath, ['dist/src/cli/main.js', 'bench', '--only', 'nope']).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run(process.execPath, ['dist/src/cli/main.js', 'bench', '--only', 'nope']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown workload nope; known: cold-start/) });
-    const none = await run(process.execPath, ['dist/src/cli/main.js', 'bench', '--targets', 'ruby/*']).catch((e: { code: number; stderr: string }) => e);
+    const none = await run(process.execPath, ['dist/src/cli/main.js', 'bench', '--targets', 'ruby/*']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(none).toMatchObject({ code: 2, stderr: expect.stringMatching(/matches no target/) });
   });
 });

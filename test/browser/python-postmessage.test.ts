@@ -16,7 +16,10 @@ describe('Python in a browser Web Worker without SharedArrayBuffer', () => {
     const assetUrls = { luaWasm: `${base}wasmoon/glue.wasm`, pyodideIndex: `${base}pyodide/` };
     const slow = (x: unknown) => new Promise((r) => setTimeout(() => r(x), 300));
     const engine = new Engine(
-      resolveOptions('python', { capabilities: ['echo', 'slow', 'never'], hostFunctions: { echo: (x: unknown) => x, slow, never: () => new Promise(() => {}) } }),
+      resolveOptions('python', {
+        capabilities: ['echo', 'slow', 'never'],
+        hostFunctions: { echo: (x: unknown) => x, slow, never: () => new Promise(() => {}) },
+      }),
       (init) => connectWorker({ ...init, assetUrls }, spawnWebWorker, { sharedMemory: false }),
     );
     await engine.start();

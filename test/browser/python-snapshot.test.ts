@@ -23,7 +23,12 @@ const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && 
 const problem = (r: { bytes: Uint8Array } | { problem: string }) => ('problem' in r ? r.problem : 'bytes');
 
 /** The stored entry for `key` with its body replaced by `body` (headers kept: only the bytes are wrong). */
-async function tamper(cacheName: string, key: string, change: (bytes: Uint8Array) => Uint8Array, headers: Record<string, string> = {}): Promise<void> {
+async function tamper(
+  cacheName: string,
+  key: string,
+  change: (bytes: Uint8Array) => Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<void> {
   const cache = await caches.open(cacheName);
   const res = (await cache.match(snapshotEntryUrl(key)))!;
   const h = new Headers(res.headers);
@@ -148,7 +153,9 @@ describe('Python snapshots in a browser', () => {
     try {
       expect(snapshotCounts().built - before.built).toBe(1);
       expect(snapshotCounts().restored).toBe(before.restored);
-      expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/is damaged \(its checksum does not match\); booting Python from scratch/);
+      expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(
+        /is damaged \(its checksum does not match\); booting Python from scratch/,
+      );
       expect((await engine.exec('6 * 7')).value).toBe(42);
     } finally {
       warn.mockRestore();

@@ -14,10 +14,24 @@ describe('parseToHost', () => {
   it('accepts every ToHost message and copies only the known fields', () => {
     expect(parseToHost({ t: 'ready', extra: 1 })).toEqual({ t: 'ready' });
     const value = {
-      n: 1, f: 1.5, big: 2n ** 70n, s: 'x', b: true, z: null, u: undefined, bytes: new Uint8Array([1]),
-      list: [1, [2]], map: new Map<unknown, unknown>([[1, 'a']]), h: new WireHandle('lua-1', 2, 'table'),
+      n: 1,
+      f: 1.5,
+      big: 2n ** 70n,
+      s: 'x',
+      b: true,
+      z: null,
+      u: undefined,
+      bytes: new Uint8Array([1]),
+      list: [1, [2]],
+      map: new Map<unknown, unknown>([[1, 'a']]),
+      h: new WireHandle('lua-1', 2, 'table'),
     };
-    expect(parseToHost({ t: 'done', value, defined: true, out: { ...out, more: 1 }, junk: 2 })).toEqual({ t: 'done', value, defined: true, out });
+    expect(parseToHost({ t: 'done', value, defined: true, out: { ...out, more: 1 }, junk: 2 })).toEqual({
+      t: 'done',
+      value,
+      defined: true,
+      out,
+    });
     const failure = { kind: 'script', type: 'RuntimeError', message: 'm', traceback: 'tb', line: 3, path: 'p' };
     expect(parseToHost({ t: 'failed', failure: { ...failure, extra: 1 }, out })).toEqual({ t: 'failed', failure, out });
     expect(parseToHost({ t: 'stats', memoryBytes: 10, handles: 2 })).toEqual({ t: 'stats', memoryBytes: 10, handles: 2 });
@@ -44,12 +58,27 @@ describe('parseToHost', () => {
     ['a Set value', { t: 'done', value: new Set([1]), defined: true, out }, /instance of Set/],
     ['a typed array value', { t: 'done', value: new Float64Array(2), defined: true, out }, /instance of Float64Array/],
     ['an Error value', { t: 'done', value: new Error('x'), defined: true, out }, /instance of Error/],
-    ['a class instance value', { t: 'done', value: new (class Point { x = 1 })(), defined: true, out }, /instance of Point/],
+    [
+      'a class instance value',
+      {
+        t: 'done',
+        value: new (class Point {
+          x = 1;
+        })(),
+        defined: true,
+        out,
+      },
+      /instance of Point/,
+    ],
     ['a function value', { t: 'done', value: () => 1, defined: true, out }, /result is a function/],
     ['a symbol value', { t: 'done', value: Symbol('s'), defined: true, out }, /result is a symbol/],
     ['a cycle', { t: 'done', value: cyclic, defined: true, out }, /result\.self refers back/],
     ['a too deep value', { t: 'done', value: deep, defined: true, out }, /nested deeper than 10/],
-    ['a broken handle', { t: 'done', value: Object.assign(Object.create(WireHandle.prototype), { id: 'x' }), defined: true, out }, /broken handle/],
+    [
+      'a broken handle',
+      { t: 'done', value: Object.assign(Object.create(WireHandle.prototype), { id: 'x' }), defined: true, out },
+      /broken handle/,
+    ],
     ['an unknown failure kind', { t: 'failed', failure: { kind: 'escaped', type: 'E', message: 'm' }, out }, /failure\.kind/],
     ['a non-string failure message', { t: 'failed', failure: { kind: 'script', type: 'E', message: 5 }, out }, /failure\.message/],
     ['a fractional line', { t: 'failed', failure: { kind: 'script', type: 'E', message: 'm', line: 1.5 }, out }, /failure\.line/],
@@ -90,7 +119,7 @@ describe('parseToHost', () => {
     expect(() => decodeMessage(new Uint8Array(bytes))).toThrow(EngineCrashedError);
   });
 
-  it('parseFromProcess also knows the child process\'s fatal message', () => {
+  it("parseFromProcess also knows the child process's fatal message", () => {
     expect(parseFromProcess({ t: 'fatal', message: 'worker died' })).toEqual({ t: 'fatal', message: 'worker died' });
     expect(() => parseFromProcess({ t: 'fatal', message: 1 })).toThrow(/fatal\.message/);
     expect(parseFromProcess({ t: 'ready' })).toEqual({ t: 'ready' });
@@ -110,9 +139,13 @@ describe('frames', () => {
     const stream = frames(payloads);
     for (const size of [1, 3, 5, 4096, stream.length]) {
       const got: Uint8Array[] = [];
-      const reader = new FrameReader(1 << 20, (f) => got.push(new Uint8Array(f)), () => {
-        throw new Error('too big');
-      });
+      const reader = new FrameReader(
+        1 << 20,
+        (f) => got.push(new Uint8Array(f)),
+        () => {
+          throw new Error('too big');
+        },
+      );
       for (let i = 0; i < stream.length; i += size) reader.push(stream.subarray(i, i + size));
       expect(got).toEqual(payloads);
     }
@@ -122,12 +155,20 @@ describe('frames', () => {
   it('stops at a header over the limit and reports its size', () => {
     const got: Uint8Array[] = [];
     const sizes: number[] = [];
-    const reader = new FrameReader(10, (f) => got.push(f), (n) => sizes.push(n));
+    const reader = new FrameReader(
+      10,
+      (f) => got.push(f),
+      (n) => sizes.push(n),
+    );
     reader.push(frames([new Uint8Array([1]), new Uint8Array(11), new Uint8Array([2])]));
     reader.push(frame(new Uint8Array([3])));
     expect(got).toEqual([new Uint8Array([1])]);
     expect(sizes).toEqual([11]);
-    const huge = new FrameReader(10, () => {}, (n) => sizes.push(n));
+    const huge = new FrameReader(
+      10,
+      () => {},
+      (n) => sizes.push(n),
+    );
     huge.push(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
     expect(sizes).toEqual([11, 0xffff_ffff]);
   });

@@ -45,7 +45,11 @@ describe('scriptbox help, version and mistakes', () => {
   });
 
   it('`run --help` and `help run` print the run usage to stdout and exit 0', async () => {
-    for (const args of [['run', '--help'], ['help', 'run'], ['run', '-h']]) {
+    for (const args of [
+      ['run', '--help'],
+      ['help', 'run'],
+      ['run', '-h'],
+    ]) {
       const r = await cli(...args);
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/^usage: scriptbox run FILE/);

@@ -22,7 +22,11 @@ const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 /** Runs a command in `cwd`; resolves with its exit code and output, whatever the code. */
 async function sh(cwd: string, cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(cmd, args, { cwd, maxBuffer: 64 << 20, env: { ...process.env, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: '1' } });
+    const { stdout, stderr } = await exec(cmd, args, {
+      cwd,
+      maxBuffer: 64 << 20,
+      env: { ...process.env, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: '1' },
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -43,7 +47,9 @@ describe('a consumer project that installs the packed tarball', () => {
     dir = await mkdtemp(join(tmpdir(), 'scriptbox-consumer-'));
     const packed = JSON.parse(await ok(REPO, npm, ['pack', '--json', '--pack-destination', dir])) as { filename: string }[];
     const tarball = join(dir, packed[0]!.filename);
-    const { devDependencies } = JSON.parse(await ok(REPO, 'node', ['-p', 'JSON.stringify(require("./package.json"))'])) as { devDependencies: Record<string, string> };
+    const { devDependencies } = JSON.parse(await ok(REPO, 'node', ['-p', 'JSON.stringify(require("./package.json"))'])) as {
+      devDependencies: Record<string, string>;
+    };
     const app = join(dir, 'app');
     await mkdir(app);
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
@@ -59,7 +65,8 @@ describe('a consumer project that installs the packed tarball', () => {
   it('installs only what the library runs on: no editor, chart or test packages', () => {
     const top = readdirSync(join(dir, 'node_modules'));
     for (const runtime of ['pyodide', 'wasmoon', 'msgpackr', 'scriptbox']) expect(top).toContain(runtime);
-    for (const notForUsers of ['chart.js', 'codemirror', '@codemirror', 'vitest', 'playwright-core', 'typescript', 'tsx']) expect(top).not.toContain(notForUsers);
+    for (const notForUsers of ['chart.js', 'codemirror', '@codemirror', 'vitest', 'playwright-core', 'typescript', 'tsx'])
+      expect(top).not.toContain(notForUsers);
     // The packed package holds the library, not the built site or the repo's scripts.
     const dist = readdirSync(join(dir, 'node_modules/scriptbox/dist'));
     expect(dist).toEqual(expect.arrayContaining(['src', 'wasm']));
@@ -91,9 +98,15 @@ console.log(JSON.stringify([a.value, b.value, typeof InvalidInputError]));
     expect((await ok(dir, npx, ['--no-install', 'scriptbox', '--version'])).trim()).toMatch(/^\d+\.\d+\.\d+/);
   }, 120_000);
 
-  it('vite builds a page that uses scriptbox/vite, with the engines\' wasm assets', async () => {
-    await writeFile(join(dir, 'vite.config.js'), `import { scriptbox } from 'scriptbox/vite';\nexport default { plugins: [scriptbox()], logLevel: 'error' };\n`);
-    await writeFile(join(dir, 'index.html'), '<!doctype html><html><body><pre id="out"></pre><script type="module" src="/main.js"></script></body></html>\n');
+  it("vite builds a page that uses scriptbox/vite, with the engines' wasm assets", async () => {
+    await writeFile(
+      join(dir, 'vite.config.js'),
+      `import { scriptbox } from 'scriptbox/vite';\nexport default { plugins: [scriptbox()], logLevel: 'error' };\n`,
+    );
+    await writeFile(
+      join(dir, 'index.html'),
+      '<!doctype html><html><body><pre id="out"></pre><script type="module" src="/main.js"></script></body></html>\n',
+    );
     await writeFile(
       join(dir, 'main.js'),
       `import { createEngine } from 'scriptbox';\nconst lua = await createEngine('lua');\ndocument.getElementById('out').textContent = String((await lua.exec('return 1 + 1')).value);\n`,
@@ -108,6 +121,8 @@ console.log(JSON.stringify([a.value, b.value, typeof InvalidInputError]));
     await writeFile(join(dir, 'main.js'), `import 'scriptbox/playground';\n`);
     const r = await sh(dir, npx, ['--no-install', 'vite', 'build']);
     expect(r.code).not.toBe(0);
-    expect(`${r.stderr}${r.stdout}`).toMatch(/scriptbox\/playground needs CodeMirror .*optional peer dependency.*npm install codemirror @codemirror\/lang-python/);
+    expect(`${r.stderr}${r.stdout}`).toMatch(
+      /scriptbox\/playground needs CodeMirror .*optional peer dependency.*npm install codemirror @codemirror\/lang-python/,
+    );
   }, 180_000);
 });

@@ -12,7 +12,10 @@ describe('guest Lua', () => {
   });
 
   it('is clean under luacheck', () => {
-    const run = spawnSync(process.env.SCRIPTBOX_LUACHECK ?? 'luacheck', ['--no-color', '--formatter', 'plain', ...files], { cwd: ROOT, encoding: 'utf8' });
+    const run = spawnSync(process.env.SCRIPTBOX_LUACHECK ?? 'luacheck', ['--no-color', '--formatter', 'plain', ...files], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     expect(run.error).toBeUndefined();
     expect(run.stdout + run.stderr).toBe('');
     expect(run.status).toBe(0);

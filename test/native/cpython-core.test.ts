@@ -53,7 +53,10 @@ async function boot(engineId: string, opts: { sharedWord?: boolean; maxOutputByt
       Atomics.store(word, 0, 3);
       return null;
     }
-    throw new HostCallError({ type: 'PermissionError', message: `host.${name} needs capability 'secret', which this engine was not granted` });
+    throw new HostCallError({
+      type: 'PermissionError',
+      message: `host.${name} needs capability 'secret', which this engine was not granted`,
+    });
   };
   const env: CoreEnv = {
     interruptWord: word,
@@ -102,7 +105,16 @@ describe.skipIf(!nativeAvailable('python'))('native CPython core', () => {
     const simple: ScriptValue[] = [null, true, false, 0, -7, 2 ** 53 - 1, 1.5, -0.25, '', 'héllo ✓ 𝄞', [1, [2, 'x']], []];
     expect(value(a.core.call('echo', simple, run, false))).toEqual(simple);
     for (const v of simple) expect(value(a.core.call('one', [v], run, false))).toEqual(v);
-    const rich: ScriptValue[] = [2n ** 70n, new Uint8Array([0, 1, 255]), { a: 1, b: [null] }, new Map<ScriptValue, ScriptValue>([[1, 'one']]), 'nul\0in', NaN, Infinity, 2 ** 60];
+    const rich: ScriptValue[] = [
+      2n ** 70n,
+      new Uint8Array([0, 1, 255]),
+      { a: 1, b: [null] },
+      new Map<ScriptValue, ScriptValue>([[1, 'one']]),
+      'nul\0in',
+      NaN,
+      Infinity,
+      2 ** 60,
+    ];
     const back = value(a.core.call('echo', rich, run, false)) as ScriptValue[];
     expect(back.slice(0, 5)).toEqual(rich.slice(0, 5));
     expect(back[5]).toBeNaN();
@@ -207,10 +219,13 @@ describe.skipIf(!nativeAvailable('python'))('native CPython core', () => {
     a.word[0] = 1;
     expect(failure(a.core.exec('while True: pass', run))).toMatchObject({ kind: 'interrupted', type: 'Interrupted' });
     a.word[0] = 0;
-    const w = new Worker('const { workerData } = require("node:worker_threads"); setTimeout(() => { Atomics.store(workerData, 0, 3); Atomics.notify(workerData, 0); }, 150);', {
-      eval: true,
-      workerData: a.word,
-    });
+    const w = new Worker(
+      'const { workerData } = require("node:worker_threads"); setTimeout(() => { Atomics.store(workerData, 0, 3); Atomics.notify(workerData, 0); }, 150);',
+      {
+        eval: true,
+        workerData: a.word,
+      },
+    );
     const t0 = performance.now();
     expect(failure(a.core.exec('while True: pass', run))).toMatchObject({ kind: 'aborted', type: 'AbortError' });
     expect(performance.now() - t0).toBeLessThan(1500);
@@ -232,10 +247,13 @@ describe.skipIf(!nativeAvailable('python'))('native CPython core', () => {
     let t0 = performance.now();
     expect(failure(a.core.exec('import time\ntime.sleep(10)', short(200))).kind).toBe('timeout');
     expect(performance.now() - t0).toBeLessThan(1000);
-    const w = new Worker('const { workerData } = require("node:worker_threads"); setTimeout(() => { Atomics.store(workerData, 0, 1); Atomics.notify(workerData, 0); }, 100);', {
-      eval: true,
-      workerData: a.word,
-    });
+    const w = new Worker(
+      'const { workerData } = require("node:worker_threads"); setTimeout(() => { Atomics.store(workerData, 0, 1); Atomics.notify(workerData, 0); }, 100);',
+      {
+        eval: true,
+        workerData: a.word,
+      },
+    );
     t0 = performance.now();
     expect(failure(a.core.exec('import time\ntime.sleep(10)', run)).kind).toBe('interrupted');
     expect(performance.now() - t0).toBeLessThan(1500);
@@ -247,7 +265,13 @@ describe.skipIf(!nativeAvailable('python'))('native CPython core', () => {
   });
 
   it('keeps handles: create, callMethod, getAttr, release, handleCount', () => {
-    value(a.core.load('class Rect:\n    def __init__(self, w, h):\n        self.w, self.h = w, h\n    def area(self):\n        return self.w * self.h\n', '<rect>', run));
+    value(
+      a.core.load(
+        'class Rect:\n    def __init__(self, w, h):\n        self.w, self.h = w, h\n    def area(self):\n        return self.w * self.h\n',
+        '<rect>',
+        run,
+      ),
+    );
     const before = a.core.handleCount();
     const r = value(a.core.create('Rect', [2, 3], run)) as WireHandle;
     expect(r).toBeInstanceOf(WireHandle);
@@ -261,7 +285,8 @@ describe.skipIf(!nativeAvailable('python'))('native CPython core', () => {
   });
 
   it('has the full standard library', () => {
-    const src = 'import sqlite3, ctypes, json, decimal, ssl, zlib\ndb = sqlite3.connect(":memory:")\ndb.execute("create table t (x)")\ndb.execute("insert into t values (41)")\n[db.execute("select x + 1 from t").fetchone()[0], ctypes.sizeof(ctypes.c_int64), str(decimal.Decimal("1.10") + 1)]';
+    const src =
+      'import sqlite3, ctypes, json, decimal, ssl, zlib\ndb = sqlite3.connect(":memory:")\ndb.execute("create table t (x)")\ndb.execute("insert into t values (41)")\n[db.execute("select x + 1 from t").fetchone()[0], ctypes.sizeof(ctypes.c_int64), str(decimal.Decimal("1.10") + 1)]';
     expect(value(a.core.exec(src, run))).toEqual([42, 8, '2.10']);
   });
 

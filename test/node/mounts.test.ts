@@ -54,7 +54,13 @@ describe('host.fs under mounts', () => {
   });
 
   it('no path leaves its mount: .., other absolute paths, symlinks', async () => {
-    for (const p of ['/work/../../etc/passwd', '/etc/passwd', '/tmp/sandbox_canary_secret.txt', '/work/link.txt', '/work/dirlink/secret.txt']) {
+    for (const p of [
+      '/work/../../etc/passwd',
+      '/etc/passwd',
+      '/tmp/sandbox_canary_secret.txt',
+      '/work/link.txt',
+      '/work/dirlink/secret.txt',
+    ]) {
       const r = await py.exec(`host.fs.read(${JSON.stringify(p)})`);
       expect(r.success, p).toBe(false);
       expect(r.error?.type, p).toBe('PermissionError');
@@ -68,9 +74,20 @@ describe('host.fs under mounts', () => {
   });
 
   it('checks mounts at createEngine with the fix in the message', async () => {
-    await expect(createEngine('lua', { mounts: [{ hostPath: 'relative', path: '/a' }] })).rejects.toThrow(/hostPath must be an absolute host directory/);
-    await expect(createEngine('lua', { mounts: [{ hostPath: '/nonexistent/dir', path: '/a' }] })).rejects.toThrow(/is not an existing directory/);
-    await expect(createEngine('lua', { mounts: [{ hostPath: ro, path: '/a' }, { hostPath: rw, path: '/a/b' }] })).rejects.toThrow(/must not nest/);
+    await expect(createEngine('lua', { mounts: [{ hostPath: 'relative', path: '/a' }] })).rejects.toThrow(
+      /hostPath must be an absolute host directory/,
+    );
+    await expect(createEngine('lua', { mounts: [{ hostPath: '/nonexistent/dir', path: '/a' }] })).rejects.toThrow(
+      /is not an existing directory/,
+    );
+    await expect(
+      createEngine('lua', {
+        mounts: [
+          { hostPath: ro, path: '/a' },
+          { hostPath: rw, path: '/a/b' },
+        ],
+      }),
+    ).rejects.toThrow(/must not nest/);
     await expect(createEngine('lua', { mounts: [{ hostPath: ro, path: 'a' }] })).rejects.toBeInstanceOf(InvalidInputError);
     await using none = await createEngine('lua', { capabilities: ['fs.read'] });
     expect((await none.exec('return host.fs.read("/config/rules.txt")')).error?.message).toMatch(/no mounts/);

@@ -19,7 +19,13 @@ async function app(): Promise<string> {
 
 describe('scriptbox/vite', () => {
   it('serves Pyodide and wasmoon files with isolation headers in dev', async () => {
-    const server = await createServer({ root: await app(), plugins: [scriptbox()], server: { port: 0 }, logLevel: 'silent', configFile: false });
+    const server = await createServer({
+      root: await app(),
+      plugins: [scriptbox()],
+      server: { port: 0 },
+      logLevel: 'silent',
+      configFile: false,
+    });
     await server.listen();
     try {
       const base = server.resolvedUrls!.local[0]!;
@@ -41,7 +47,13 @@ describe('scriptbox/vite', () => {
     const root = await app();
     const outDir = join(root, 'dist');
     await build({ root, plugins: [scriptbox()], logLevel: 'silent', configFile: false, build: { outDir } });
-    for (const f of ['pyodide/pyodide.asm.wasm', 'pyodide/pyodide.asm.mjs', 'pyodide/python_stdlib.zip', 'pyodide/pyodide-lock.json', 'wasmoon/glue.wasm']) {
+    for (const f of [
+      'pyodide/pyodide.asm.wasm',
+      'pyodide/pyodide.asm.mjs',
+      'pyodide/python_stdlib.zip',
+      'pyodide/pyodide-lock.json',
+      'wasmoon/glue.wasm',
+    ]) {
       const p = join(outDir, '@scriptbox', f);
       expect(existsSync(p), f).toBe(true);
       expect(statSync(p).size).toBeGreaterThan(100);

@@ -57,16 +57,20 @@ export function describeCorpus(run: CorpusRun): void {
     });
 
     for (const attack of attacks) {
-      it(`contains ${attack.id}`, async () => {
-        watch.arm();
-        const r = await engine.exec(attack.code);
-        const output = attemptOutput(r);
-        expect(watch.breaches(output), output).toEqual([]);
-        if (attack.expect === 'error') expect(r.success, `${attack.id} should end with an error`).toBe(false);
-        expect(host.untouched()).toBe(true);
-        // The engine still answers (restarted if it had to be), with pristine shared state.
-        for (const [code, value] of run.probes) expect((await engine.exec(code)).value, code).toEqual(value);
-      }, run.attemptTimeoutMs ?? 5_000);
+      it(
+        `contains ${attack.id}`,
+        async () => {
+          watch.arm();
+          const r = await engine.exec(attack.code);
+          const output = attemptOutput(r);
+          expect(watch.breaches(output), output).toEqual([]);
+          if (attack.expect === 'error') expect(r.success, `${attack.id} should end with an error`).toBe(false);
+          expect(host.untouched()).toBe(true);
+          // The engine still answers (restarted if it had to be), with pristine shared state.
+          for (const [code, value] of run.probes) expect((await engine.exec(code)).value, code).toEqual(value);
+        },
+        run.attemptTimeoutMs ?? 5_000,
+      );
     }
   });
 }

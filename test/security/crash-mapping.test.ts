@@ -41,10 +41,18 @@ describe.each(['worker', 'process'] as const)('a Python core that dies (%s place
 
   it('junk written to the engine device fails the write (OSError), not the engine, and never passes for a SyntaxError', async () => {
     const before = await engine.stats();
-    const junk = [String.raw`b'\xff{not json'`, `b'["call", 5, 7]'`, `b'["sleep"]'`, `b'{"t": "done"}'`, `b'["astart", "log", "not a list"]'`];
+    const junk = [
+      String.raw`b'\xff{not json'`,
+      `b'["call", 5, 7]'`,
+      `b'["sleep"]'`,
+      `b'{"t": "done"}'`,
+      `b'["astart", "log", "not a list"]'`,
+    ];
     for (const bytes of junk) {
       const r = await answers(
-        engine.exec(`import os\ntry:\n    fd = os.open('/dev/scriptbox', os.O_RDWR)\nexcept OSError as e:\n    raise OSError('no device') from e\nos.write(fd, ${bytes})`),
+        engine.exec(
+          `import os\ntry:\n    fd = os.open('/dev/scriptbox', os.O_RDWR)\nexcept OSError as e:\n    raise OSError('no device') from e\nos.write(fd, ${bytes})`,
+        ),
         `exec writing ${bytes}`,
       );
       expect(r.success).toBe(false);
@@ -131,7 +139,13 @@ describe('a worker that sends malformed frames', () => {
           terminate: async () => {},
         };
       };
-      const init: CoreInit = { language: 'python', engineId: 'fake-1', limits: coreLimits(resolveOptions('python', {}).limits), hostFunctions: [], config: {} };
+      const init: CoreInit = {
+        language: 'python',
+        engineId: 'fake-1',
+        limits: coreLimits(resolveOptions('python', {}).limits),
+        hostFunctions: [],
+        config: {},
+      };
       const err = await rejects(connectWorker(init, spawn, { sharedMemory: false }), 'a boot with junk');
       expect(err).toBeInstanceOf(EngineCrashedError);
     }

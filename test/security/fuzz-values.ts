@@ -60,13 +60,77 @@ export function countFrom(env: string | undefined, fallback: number): number {
 
 /** Strings an attacker likes: empty, huge, control characters, lone surrogates, paths, dunder names, Lua patterns. */
 export const NASTY_STRINGS: readonly string[] = [
-  '', ' ', '.', '..', '...', 'a.', '.a', 'a..b', '__class__', '__globals__', '__builtins__', '__import__',
-  '__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', '_G', 'debug', 'os.exit',
-  'host', 'host.kv', 'host.__dict__', 'sys.modules', 'globals', 'getmetatable', 'rawset', 'load',
-  '\u0000', 'a\u0000b', '\ud800', 'x\udfffy', '\u202e', '\u001b[2J', '\r\n', '%s%n%x', '%d', '..\\..', '../../etc/passwd',
-  '/etc/passwd', '*', '**', '*.*', 'kv.*', 'a*b', '.*', '[', '(', '%', 'é', '日本', '😀', 'x'.repeat(2000),
-  'double', 'Counter', 'Counter.new', 'geom.area', 'a.b.c.d.e.f.g', 'print', 'exec', 'eval', 'open',
-  'NaN', 'null', 'undefined', 'true', '0', '-1', '1e309', 'constructor.constructor',
+  '',
+  ' ',
+  '.',
+  '..',
+  '...',
+  'a.',
+  '.a',
+  'a..b',
+  '__class__',
+  '__globals__',
+  '__builtins__',
+  '__import__',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  '_G',
+  'debug',
+  'os.exit',
+  'host',
+  'host.kv',
+  'host.__dict__',
+  'sys.modules',
+  'globals',
+  'getmetatable',
+  'rawset',
+  'load',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x\udfffy',
+  '\u202e',
+  '\u001b[2J',
+  '\r\n',
+  '%s%n%x',
+  '%d',
+  '..\\..',
+  '../../etc/passwd',
+  '/etc/passwd',
+  '*',
+  '**',
+  '*.*',
+  'kv.*',
+  'a*b',
+  '.*',
+  '[',
+  '(',
+  '%',
+  'é',
+  '日本',
+  '😀',
+  'x'.repeat(2000),
+  'double',
+  'Counter',
+  'Counter.new',
+  'geom.area',
+  'a.b.c.d.e.f.g',
+  'print',
+  'exec',
+  'eval',
+  'open',
+  'NaN',
+  'null',
+  'undefined',
+  'true',
+  '0',
+  '-1',
+  '1e309',
+  'constructor.constructor',
 ];
 
 /** A random string: often nasty, sometimes random code points (lone surrogates included). */
@@ -76,15 +140,41 @@ export function randomString(rng: Rng, maxLen = 40): string {
   let s = '';
   for (let i = 0; i < n; i++) {
     const kind = rng.int(5);
-    s += kind === 0 ? String.fromCharCode(rng.int(0x20)) : kind === 1 ? String.fromCharCode(0xd800 + rng.int(0x800)) : kind === 2 ? String.fromCodePoint(rng.int(0x110000)) : String.fromCharCode(0x20 + rng.int(0x5f));
+    s +=
+      kind === 0
+        ? String.fromCharCode(rng.int(0x20))
+        : kind === 1
+          ? String.fromCharCode(0xd800 + rng.int(0x800))
+          : kind === 2
+            ? String.fromCodePoint(rng.int(0x110000))
+            : String.fromCharCode(0x20 + rng.int(0x5f));
   }
   return s;
 }
 
 /** Numbers at the edges. */
 export const EDGE_NUMBERS: readonly number[] = [
-  0, -0, 1, -1, 0.5, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, Number.MIN_SAFE_INTEGER - 2,
-  Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 31, -(2 ** 31) - 1, 2 ** 32, 2 ** 53, 2 ** 64, 1e308, -1e308, 1e-300,
+  0,
+  -0,
+  1,
+  -1,
+  0.5,
+  NaN,
+  Infinity,
+  -Infinity,
+  Number.MAX_SAFE_INTEGER,
+  Number.MAX_SAFE_INTEGER + 2,
+  Number.MIN_SAFE_INTEGER - 2,
+  Number.MAX_VALUE,
+  Number.MIN_VALUE,
+  2 ** 31,
+  -(2 ** 31) - 1,
+  2 ** 32,
+  2 ** 53,
+  2 ** 64,
+  1e308,
+  -1e308,
+  1e-300,
 ];
 
 /** Where a trap fired (getters that throw, toString traps...), so a test can tell traps ran but did not leak. */
@@ -106,25 +196,42 @@ export function hostileObject(rng: Rng): unknown {
         },
       });
     case 1:
-      return new Proxy({}, {
-        ownKeys() {
-          throw new Trap('ownKeys');
+      return new Proxy(
+        {},
+        {
+          ownKeys() {
+            throw new Trap('ownKeys');
+          },
         },
-      });
+      );
     case 2:
-      return new Proxy({}, {
-        get() {
-          throw new Trap('proxy get');
+      return new Proxy(
+        {},
+        {
+          get() {
+            throw new Trap('proxy get');
+          },
+          getOwnPropertyDescriptor() {
+            throw new Trap('proxy descriptor');
+          },
+          ownKeys: () => ['timeoutMs', 'placement', 'a'],
         },
-        getOwnPropertyDescriptor() {
-          throw new Trap('proxy descriptor');
-        },
-        ownKeys: () => ['timeoutMs', 'placement', 'a'],
-      });
+      );
     case 3:
-      return { toString: () => { throw new Trap('toString'); }, valueOf: () => { throw new Trap('valueOf'); } };
+      return {
+        toString: () => {
+          throw new Trap('toString');
+        },
+        valueOf: () => {
+          throw new Trap('valueOf');
+        },
+      };
     case 4:
-      return { [Symbol.toPrimitive]: () => { throw new Trap('toPrimitive'); } };
+      return {
+        [Symbol.toPrimitive]: () => {
+          throw new Trap('toPrimitive');
+        },
+      };
     case 5:
       return Object.create(null);
     case 6:
@@ -177,9 +284,18 @@ export function randomAny(rng: Rng, depth = 0): unknown {
       return rng.int(1000) - 500;
     case 7:
       return rng.pick([
-        new Uint16Array(3), new ArrayBuffer(4), new WeakMap(), new Set([1]), /re/, new Error('e'), Promise.resolve(1),
+        new Uint16Array(3),
+        new ArrayBuffer(4),
+        new WeakMap(),
+        new Set([1]),
+        /re/,
+        new Error('e'),
+        Promise.resolve(1),
         // Look-alikes that pass `instanceof` but break the built-in methods a validator calls.
-        Object.create(Map.prototype), new Proxy(new Map([[1, 2]]), {}), Object.create(Uint8Array.prototype), new Proxy(new Uint8Array(2), {}),
+        Object.create(Map.prototype),
+        new Proxy(new Map([[1, 2]]), {}),
+        Object.create(Uint8Array.prototype),
+        new Proxy(new Uint8Array(2), {}),
         new Map([[Object.create(null), 1]]),
       ]);
     case 8:
@@ -231,7 +347,12 @@ export function mutateBytes(rng: Rng, bytes: Uint8Array): Uint8Array {
       case 4: {
         // A container or string header claiming 4 billion entries.
         const at = rng.int(out.length + 1);
-        const head = rng.pick([[0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0xdb, 0xff, 0xff, 0xff, 0xf0], [0xc6, 0x7f, 0xff, 0xff, 0xff]]);
+        const head = rng.pick([
+          [0xdd, 0xff, 0xff, 0xff, 0xff],
+          [0xdf, 0xff, 0xff, 0xff, 0xff],
+          [0xdb, 0xff, 0xff, 0xff, 0xf0],
+          [0xc6, 0x7f, 0xff, 0xff, 0xff],
+        ]);
         const grown = new Uint8Array(out.length + head.length);
         grown.set(out.subarray(0, at));
         grown.set(head, at);

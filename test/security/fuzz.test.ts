@@ -30,18 +30,42 @@ import { connectProcess, type ProcessPipe } from '../../src/placement/process.js
 import { connectWorker } from '../../src/placement/worker.js';
 import { Engine } from '../../src/engine/engine.js';
 import { decode, encode } from '../../src/values.js';
-import { countFrom, deepValue, EDGE_NUMBERS, hostileObject, mutateBytes, randomAny, randomString, Rng, seedFrom, Trap } from './fuzz-values.js';
+import {
+  countFrom,
+  deepValue,
+  EDGE_NUMBERS,
+  hostileObject,
+  mutateBytes,
+  randomAny,
+  randomString,
+  Rng,
+  seedFrom,
+  Trap,
+} from './fuzz-values.js';
 import { settles } from './settle.js';
 
 const N = countFrom(process.env.SCRIPTBOX_FUZZ, 0);
 const SEED = seedFrom(process.env.SCRIPTBOX_FUZZ_SEED, 0xf0220);
 /** Iterations per section: the suite's bounded default, or SCRIPTBOX_FUZZ. */
 const count = (fallback: number) => N || fallback;
-const CODES = new Set(['SCRIPT_ERROR', 'TIMEOUT', 'PERMISSION_DENIED', 'MEMORY_LIMIT', 'ENGINE_CRASHED', 'INVALID_INPUT', 'UNAVAILABLE', 'DISPOSED', 'ABORTED', 'QUEUE_FULL', 'INTERRUPTED']);
+const CODES = new Set([
+  'SCRIPT_ERROR',
+  'TIMEOUT',
+  'PERMISSION_DENIED',
+  'MEMORY_LIMIT',
+  'ENGINE_CRASHED',
+  'INVALID_INPUT',
+  'UNAVAILABLE',
+  'DISPOSED',
+  'ABORTED',
+  'QUEUE_FULL',
+  'INTERRUPTED',
+]);
 /** Messages that mean an internal error leaked out as text (issue 17, class 7). */
 /** A crash report quoting the MessagePack decoder's own reason: typed, and the reason is the diagnosis. */
 const DECODER = /^the engine sent a frame that is not valid MessagePack/;
-const LEAK = /Do not know how to serialize|is not a function(?! name)|Cannot read propert|is not iterable|Cannot convert|Maximum call stack|text\.includes|undefined \(reading/;
+const LEAK =
+  /Do not know how to serialize|is not a function(?! name)|Cannot read propert|is not iterable|Cannot convert|Maximum call stack|text\.includes|undefined \(reading/;
 
 const unhandled: string[] = [];
 const onRejection = (e: unknown) => unhandled.push(`unhandledRejection: ${String((e as Error)?.stack ?? e).slice(0, 500)}`);
@@ -60,7 +84,9 @@ type Found = string[];
 
 function describeInput(v: unknown): string {
   try {
-    const s = JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : typeof x === 'function' ? 'fn' : typeof x === 'symbol' ? 'symbol' : x));
+    const s = JSON.stringify(v, (_k, x) =>
+      typeof x === 'bigint' ? `${x}n` : typeof x === 'function' ? 'fn' : typeof x === 'symbol' ? 'symbol' : x,
+    );
     return (s ?? String(v)).slice(0, 160);
   } catch {
     // Not JSON (a symbol key, a throwing getter, a cycle): name the keys and their kinds.
@@ -81,7 +107,8 @@ function judge(found: Found, what: string, e: unknown): void {
   if (e instanceof Trap) return;
   if (e instanceof ScriptBoxError) {
     if (!CODES.has(e.code)) found.push(`${what}: ScriptBoxError with unknown code ${String(e.code)}`);
-    else if (LEAK.test(e.message) && !DECODER.test(e.message)) found.push(`${what}: ${e.code} whose message leaks an internal error: ${e.message.slice(0, 200)}`);
+    else if (LEAK.test(e.message) && !DECODER.test(e.message))
+      found.push(`${what}: ${e.code} whose message leaks an internal error: ${e.message.slice(0, 200)}`);
     return;
   }
   found.push(`${what}: untyped ${(e as Error)?.name ?? typeof e}: ${String((e as Error)?.message ?? e).slice(0, 200)}`);
@@ -109,8 +136,38 @@ async function attempt(found: Found, what: string, f: () => unknown, ms = 60_000
 
 // ---- options ---------------------------------------------------------------------------
 
-const OPTION_KEYS = ['backend', 'placement', 'trusted', 'capabilities', 'hostFunctions', 'authorize', 'onHostCall', 'limits', 'config', 'onOutput', 'onLog', 'state', 'allowedHosts', 'mounts', 'snapshot', 'signal', 'packages', 'restore', 'onInput'];
-const LIMIT_KEYS = ['timeoutMs', 'memoryBytes', 'maxCodeBytes', 'maxOutputBytes', 'maxValueDepth', 'maxValueBytes', 'graceMs', 'hostCalls', 'bogus'];
+const OPTION_KEYS = [
+  'backend',
+  'placement',
+  'trusted',
+  'capabilities',
+  'hostFunctions',
+  'authorize',
+  'onHostCall',
+  'limits',
+  'config',
+  'onOutput',
+  'onLog',
+  'state',
+  'allowedHosts',
+  'mounts',
+  'snapshot',
+  'signal',
+  'packages',
+  'restore',
+  'onInput',
+];
+const LIMIT_KEYS = [
+  'timeoutMs',
+  'memoryBytes',
+  'maxCodeBytes',
+  'maxOutputBytes',
+  'maxValueDepth',
+  'maxValueBytes',
+  'graceMs',
+  'hostCalls',
+  'bogus',
+];
 const POOL_KEYS = ['min', 'max', 'maxQueue', 'idleTimeoutMs', 'recycleAfter', 'reset', 'init', 'healthCheckMs', 'template'];
 
 /** A value that is plausible for `key` about half the time, hostile otherwise. */
@@ -127,14 +184,24 @@ function optionValue(rng: Rng, key: string): unknown {
       return Array.from({ length: rng.int(4) }, () => (rng.chance(0.7) ? randomString(rng, 12) : randomAny(rng)));
     case 'hostFunctions': {
       const o: Record<string, unknown> = {};
-      for (let i = rng.int(3); i > 0; i--) o[randomString(rng, 12)] = rng.chance(0.5) ? () => 1 : rng.chance(0.5) ? { fn: () => 1, capability: randomAny(rng) } : randomAny(rng);
+      for (let i = rng.int(3); i > 0; i--)
+        o[randomString(rng, 12)] = rng.chance(0.5)
+          ? () => 1
+          : rng.chance(0.5)
+            ? { fn: () => 1, capability: randomAny(rng) }
+            : randomAny(rng);
       return o;
     }
     case 'limits': {
       const o: Record<string, unknown> = {};
       for (let i = 1 + rng.int(3); i > 0; i--) {
         const k = rng.pick(LIMIT_KEYS);
-        o[k] = k === 'hostCalls' ? { [randomString(rng, 8)]: rng.pick(EDGE_NUMBERS) } : rng.chance(0.7) ? rng.pick(EDGE_NUMBERS) : randomAny(rng);
+        o[k] =
+          k === 'hostCalls'
+            ? { [randomString(rng, 8)]: rng.pick(EDGE_NUMBERS) }
+            : rng.chance(0.7)
+              ? rng.pick(EDGE_NUMBERS)
+              : randomAny(rng);
       }
       if (!rng.chance(0.2)) return o;
       // A hostile object may trap the copy itself (its own getters and traps throw): then it goes in as it is.
@@ -149,7 +216,13 @@ function optionValue(rng: Rng, key: string): unknown {
       return Array.from({ length: rng.int(3) }, () => randomString(rng, 20));
     case 'mounts':
       // Paths under the temp dir only: a mount that validates could be created for real.
-      return [{ hostPath: rng.chance(0.5) ? join(tmpdir(), 'scriptbox-fuzz-none', randomString(rng, 6).replace(/[/\\\0]/g, '_')) : randomAny(rng), path: randomString(rng, 10), readOnly: randomAny(rng) }];
+      return [
+        {
+          hostPath: rng.chance(0.5) ? join(tmpdir(), 'scriptbox-fuzz-none', randomString(rng, 6).replace(/[/\\\0]/g, '_')) : randomAny(rng),
+          path: randomString(rng, 10),
+          readOnly: randomAny(rng),
+        },
+      ];
     case 'snapshot':
       // No random directory names: a valid one would receive snapshot files.
       return rng.pick([true, false, { spare: randomAny(rng) }, { dir: 42 }, { dir: '' }, { bogus: 1 }, 'yes']);
@@ -185,33 +258,46 @@ function randomOptions(rng: Rng, pool: boolean): unknown {
 }
 
 describe('fuzz: options', () => {
-  it(`createEngine and createPool reject bad options with typed errors only (seed ${SEED})`, async () => {
-    const rng = new Rng(SEED);
-    const found: Found = [];
-    let booted = 0;
-    for (let i = 0; i < count(500); i++) {
-      const pool = rng.chance(0.3);
-      // Lua boots in milliseconds: options that happen to be valid cost little. Python only sees the checks.
-      const language = rng.weighted<unknown>([[8, 'lua'], [1, 'python'], [1, randomAny(rng)]]);
-      const opts = randomOptions(rng, pool);
-      if (language === 'python' && opts && typeof opts === 'object') {
-        try {
-          (opts as Record<string, unknown>).bogusKeyForPython = 1;
-        } catch {
-          // a hostile object of the test's own making refused the key: it goes in as it is
+  it(
+    `createEngine and createPool reject bad options with typed errors only (seed ${SEED})`,
+    async () => {
+      const rng = new Rng(SEED);
+      const found: Found = [];
+      let booted = 0;
+      for (let i = 0; i < count(500); i++) {
+        const pool = rng.chance(0.3);
+        // Lua boots in milliseconds: options that happen to be valid cost little. Python only sees the checks.
+        const language = rng.weighted<unknown>([
+          [8, 'lua'],
+          [1, 'python'],
+          [1, randomAny(rng)],
+        ]);
+        const opts = randomOptions(rng, pool);
+        if (language === 'python' && opts && typeof opts === 'object') {
+          try {
+            (opts as Record<string, unknown>).bogusKeyForPython = 1;
+          } catch {
+            // a hostile object of the test's own making refused the key: it goes in as it is
+          }
+        }
+        const what = `#${i} ${pool ? 'createPool' : 'createEngine'}(${describeInput(language)}, ${describeInput(opts)})`;
+        const made = await attempt(
+          found,
+          what,
+          () => (pool ? createPool(language as 'lua', opts as never) : createEngine(language as 'lua', opts as never)),
+          120_000,
+        );
+        if (made && typeof (made as { dispose?: unknown }).dispose === 'function') {
+          booted++;
+          await attempt(found, `${what}.dispose()`, () => (made as { dispose(): Promise<void> }).dispose());
         }
       }
-      const what = `#${i} ${pool ? 'createPool' : 'createEngine'}(${describeInput(language)}, ${describeInput(opts)})`;
-      const made = await attempt(found, what, () => (pool ? createPool(language as 'lua', opts as never) : createEngine(language as 'lua', opts as never)), 120_000);
-      if (made && typeof (made as { dispose?: unknown }).dispose === 'function') {
-        booted++;
-        await attempt(found, `${what}.dispose()`, () => (made as { dispose(): Promise<void> }).dispose());
-      }
-    }
-    console.log(`options fuzz: ${count(500)} tries, ${booted} valid enough to boot`);
-    expect(found).toEqual([]);
-    expect(unhandled).toEqual([]);
-  }, 20 * 60_000);
+      console.log(`options fuzz: ${count(500)} tries, ${booted} valid enough to boot`);
+      expect(found).toEqual([]);
+      expect(unhandled).toEqual([]);
+    },
+    20 * 60_000,
+  );
 });
 
 // ---- names, values and handles on real engines ----------------------------------------
@@ -242,7 +328,11 @@ function echo(...) return { ... } end
 describe('fuzz: names, values and handles on real engines (worker placement)', () => {
   const engines: Record<'python' | 'lua', ScriptEngine> = {} as never;
   beforeAll(async () => {
-    const common = { limits: { timeoutMs: 3000, graceMs: 200 }, capabilities: ['log', 'kv.*', 'channel.*', 'config.read'], onLog: () => {} };
+    const common = {
+      limits: { timeoutMs: 3000, graceMs: 200 },
+      capabilities: ['log', 'kv.*', 'channel.*', 'config.read'],
+      onLog: () => {},
+    };
     engines.lua = await createEngine('lua', common);
     engines.python = await createEngine('python', common);
     await engines.lua.load(LUA_CODE, 'fuzz');
@@ -254,62 +344,79 @@ describe('fuzz: names, values and handles on real engines (worker placement)', (
 
   const probe = async (found: Found, lang: 'python' | 'lua', when: string) => {
     const e = engines[lang];
-    const r = (await attempt(found, `${lang} probe ${when}`, () => e.exec(lang === 'python' ? '6 * 7' : 'return 6 * 7'))) as { value?: unknown } | undefined;
+    const r = (await attempt(found, `${lang} probe ${when}`, () => e.exec(lang === 'python' ? '6 * 7' : 'return 6 * 7'))) as
+      { value?: unknown } | undefined;
     if (r?.value !== 42) found.push(`${lang} probe ${when}: the engine no longer answers 42 (${describeInput(r)})`);
   };
 
   for (const lang of ['lua', 'python'] as const) {
-    it(`${lang}: random names, arguments and run options give values or typed errors (seed ${SEED})`, async () => {
-      const rng = new Rng(SEED ^ (lang === 'lua' ? 1 : 2));
-      const e = engines[lang];
-      const found: Found = [];
-      const handles: RemoteObject[] = [];
-      const name = () => (rng.chance(0.85) ? randomString(rng, 30) : randomAny(rng));
-      const args = () => (rng.chance(0.3) ? randomAny(rng) : Array.from({ length: rng.int(4) }, () => randomAny(rng)));
-      const runOpts = () => (rng.chance(0.6) ? undefined : rng.chance(0.5) ? { timeoutMs: rng.pick([...EDGE_NUMBERS, 50, 1000]) } : randomAny(rng));
-      const n = count(lang === 'lua' ? 800 : 400);
-      for (let i = 0; i < n; i++) {
-        const op = rng.int(12);
-        const h = handles.length ? rng.pick(handles) : undefined;
-        const a = [name(), args(), runOpts()] as const;
-        const what = `${lang} #${i} op${op}(${describeInput(a[0])}, ${describeInput(a[1])}, ${describeInput(a[2])})`;
-        const r = await attempt(found, what, () => {
-          switch (op) {
-            case 0:
-              return e.call(a[0] as string, a[1] as never, a[2] as never);
-            case 1:
-              return e.create(a[0] as string, a[1] as never, a[2] as never);
-            case 2:
-              return e.call(rng.pick(['double', 'echo']), a[1] as never, a[2] as never);
-            case 3:
-              return e.exec(rng.chance(0.5) ? (a[0] as string) : (randomAny(rng) as string), a[2] as never);
-            case 4:
-              return e.load(lang === 'python' ? 'fz = 1' : 'fz = 1', a[0] as string);
-            case 5:
-              return e.registerHostFunction(a[0] as string, (rng.chance(0.7) ? () => 1 : randomAny(rng)) as never, rng.chance(0.5) ? undefined : ({ capability: randomAny(rng) } as never));
-            case 6:
-              return e.create('Counter', [rng.int(10)]);
-            case 7:
-              return h ? h.call(a[0] as string, a[1] as never, a[2] as never) : undefined;
-            case 8:
-              return h ? h.get(a[0] as string, a[2] as never) : undefined;
-            case 9:
-              return rng.pick([() => e.configure(randomAny(rng) as never), () => e.cleanup(a[0] as string), () => e.warmup(a[0] as string, a[1] as never), () => e.loadInit('fz = 2', a[0] as string)])();
-            case 10:
-              // A value past maxValueDepth, or a cyclic / class-instance argument.
-              return e.call('echo', [rng.pick([deepValue(70 + rng.int(500)), hostileObject(rng), new Map([[{}, 1]])]) as never]);
-            default:
-              return lang === 'python' ? e.install(rng.chance(0.5) ? rng.bytes(rng.int(64)) : (randomAny(rng) as never)) : e.call('echo', [rng.bytes(rng.int(64))]);
-          }
-        });
-        if (r && typeof r === 'object' && 'dispose' in r && 'call' in r) handles.push(r as RemoteObject);
-        if (i % 50 === 49) await probe(found, lang, `after #${i}`);
-      }
-      for (const h of handles.splice(0)) await attempt(found, `${lang} dispose handle`, () => h.dispose());
-      await probe(found, lang, 'at the end');
-      expect(found).toEqual([]);
-      expect(unhandled).toEqual([]);
-    }, 20 * 60_000);
+    it(
+      `${lang}: random names, arguments and run options give values or typed errors (seed ${SEED})`,
+      async () => {
+        const rng = new Rng(SEED ^ (lang === 'lua' ? 1 : 2));
+        const e = engines[lang];
+        const found: Found = [];
+        const handles: RemoteObject[] = [];
+        const name = () => (rng.chance(0.85) ? randomString(rng, 30) : randomAny(rng));
+        const args = () => (rng.chance(0.3) ? randomAny(rng) : Array.from({ length: rng.int(4) }, () => randomAny(rng)));
+        const runOpts = () =>
+          rng.chance(0.6) ? undefined : rng.chance(0.5) ? { timeoutMs: rng.pick([...EDGE_NUMBERS, 50, 1000]) } : randomAny(rng);
+        const n = count(lang === 'lua' ? 800 : 400);
+        for (let i = 0; i < n; i++) {
+          const op = rng.int(12);
+          const h = handles.length ? rng.pick(handles) : undefined;
+          const a = [name(), args(), runOpts()] as const;
+          const what = `${lang} #${i} op${op}(${describeInput(a[0])}, ${describeInput(a[1])}, ${describeInput(a[2])})`;
+          const r = await attempt(found, what, () => {
+            switch (op) {
+              case 0:
+                return e.call(a[0] as string, a[1] as never, a[2] as never);
+              case 1:
+                return e.create(a[0] as string, a[1] as never, a[2] as never);
+              case 2:
+                return e.call(rng.pick(['double', 'echo']), a[1] as never, a[2] as never);
+              case 3:
+                return e.exec(rng.chance(0.5) ? (a[0] as string) : (randomAny(rng) as string), a[2] as never);
+              case 4:
+                return e.load(lang === 'python' ? 'fz = 1' : 'fz = 1', a[0] as string);
+              case 5:
+                return e.registerHostFunction(
+                  a[0] as string,
+                  (rng.chance(0.7) ? () => 1 : randomAny(rng)) as never,
+                  rng.chance(0.5) ? undefined : ({ capability: randomAny(rng) } as never),
+                );
+              case 6:
+                return e.create('Counter', [rng.int(10)]);
+              case 7:
+                return h ? h.call(a[0] as string, a[1] as never, a[2] as never) : undefined;
+              case 8:
+                return h ? h.get(a[0] as string, a[2] as never) : undefined;
+              case 9:
+                return rng.pick([
+                  () => e.configure(randomAny(rng) as never),
+                  () => e.cleanup(a[0] as string),
+                  () => e.warmup(a[0] as string, a[1] as never),
+                  () => e.loadInit('fz = 2', a[0] as string),
+                ])();
+              case 10:
+                // A value past maxValueDepth, or a cyclic / class-instance argument.
+                return e.call('echo', [rng.pick([deepValue(70 + rng.int(500)), hostileObject(rng), new Map([[{}, 1]])]) as never]);
+              default:
+                return lang === 'python'
+                  ? e.install(rng.chance(0.5) ? rng.bytes(rng.int(64)) : (randomAny(rng) as never))
+                  : e.call('echo', [rng.bytes(rng.int(64))]);
+            }
+          });
+          if (r && typeof r === 'object' && 'dispose' in r && 'call' in r) handles.push(r as RemoteObject);
+          if (i % 50 === 49) await probe(found, lang, `after #${i}`);
+        }
+        for (const h of handles.splice(0)) await attempt(found, `${lang} dispose handle`, () => h.dispose());
+        await probe(found, lang, 'at the end');
+        expect(found).toEqual([]);
+        expect(unhandled).toEqual([]);
+      },
+      20 * 60_000,
+    );
   }
 
   it('scripts calling the built-ins with hostile arguments get plain script errors, never internal ones', async () => {
@@ -346,11 +453,16 @@ describe('fuzz: names, values and handles on real engines (worker placement)', (
       'return host.config.get(0/0)',
       'return host.nope.deeper(1)',
     ];
-    for (const [lang, codes] of [['python', py], ['lua', lua]] as const) {
+    for (const [lang, codes] of [
+      ['python', py],
+      ['lua', lua],
+    ] as const) {
       for (const code of codes) {
-        const r = (await attempt(found, `${lang}: ${code}`, () => engines[lang].exec(code, { timeoutMs: 500 }))) as { success?: boolean; error?: { type: string; message: string } } | undefined;
+        const r = (await attempt(found, `${lang}: ${code}`, () => engines[lang].exec(code, { timeoutMs: 500 }))) as
+          { success?: boolean; error?: { type: string; message: string } } | undefined;
         if (r && typeof r.success !== 'boolean') found.push(`${lang}: ${code}: not an ExecResult`);
-        if (r?.error && LEAK.test(r.error.message)) found.push(`${lang}: ${code}: internal error leaked as ${r.error.type}: ${r.error.message.slice(0, 200)}`);
+        if (r?.error && LEAK.test(r.error.message))
+          found.push(`${lang}: ${code}: internal error leaked as ${r.error.type}: ${r.error.message.slice(0, 200)}`);
       }
       await probe(found, lang, 'after the hostile built-in calls');
     }
@@ -363,8 +475,19 @@ describe('fuzz: names, values and handles on real engines (worker placement)', (
     const py = await engines.python.create('Counter', [1]);
     const lua = await engines.lua.create('Counter', [1]);
     const Ctor = (py as unknown as { constructor: new (...a: unknown[]) => unknown }).constructor;
-    const forged = Object.assign(Object.create(Object.getPrototypeOf(py)) as object, { id: py.id, kind: 'Counter', generation: 0, disposed: false }) as unknown as RemoteObject;
-    const ownerless = Object.assign(Object.create(Object.getPrototypeOf(py)) as object, { id: py.id, kind: 'Counter', owner: {}, generation: 0, disposed: false });
+    const forged = Object.assign(Object.create(Object.getPrototypeOf(py)) as object, {
+      id: py.id,
+      kind: 'Counter',
+      generation: 0,
+      disposed: false,
+    }) as unknown as RemoteObject;
+    const ownerless = Object.assign(Object.create(Object.getPrototypeOf(py)) as object, {
+      id: py.id,
+      kind: 'Counter',
+      owner: {},
+      generation: 0,
+      disposed: false,
+    });
     const lookalike = { id: py.id, kind: 'Counter', call: async () => 1, get: async () => 1, dispose: async () => {} };
     const attempts: [string, () => unknown][] = [
       ['new RemoteObject()', () => new Ctor({}, engines.python, 1, 'Counter', 0)],
@@ -389,15 +512,25 @@ describe('fuzz: names, values and handles on real engines (worker placement)', (
     }
     // Disposed: every use is DisposedError.
     await py.dispose();
-    for (const [what, f] of [['call', () => py.call('add', [1])], ['get', () => py.get('n')], ['as an argument', () => engines.python.call('echo', [py as never])]] as const) {
+    for (const [what, f] of [
+      ['call', () => py.call('add', [1])],
+      ['get', () => py.get('n')],
+      ['as an argument', () => engines.python.call('echo', [py as never])],
+    ] as const) {
       const r = await settles(f(), `a disposed handle: ${what}`);
-      if (r.ok || (r.error as ScriptBoxError)?.code !== 'DISPOSED') found.push(`a disposed handle (${what}): ${r.ok ? 'answered' : describeInput((r.error as Error)?.message)}, expected DisposedError`);
+      if (r.ok || (r.error as ScriptBoxError)?.code !== 'DISPOSED')
+        found.push(
+          `a disposed handle (${what}): ${r.ok ? 'answered' : describeInput((r.error as Error)?.message)}, expected DisposedError`,
+        );
     }
     // Stale: the engine restarted (code stuck in a C pattern match is killed), so older handles are dead.
     const stale = await engines.lua.create('Counter', [1]);
     await engines.lua.exec('local s = string.rep("a", 40000) return s:find(".-.-.-.-.-.-b")', { timeoutMs: 200 });
     const r = await settles(stale.call('add', [1]), 'a handle from before the restart');
-    if (r.ok || (r.error as ScriptBoxError)?.code !== 'DISPOSED') found.push(`a handle from before a restart: ${r.ok ? 'answered' : describeInput((r.error as Error)?.message)}, expected DisposedError`);
+    if (r.ok || (r.error as ScriptBoxError)?.code !== 'DISPOSED')
+      found.push(
+        `a handle from before a restart: ${r.ok ? 'answered' : describeInput((r.error as Error)?.message)}, expected DisposedError`,
+      );
     await lua.dispose();
     await probe(found, 'lua', 'after the handle attacks');
     await probe(found, 'python', 'after the handle attacks');
@@ -416,7 +549,16 @@ function randomToHost(rng: Rng): unknown {
   const v = () => (rng.chance(0.7) ? rng.pick([1, 'x', null, [1, 2], { a: 1 }, true, 2n ** 70n, new Uint8Array(3)]) : randomAny(rng));
   const templates: Record<string, unknown>[] = [
     { t: 'done', value: v(), defined: true, out: OUT },
-    { t: 'failed', failure: { kind: rng.pick(FAILURE_KINDS), type: randomString(rng, 10), message: randomString(rng), line: rng.pick([1, -1, 1.5, NaN]) }, out: OUT },
+    {
+      t: 'failed',
+      failure: {
+        kind: rng.pick(FAILURE_KINDS),
+        type: randomString(rng, 10),
+        message: randomString(rng),
+        line: rng.pick([1, -1, 1.5, NaN]),
+      },
+      out: OUT,
+    },
     { t: 'output', stream: rng.pick(['stdout', 'stderr', 'stdin']), text: randomString(rng, 200) },
     { t: 'hostCall', name: rng.pick(['log', 'kv.get', 'kv.set', 'nope', randomString(rng, 10)]), args: [v(), v()] },
     { t: 'hostStart', id: rng.pick([1, -1, 2 ** 60, 1.5]), name: rng.pick(['log', 'kv.get', randomString(rng, 10)]), args: [v()] },
@@ -463,14 +605,19 @@ describe('fuzz: frames into the host', () => {
         } catch (e) {
           // A Trap is a proxy of this test's own making; real inbound values come from the decoder or structured clone, which make none.
           if (e instanceof Trap) continue;
-          if (!(e instanceof ScriptBoxError) || e.code !== 'ENGINE_CRASHED') found.push(`#${i} ${name}(${describeInput(input)}): ${(e as Error)?.name}: ${String((e as Error)?.message).slice(0, 200)}`);
+          if (!(e instanceof ScriptBoxError) || e.code !== 'ENGINE_CRASHED')
+            found.push(`#${i} ${name}(${describeInput(input)}): ${(e as Error)?.name}: ${String((e as Error)?.message).slice(0, 200)}`);
         }
       }
       // The frame reader takes any chunking of any bytes without throwing.
-      const reader = new FrameReader(rng.pick([0, 16, 1 << 20]), () => {}, () => {});
+      const reader = new FrameReader(
+        rng.pick([0, 16, 1 << 20]),
+        () => {},
+        () => {},
+      );
       try {
         const bytes = rng.chance(0.5) ? frame(randomFrameBytes(rng)) : rng.bytes(rng.int(64));
-        for (let at = 0; at < bytes.length; ) {
+        for (let at = 0; at < bytes.length;) {
           const n = 1 + rng.int(8);
           reader.push(bytes.subarray(at, at + n));
           at += n;
@@ -519,25 +666,29 @@ describe('fuzz: frames into the host', () => {
       let alive = true;
       let replies = 0;
       const push = (b: Uint8Array) => setImmediate(() => alive && deliver?.(b));
-      const reader = new FrameReader(1 << 30, (f) => {
-        const msg = decode(f) as ToProcess;
-        if (msg.t === 'boot') return push(frame(encode({ t: 'ready' })));
-        if (msg.t === 'interrupt' || msg.t === 'clearInterrupt') return;
-        if (msg.t === 'stats') return push(frame(encode({ t: 'stats', memoryBytes: 1024, handles: 0 })));
-        if (msg.t === 'exec' || msg.t === 'call') replies = 0;
-        if (++replies > 4) return push(frame(encode({ t: 'done', value: 'honest', defined: true, out: OUT })));
-        for (let k = 1 + rng.int(3); k > 0; k--) {
-          const kind = rng.int(10);
-          if (kind === 0) push(rng.bytes(1 + rng.int(12)));
-          else if (kind === 1) push(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
-          else {
-            const bytes = frame(randomFrameBytes(rng));
-            const cut = rng.chance(0.3) ? 1 + rng.int(bytes.length) : bytes.length;
-            push(bytes.subarray(0, cut));
-            if (cut < bytes.length) push(bytes.subarray(cut));
+      const reader = new FrameReader(
+        1 << 30,
+        (f) => {
+          const msg = decode(f) as ToProcess;
+          if (msg.t === 'boot') return push(frame(encode({ t: 'ready' })));
+          if (msg.t === 'interrupt' || msg.t === 'clearInterrupt') return;
+          if (msg.t === 'stats') return push(frame(encode({ t: 'stats', memoryBytes: 1024, handles: 0 })));
+          if (msg.t === 'exec' || msg.t === 'call') replies = 0;
+          if (++replies > 4) return push(frame(encode({ t: 'done', value: 'honest', defined: true, out: OUT })));
+          for (let k = 1 + rng.int(3); k > 0; k--) {
+            const kind = rng.int(10);
+            if (kind === 0) push(rng.bytes(1 + rng.int(12)));
+            else if (kind === 1) push(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+            else {
+              const bytes = frame(randomFrameBytes(rng));
+              const cut = rng.chance(0.3) ? 1 + rng.int(bytes.length) : bytes.length;
+              push(bytes.subarray(0, cut));
+              if (cut < bytes.length) push(bytes.subarray(cut));
+            }
           }
-        }
-      }, () => {});
+        },
+        () => {},
+      );
       return {
         write: (b) => reader.push(b),
         onData: (cb) => {
@@ -553,30 +704,36 @@ describe('fuzz: frames into the host', () => {
   }
 
   for (const via of ['worker (postMessage)', 'process (framed pipe)'] as const) {
-    it(`a core that answers with random and mutated frames (${via}): typed results, the engine recovers (seed ${SEED})`, async () => {
-      const rng = new Rng(SEED ^ (via.startsWith('worker') ? 4 : 5));
-      const found: Found = [];
-      const resolved = resolveOptions('lua', { limits: { timeoutMs: 300, graceMs: 50 }, capabilities: ['log', 'kv.*'], onLog: () => {} });
-      const engine = via.startsWith('worker')
-        ? new Engine(resolved, (init) => connectWorker(init, fuzzingWorker(rng), { sharedMemory: false }))
-        : new Engine(resolved, (init) => connectProcess(init, fuzzingChild(rng)));
-      await engine.start();
-      try {
-        for (let i = 0; i < count(300); i++) {
-          if (rng.chance(0.6)) {
-            const r = (await attempt(found, `#${i} exec`, () => engine.exec('return 1'))) as { success?: unknown; error?: { type: string; message: string } } | undefined;
-            if (r && typeof r.success !== 'boolean') found.push(`#${i} exec: not an ExecResult (${describeInput(r)})`);
-            if (r?.error && LEAK.test(r.error.message) && !DECODER.test(r.error.message)) found.push(`#${i} exec: internal error leaked as ${r.error.type}: ${r.error.message.slice(0, 200)}`);
-          } else {
-            await attempt(found, `#${i} call`, () => engine.call('f', [1]));
+    it(
+      `a core that answers with random and mutated frames (${via}): typed results, the engine recovers (seed ${SEED})`,
+      async () => {
+        const rng = new Rng(SEED ^ (via.startsWith('worker') ? 4 : 5));
+        const found: Found = [];
+        const resolved = resolveOptions('lua', { limits: { timeoutMs: 300, graceMs: 50 }, capabilities: ['log', 'kv.*'], onLog: () => {} });
+        const engine = via.startsWith('worker')
+          ? new Engine(resolved, (init) => connectWorker(init, fuzzingWorker(rng), { sharedMemory: false }))
+          : new Engine(resolved, (init) => connectProcess(init, fuzzingChild(rng)));
+        await engine.start();
+        try {
+          for (let i = 0; i < count(300); i++) {
+            if (rng.chance(0.6)) {
+              const r = (await attempt(found, `#${i} exec`, () => engine.exec('return 1'))) as
+                { success?: unknown; error?: { type: string; message: string } } | undefined;
+              if (r && typeof r.success !== 'boolean') found.push(`#${i} exec: not an ExecResult (${describeInput(r)})`);
+              if (r?.error && LEAK.test(r.error.message) && !DECODER.test(r.error.message))
+                found.push(`#${i} exec: internal error leaked as ${r.error.type}: ${r.error.message.slice(0, 200)}`);
+            } else {
+              await attempt(found, `#${i} call`, () => engine.call('f', [1]));
+            }
           }
+          await attempt(found, 'stats', () => engine.stats());
+        } finally {
+          await attempt(found, 'dispose', () => engine.dispose());
         }
-        await attempt(found, 'stats', () => engine.stats());
-      } finally {
-        await attempt(found, 'dispose', () => engine.dispose());
-      }
-      expect(found).toEqual([]);
-      expect(unhandled).toEqual([]);
-    }, 10 * 60_000);
+        expect(found).toEqual([]);
+        expect(unhandled).toEqual([]);
+      },
+      10 * 60_000,
+    );
   }
 });

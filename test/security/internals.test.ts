@@ -25,7 +25,10 @@ const TAMPER: { name: string; code: string; wasmOnly?: boolean }[] = [
   { name: 'ModuleType.__setattr__ on host', code: 'import host, types\ntypes.ModuleType.__setattr__(host, "probe", lambda *a: "evil")' },
   { name: 'object.__setattr__ on host', code: 'import host\nobject.__setattr__(host, "probe", lambda *a: "evil")' },
   { name: "host.__dict__['probe']", code: 'import host\nhost.__dict__["probe"] = lambda *a: "evil"' },
-  { name: "sys.modules['host'] replaced", code: 'import sys, types\nm = types.ModuleType("host")\nm.probe = lambda *a: "evil"\nsys.modules["host"] = m' },
+  {
+    name: "sys.modules['host'] replaced",
+    code: 'import sys, types\nm = types.ModuleType("host")\nm.probe = lambda *a: "evil"\nsys.modules["host"] = m',
+  },
   { name: 'the host class changed', code: 'import host\ntype(host).__getattr__ = lambda self, a: (lambda *x: "evil")' },
   {
     name: 'the host namespace class changed',
@@ -61,7 +64,11 @@ const TAMPER: { name: string; code: string; wasmOnly?: boolean }[] = [
     name: 'the standard library the runtime uses',
     code: 'import json, os, base64, builtins\njson.dumps = json.loads = lambda *a, **k: "evil"\nos.write = lambda *a: 0\nbase64.b64decode = lambda *a: b"evil"',
   },
-  { name: 'builtins the runtime uses', code: 'import builtins\nbuiltins.len = lambda x: 0\nbuiltins.type = lambda *a: str', wasmOnly: true },
+  {
+    name: 'builtins the runtime uses',
+    code: 'import builtins\nbuiltins.len = lambda x: 0\nbuiltins.type = lambda *a: str',
+    wasmOnly: true,
+  },
   { name: 'an audit hook of its own', code: 'import sys\nsys.addaudithook(lambda e, a: None)\nprint("added")', wasmOnly: true },
 ];
 
@@ -92,7 +99,9 @@ describe.each(targets)('Python runtime internals, $name', (target) => {
   it('the runtime module cannot be imported, and sys.modules holds no module of its internals', async () => {
     const imp = await engine.exec('import _scriptbox');
     expect(imp.error?.type).toBe('ModuleNotFoundError');
-    const scan = await engine.exec('import sys\n[n for n, m in list(sys.modules.items()) if hasattr(m, "_host_call") or hasattr(m, "_request")]');
+    const scan = await engine.exec(
+      'import sys\n[n for n, m in list(sys.modules.items()) if hasattr(m, "_host_call") or hasattr(m, "_request")]',
+    );
     expect(scan.value).toEqual([]);
   });
 
@@ -119,7 +128,9 @@ describe.each(targets)('Python runtime internals, $name', (target) => {
     );
     expect(swap.value).toEqual(["the ScriptBox runtime's functions cannot be changed"]);
     // Refused quietly (that is how audit hooks refuse): the hook never runs.
-    const hook = await engine.exec('import sys\nseen = []\nsys.addaudithook(lambda e, a: seen.append(e))\nopen("/tmp/x", "w").close()\nlen(seen)');
+    const hook = await engine.exec(
+      'import sys\nseen = []\nsys.addaudithook(lambda e, a: seen.append(e))\nopen("/tmp/x", "w").close()\nlen(seen)',
+    );
     expect(hook.value).toBe(0);
   });
 
@@ -143,7 +154,9 @@ describe.each(targets)('Python runtime internals, $name', (target) => {
 
   it('refuses host-call arguments over limits.maxValueBytes in the script, before the host sees them', async () => {
     const before = answered.length;
-    const r = await engine.exec('import host\ns = "x" * (1 << 20)\ntry:\n    host.probe([s] * 250)\nexcept ValueError as e:\n    msg = str(e)\nmsg');
+    const r = await engine.exec(
+      'import host\ns = "x" * (1 << 20)\ntry:\n    host.probe([s] * 250)\nexcept ValueError as e:\n    msg = str(e)\nmsg',
+    );
     expect(r.value).toMatch(/^host\.probe argument 1\[\d\] makes the value larger than limits\.maxValueBytes/);
     expect(answered.length).toBe(before);
   });
@@ -186,7 +199,9 @@ describe("a reuse pool: the next tenant's host is the real one", () => {
       const first = await pool.run(async (engine) => {
         for (const t of TAMPER) await engine.exec(t.code.replaceAll('"probe"', '"kv"').replaceAll('host.probe', 'host.kv.get'));
         // And a direct replacement of what tenant 2 will call.
-        await engine.exec('import host, types\ntypes.ModuleType.__setattr__(host, "kv", types.SimpleNamespace(get=lambda *a: "evil", set=lambda *a: None))\ntypes.ModuleType.__setattr__(host, "log", lambda *a: None)');
+        await engine.exec(
+          'import host, types\ntypes.ModuleType.__setattr__(host, "kv", types.SimpleNamespace(get=lambda *a: "evil", set=lambda *a: None))\ntypes.ModuleType.__setattr__(host, "log", lambda *a: None)',
+        );
         return engine.id;
       });
       const mark = events.length;

@@ -89,7 +89,7 @@ describe.each(['worker', 'process'] as const)('host requests that run script cod
     await engine.exec('import sys; sys.setprofile(None)');
   }, 60_000);
 
-  it('stats() while a hook loops inside the runtime\'s handle count rejects with TimeoutError, then answers', async () => {
+  it("stats() while a hook loops inside the runtime's handle count rejects with TimeoutError, then answers", async () => {
     expect(await engine.call('hook', ['handle_count', false])).toBe('armed');
     const err = await rejects(engine.stats(), 'stats with a looping hook');
     expect(err).toBeInstanceOf(TimeoutError);
@@ -144,7 +144,7 @@ describe('a handle the host garbage-collects (python, worker placement)', () => 
         if (s.restarts > before.restarts) return s;
       }
     })();
-    const s = await answers(released, 'the collected handle\'s release');
+    const s = await answers(released, "the collected handle's release");
     expect(s.lastCrash).toMatchObject({ kind: 'killed', during: 'RemoteObject.dispose' });
     expect((await answers(engine.exec('2 + 2'), 'exec after')).value).toBe(4);
   }, 120_000);
@@ -186,7 +186,11 @@ describe('replay of loaded scripts after a restart (python, worker placement)', 
 
 describe.each(['worker', 'process'] as const)('dispose() during a stuck replay (python, %s placement)', (placement) => {
   it('settles, and the call waiting for the replay rejects', async () => {
-    const engine = await createEngine('python', { placement, limits: { timeoutMs: 60_000, graceMs: 300 }, capabilities: ['kv.read', 'kv.write'] });
+    const engine = await createEngine('python', {
+      placement,
+      limits: { timeoutMs: 60_000, graceMs: 300 },
+      capabilities: ['kv.read', 'kv.write'],
+    });
     let waiting: Promise<unknown> | undefined;
     try {
       await engine.load(FLAKY, 'flaky');
@@ -215,9 +219,15 @@ describe('a reuse pool after a tenant wedged its engine (python, process placeme
         const obj = await engine.create('Stubborn');
         void obj.dispose();
       });
-      const r = await answers(pool.run((engine) => engine.exec('6 * 7')), "tenant 2's exec");
+      const r = await answers(
+        pool.run((engine) => engine.exec('6 * 7')),
+        "tenant 2's exec",
+      );
       expect(r.value).toBe(42);
-      const second = await answers(pool.run((engine) => engine.stats()), "tenant 3's stats");
+      const second = await answers(
+        pool.run((engine) => engine.stats()),
+        "tenant 3's stats",
+      );
       expect(second.lastCrash).toMatchObject({ kind: 'killed', during: 'RemoteObject.dispose' });
     } finally {
       await answers(pool.close(), 'pool.close');

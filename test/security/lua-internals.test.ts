@@ -80,7 +80,9 @@ describe.each(targets)('Lua runtime internals, $name', (target) => {
   // needs wasm/lua/core.ts begin() to call it (see the report). LuaJIT's host is a userdata.
   it('rawset on host, or on a table pairs(host) shows, does not reach the next request', async () => {
     await engine.exec('pcall(rawset, host, "probe", function() return "evil" end)');
-    await engine.exec('local ok, f, s = pcall(pairs, host)\nif ok and type(s) == "table" then rawset(s, "probe", function() return "evil" end) end');
+    await engine.exec(
+      'local ok, f, s = pcall(pairs, host)\nif ok and type(s) == "table" then rawset(s, "probe", function() return "evil" end) end',
+    );
     await reachesHost();
   });
 });

@@ -30,7 +30,11 @@ const FANOUT = `local s = string.rep("x", ${MiB}) local t = {} for i = 1, 250 do
 describe('class 1: a looping __gc cannot wedge the wasm Lua engine (worker placement)', () => {
   let engine: ScriptEngine;
   beforeAll(async () => {
-    engine = await createEngine('lua', { placement: 'worker', capabilities: ['probe.one'], limits: { timeoutMs: 2000, graceMs: 500, memoryBytes: 32 * MiB } });
+    engine = await createEngine('lua', {
+      placement: 'worker',
+      capabilities: ['probe.one'],
+      limits: { timeoutMs: 2000, graceMs: 500, memoryBytes: 32 * MiB },
+    });
   }, 60_000);
   afterAll(async () => {
     if (engine) await answers(engine.dispose(), 'dispose');
@@ -101,12 +105,24 @@ const CORES: { backend: string; spin: string; boot: (init: CoreInit, env: CoreEn
   { backend: 'wasm', spin: LOOP, boot: (init, env) => LuaCore.create(init, env) },
   // LuaJIT runs no hooks inside compiled traces (native-bridge/luajit/core.ts): a closure in the body keeps it interpreted.
   ...(nativeAvailable('lua')
-    ? [{ backend: 'native', spin: 'function() while true do local f = function() end end end', boot: async (init: CoreInit, env: CoreEnv) => (await createLuaJitCore(init, env)) as unknown as SyncCore }]
+    ? [
+        {
+          backend: 'native',
+          spin: 'function() while true do local f = function() end end end',
+          boot: async (init: CoreInit, env: CoreEnv) => (await createLuaJitCore(init, env)) as unknown as SyncCore,
+        },
+      ]
     : []),
 ];
 
 function coreEnv(): CoreEnv {
-  return { interruptWord: new Int32Array(new SharedArrayBuffer(4)), hostCall: () => null, hostStart: () => 0, hostWait: () => [], output: () => {} };
+  return {
+    interruptWord: new Int32Array(new SharedArrayBuffer(4)),
+    hostCall: () => null,
+    hostStart: () => 0,
+    hostWait: () => [],
+    output: () => {},
+  };
 }
 
 const CORE_INIT = {
@@ -146,7 +162,13 @@ type Target = { name: string; options: Parameters<typeof createEngine>[1]; print
 const TARGETS: Target[] = [
   { name: 'wasm, worker placement', options: { placement: 'worker' }, printInLua: false },
   ...(nativeAvailable('lua')
-    ? [{ name: 'native LuaJIT, process placement', options: { backend: 'native' as const, placement: 'process' as const }, printInLua: true }]
+    ? [
+        {
+          name: 'native LuaJIT, process placement',
+          options: { backend: 'native' as const, placement: 'process' as const },
+          printInLua: true,
+        },
+      ]
     : []),
 ];
 
@@ -188,7 +210,10 @@ describe.each(TARGETS)('class 6: what the host reassembles is capped on the engi
     const r = await answers(engine.exec(`${FANOUT} local ok, e = pcall(host.sink, t) return { ok, e }`), 'exec');
     expect(r.value).toEqual([false, expect.stringMatching(/InvalidInputError: .*limits\.maxValueBytes/)]);
     expect(sinkCalls).toBe(0);
-    const split = await answers(engine.exec(`local s = string.rep("z", ${MiB}) local ok, e = pcall(host.sink, {s, s, s, s}, {s, s, s, s}, {s}) return { ok, e }`), 'exec');
+    const split = await answers(
+      engine.exec(`local s = string.rep("z", ${MiB}) local ok, e = pcall(host.sink, {s, s, s, s}, {s, s, s, s}, {s}) return { ok, e }`),
+      'exec',
+    );
     expect(split.value).toEqual([false, expect.stringMatching(/limits\.maxValueBytes/)]);
     expect(sinkCalls).toBe(0);
   }, 60_000);
@@ -217,7 +242,10 @@ describe.each(TARGETS)('class 6: what the host reassembles is capped on the engi
   }, 60_000);
 
   it('an error object whose __tostring loops times out like any script code', async () => {
-    const r = await answers(engine.exec(`error(setmetatable({}, {__tostring = function() local f = function() end while true do f() end end}))`), 'exec');
+    const r = await answers(
+      engine.exec(`error(setmetatable({}, {__tostring = function() local f = function() end while true do f() end end}))`),
+      'exec',
+    );
     expect(r.success).toBe(false);
     expect(r.timedOut).toBe(true);
     expect((await answers(engine.exec('return 6'), 'exec after')).value).toBe(6);
@@ -236,7 +264,10 @@ describe.each(TARGETS)('class 6: what the host reassembles is capped on the engi
   }, 60_000);
 
   it('an error object whose __tostring allocates past memoryBytes is a memory failure', async () => {
-    const r = await answers(engine.exec(`error(setmetatable({}, {__tostring = function() local t = {} for i = 1, 1e9 do t[i] = i .. "x" end end}))`), 'exec');
+    const r = await answers(
+      engine.exec(`error(setmetatable({}, {__tostring = function() local t = {} for i = 1, 1e9 do t[i] = i .. "x" end end}))`),
+      'exec',
+    );
     expect(r.success).toBe(false);
     expect(r.error?.type).toBe('MemoryLimitError');
     expect((await answers(engine.exec('return 7'), 'exec after')).value).toBe(7);

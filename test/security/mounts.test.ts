@@ -58,7 +58,14 @@ describe('host.fs: mount escapes and non-regular files', () => {
 
   it('reading a FIFO is refused at once, naming it; host fs calls keep working', async () => {
     // libuv's pool has 4 threads: before the fix, 4 such reads blocked every host fs call.
-    const reads = await Promise.all(Array.from({ length: 6 }, () => files.read('/work/pipe').then(() => 'read', (e: Error) => e)));
+    const reads = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        files.read('/work/pipe').then(
+          () => 'read',
+          (e: Error) => e,
+        ),
+      ),
+    );
     for (const e of reads) {
       expect(e).toMatchObject({ code: 'PERMISSION_DENIED' });
       expect((e as Error).message).toBe('host.fs.read: /work/pipe is a FIFO (named pipe); only regular files can be read');

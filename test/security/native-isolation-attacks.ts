@@ -122,8 +122,16 @@ export function isolationSuite(opts: { expectUid: boolean }): void {
     const text = r.stdout;
     expect(text).not.toContain(CANARY);
     const out = JSON.parse(text.trim().split('\n').pop()!) as {
-      pid: number; ppid: number; uid: number; env: Record<string, string>; procs: string[];
-      reads: Record<string, string>; umount: boolean; unshare_user: boolean; kill: Record<string, string>; grandchild: string;
+      pid: number;
+      ppid: number;
+      uid: number;
+      env: Record<string, string>;
+      procs: string[];
+      reads: Record<string, string>;
+      umount: boolean;
+      unshare_user: boolean;
+      kill: Record<string, string>;
+      grandchild: string;
     };
     expect(out.env).toEqual({});
     expect(out.umount).toBe(false);
@@ -165,12 +173,14 @@ export function isolationSuite(opts: { expectUid: boolean }): void {
     expect(pidsIn(cwd)).toEqual([]);
   }, 60_000);
 
-  it.skipIf(!nativeAvailable('lua'))('a native LuaJIT child gets the same measures and has no way to the host', async () => {
-    const lua = await createEngine('lua', { backend: 'native', placement: 'process', limits: { timeoutMs: 8000 } });
-    try {
-      const iso = (await lua.stats()).isolation!;
-      if (process.platform === 'linux') expect(has(iso.applied, 'PID namespace') || has(iso.refused, 'PID namespace')).toBe(true);
-      const r = await lua.exec(`
+  it.skipIf(!nativeAvailable('lua'))(
+    'a native LuaJIT child gets the same measures and has no way to the host',
+    async () => {
+      const lua = await createEngine('lua', { backend: 'native', placement: 'process', limits: { timeoutMs: 8000 } });
+      try {
+        const iso = (await lua.stats()).isolation!;
+        if (process.platform === 'linux') expect(has(iso.applied, 'PID namespace') || has(iso.refused, 'PID namespace')).toBe(true);
+        const r = await lua.exec(`
         local found = {}
         for _, name in ipairs({'io', 'ffi', 'require', 'package', 'debug', 'loadfile', 'dofile'}) do
           if _G[name] ~= nil then found[#found + 1] = name end
@@ -179,14 +189,16 @@ export function isolationSuite(opts: { expectUid: boolean }): void {
           if os and os[name] ~= nil then found[#found + 1] = 'os.' .. name end
         end
         return table.concat(found, ',')`);
-      expect(r.value).toBe('');
-      expect(r.stdout).not.toContain(CANARY);
-      expect((await lua.exec('return 1 + 1')).value).toBe(2);
-      expect(usr2).toBe(0);
-    } finally {
-      await lua.dispose();
-    }
-  }, 60_000);
+        expect(r.value).toBe('');
+        expect(r.stdout).not.toContain(CANARY);
+        expect((await lua.exec('return 1 + 1')).value).toBe(2);
+        expect(usr2).toBe(0);
+      } finally {
+        await lua.dispose();
+      }
+    },
+    60_000,
+  );
 }
 
 /** A Debian system libpython3.11, when other users can read it and its standard library. */

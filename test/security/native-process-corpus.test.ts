@@ -46,7 +46,15 @@ describe.each(['python', 'lua'] as const)('native %s, process placement, against
     ownNetwork = !!isolation?.applied.some((w) => w.startsWith('network namespace'));
     // Root (as CI runs) may always make one; elsewhere the OS may refuse, and says so.
     if (process.getuid?.() === 0) expect(ownNetwork).toBe(true);
-    expect(isolation?.applied).toEqual(expect.arrayContaining(['no-new-privs', expect.stringMatching(/^address space/), expect.stringMatching(/^open files/), expect.stringMatching(/^CPU/), expect.stringMatching(/^processes/)]));
+    expect(isolation?.applied).toEqual(
+      expect.arrayContaining([
+        'no-new-privs',
+        expect.stringMatching(/^address space/),
+        expect.stringMatching(/^open files/),
+        expect.stringMatching(/^CPU/),
+        expect.stringMatching(/^processes/),
+      ]),
+    );
   });
 
   for (const attack of loadCorpus().filter((a) => a.language === language)) {

@@ -13,7 +13,11 @@ export const HANG_MS = 90_000;
  * Resolves with how `p` settled. Fails (rejects) if it is still pending after `ms`: a
  * promise that never settles is the bug these suites look for.
  */
-export async function settles<T>(p: Promise<T>, what: string, ms = HANG_MS): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+export async function settles<T>(
+  p: Promise<T>,
+  what: string,
+  ms = HANG_MS,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const hang = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} was still pending after ${ms} ms: it never settles`)), ms);

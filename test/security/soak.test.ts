@@ -44,7 +44,19 @@ const RSS_SLACK = 300 * 1024 * 1024;
 /** Short per-call deadline for attacks that must be stopped: the ladder, not the default 30 s. */
 const ATTACK_MS = 400;
 const LIMITS = { timeoutMs: 4000, graceMs: 250 };
-const CODES = new Set(['SCRIPT_ERROR', 'TIMEOUT', 'PERMISSION_DENIED', 'MEMORY_LIMIT', 'ENGINE_CRASHED', 'INVALID_INPUT', 'UNAVAILABLE', 'DISPOSED', 'ABORTED', 'QUEUE_FULL', 'INTERRUPTED']);
+const CODES = new Set([
+  'SCRIPT_ERROR',
+  'TIMEOUT',
+  'PERMISSION_DENIED',
+  'MEMORY_LIMIT',
+  'ENGINE_CRASHED',
+  'INVALID_INPUT',
+  'UNAVAILABLE',
+  'DISPOSED',
+  'ABORTED',
+  'QUEUE_FULL',
+  'INTERRUPTED',
+]);
 
 type Target = 'python' | 'lua' | 'lua-process';
 type Lang = 'python' | 'lua';
@@ -107,7 +119,11 @@ function note(kind: string, outcome: string): void {
  * Resolves with the value, or the error when it is a typed ScriptBoxError; anything else
  * (a plain TypeError from inside, an untyped error) is a problem.
  */
-async function call<T>(id: string, kind: string, p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: ScriptBoxError | undefined }> {
+async function call<T>(
+  id: string,
+  kind: string,
+  p: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: ScriptBoxError | undefined }> {
   settlements.set(id, 0);
   const counted = p.then(
     (v) => {
@@ -190,8 +206,12 @@ const ordinary: Record<string, Job> = {
   },
   async asyncHost(e, id, lang) {
     await execIs(
-      e, id, 'asyncHost',
-      lang === 'python' ? 'import host, asyncio\n(await asyncio.gather(host.aio.later(1), host.aio.later(2)))' : 'return { host.later(1), host.later(2) }',
+      e,
+      id,
+      'asyncHost',
+      lang === 'python'
+        ? 'import host, asyncio\n(await asyncio.gather(host.aio.later(1), host.aio.later(2)))'
+        : 'return { host.later(1), host.later(2) }',
       [1, 2],
     );
   },
@@ -199,7 +219,9 @@ const ordinary: Record<string, Job> = {
     const x = rng.int(10_000);
     const key = `k-${id}`;
     await execIs(
-      e, id, 'kv',
+      e,
+      id,
+      'kv',
       lang === 'python'
         ? `import host\nhost.kv.set(${JSON.stringify(key)}, {"x": ${x}})\nv = host.kv.get(${JSON.stringify(key)})\nhost.kv.delete(${JSON.stringify(key)})\nv`
         : `host.kv.set(${JSON.stringify(key)}, { x = ${x} })\nlocal v = host.kv.get(${JSON.stringify(key)})\nhost.kv.delete(${JSON.stringify(key)})\nreturn v`,
@@ -210,15 +232,25 @@ const ordinary: Record<string, Job> = {
     const x = rng.int(10_000);
     const ch = JSON.stringify(`c-${id}`);
     await execIs(
-      e, id, 'channel',
-      lang === 'python' ? `import host\nhost.channel.send(${ch}, ${x})\nhost.channel.receive(${ch}, 1)` : `host.channel.send(${ch}, ${x})\nreturn host.channel.receive(${ch}, 1)`,
+      e,
+      id,
+      'channel',
+      lang === 'python'
+        ? `import host\nhost.channel.send(${ch}, ${x})\nhost.channel.receive(${ch}, 1)`
+        : `host.channel.send(${ch}, ${x})\nreturn host.channel.receive(${ch}, 1)`,
       x,
     );
   },
   async emptyReceive(e, id, lang) {
     // A receive that times out in the script: null, and the engine goes on.
     const ch = JSON.stringify(`empty-${id}`);
-    await execIs(e, id, 'emptyReceive', lang === 'python' ? `import host\nhost.channel.receive(${ch}, 0.02)` : `return host.channel.receive(${ch}, 0.02)`, null);
+    await execIs(
+      e,
+      id,
+      'emptyReceive',
+      lang === 'python' ? `import host\nhost.channel.receive(${ch}, 0.02)` : `return host.channel.receive(${ch}, 0.02)`,
+      null,
+    );
   },
   async remote(e, id, _lang, rng) {
     const x = rng.int(1000);
@@ -280,8 +312,18 @@ const attacks: Record<string, Job> = {
   async runaway(e, id, lang, rng) {
     const code =
       lang === 'python'
-        ? rng.pick(['while True:\n    pass', 'while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass', 'sum(range(10**15))', 'import time\ntime.sleep(60)'])
-        : rng.pick(['while true do end', 'while true do pcall(function() while true do end end) end', 'local s = string.rep("a", 40000) return s:find(".-.-.-.-.-.-b")', 'return host.channel.receive("never", 60)']);
+        ? rng.pick([
+            'while True:\n    pass',
+            'while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass',
+            'sum(range(10**15))',
+            'import time\ntime.sleep(60)',
+          ])
+        : rng.pick([
+            'while true do end',
+            'while true do pcall(function() while true do end end) end',
+            'local s = string.rep("a", 40000) return s:find(".-.-.-.-.-.-b")',
+            'return host.channel.receive("never", 60)',
+          ]);
     await execAny(e, id, 'attack.runaway', code);
   },
   /** Class 1: finalizers that loop while the runtime does its own work (release, GC, host table rebuild). */
@@ -293,7 +335,12 @@ const attacks: Record<string, Job> = {
     }
     await execAny(e, id, 'attack.finalizer', 'setmetatable({}, { __gc = function() while true do end end })\ncollectgarbage()\nreturn 1');
     // Garbage with a looping __gc left for the host table rebuild to collect.
-    await execAny(e, id, 'attack.finalizer.garbage', 'for i = 1, 50 do setmetatable({}, { __gc = function() while true do end end }) end\nreturn 1');
+    await execAny(
+      e,
+      id,
+      'attack.finalizer.garbage',
+      'for i = 1, 50 do setmetatable({}, { __gc = function() while true do end end }) end\nreturn 1',
+    );
     e.registerHostFunction('later', (x: unknown) => later(x));
     await call(`${id}.stats`, 'attack.finalizer.stats', e.stats());
     // Whatever garbage is left is script state, which a reuse pool keeps by design: collect
@@ -309,7 +356,9 @@ const attacks: Record<string, Job> = {
       return;
     }
     await execAny(
-      e, id, 'attack.statsHook',
+      e,
+      id,
+      'attack.statsHook',
       'import sys\ndef _p(frame, event, arg):\n    if event == "call" and frame.f_code.co_name in ("handle_count", "stats", "memory"):\n        while True: pass\nsys.setprofile(_p)\n1',
     );
     await call(`${id}.stats`, 'attack.statsHook.stats', e.stats());
@@ -343,8 +392,12 @@ const attacks: Record<string, Job> = {
         : `return host.channel.receive(${ch}, 60)`;
     await execAny(e, id, 'attack.deadReceiver', wait);
     await execIs(
-      e, `${id}.live`, 'attack.deadReceiver.live',
-      lang === 'python' ? `import host\nhost.channel.send(${ch}, "live")\nhost.channel.receive(${ch}, 2)` : `host.channel.send(${ch}, "live")\nreturn host.channel.receive(${ch}, 2)`,
+      e,
+      `${id}.live`,
+      'attack.deadReceiver.live',
+      lang === 'python'
+        ? `import host\nhost.channel.send(${ch}, "live")\nhost.channel.receive(${ch}, 2)`
+        : `host.channel.send(${ch}, "live")\nreturn host.channel.receive(${ch}, 2)`,
       'live',
     );
   },
@@ -463,7 +516,11 @@ function plan(): Planned[] {
   const ordinaryKinds = Object.keys(ordinary);
   const attackKinds = Object.keys(attacks);
   for (let i = 0; i < RUNS; i++) {
-    const target = rng.weighted<Target>([[4, 'python'], [4, 'lua'], [2, 'lua-process']]);
+    const target = rng.weighted<Target>([
+      [4, 'python'],
+      [4, 'lua'],
+      [2, 'lua-process'],
+    ]);
     const attack = rng.chance(ATTACK_SHARE);
     out.push({ id: `r${i}`, target, attack, kind: rng.pick(attack ? attackKinds : ordinaryKinds), seed: rng.int(2 ** 31) });
   }
@@ -483,9 +540,31 @@ describe('soak: a reuse pool under ordinary work mixed with every class of attac
     baseline.workers = liveWorkerCount();
     baseline.processes = liveProcessCount();
     baseline.rss = process.memoryUsage().rss;
-    pools.set('python', await createPool('python', { ...ENGINE_OPTIONS, limits: { ...LIMITS, memoryBytes: 128 * 1024 * 1024 }, min: 2, max: 2, init: PY_INIT }));
-    pools.set('lua', await createPool('lua', { ...ENGINE_OPTIONS, limits: { ...LIMITS, memoryBytes: 32 * 1024 * 1024 }, min: 2, max: 2, init: LUA_INIT }));
-    pools.set('lua-process', await createPool('lua', { ...ENGINE_OPTIONS, limits: { ...LIMITS, memoryBytes: 32 * 1024 * 1024 }, placement: 'process', min: 1, max: 1, init: LUA_INIT }));
+    pools.set(
+      'python',
+      await createPool('python', {
+        ...ENGINE_OPTIONS,
+        limits: { ...LIMITS, memoryBytes: 128 * 1024 * 1024 },
+        min: 2,
+        max: 2,
+        init: PY_INIT,
+      }),
+    );
+    pools.set(
+      'lua',
+      await createPool('lua', { ...ENGINE_OPTIONS, limits: { ...LIMITS, memoryBytes: 32 * 1024 * 1024 }, min: 2, max: 2, init: LUA_INIT }),
+    );
+    pools.set(
+      'lua-process',
+      await createPool('lua', {
+        ...ENGINE_OPTIONS,
+        limits: { ...LIMITS, memoryBytes: 32 * 1024 * 1024 },
+        placement: 'process',
+        min: 1,
+        max: 1,
+        init: LUA_INIT,
+      }),
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -494,71 +573,89 @@ describe('soak: a reuse pool under ordinary work mixed with every class of attac
     process.off('uncaughtException', onException);
   });
 
-  it(`${RUNS} runs (seed ${SEED}): every call answered once, typed, and resources back at baseline`, async () => {
-    const runs = plan();
-    const byTarget = (t: Target) => runs.filter((r) => r.target === t);
-    const drive = async (t: Target, lanes: number) => {
-      const queue = byTarget(t);
-      const pool = pools.get(t)!;
-      const lang: Lang = t === 'python' ? 'python' : 'lua';
-      await Promise.all(
-        Array.from({ length: lanes }, async () => {
-          for (let r = queue.shift(); r; r = queue.shift()) {
-            const job = (r.attack ? attacks : ordinary)[r.kind]!;
-            const run = r;
-            await call(`${run.id}.run`, 'pool.run', pool.run(async (engine) => {
-              // What ran on this engine before: the first thing to look at when a run fails.
-              const before = history.get(engine) ?? [];
-              where.set(run.id, `${t} ${engine.id}, after ${before.join(', ') || 'nothing'}`);
-              history.set(engine, [...before.slice(-12), `${run.id}:${run.kind}`]);
-              await job(engine, run.id, lang, new Rng(run.seed));
-            })).then((x) => {
-              if (!x.ok) problems.push(`${run.id} pool.run (${run.kind}) rejected: ${x.error?.code} ${x.error?.message.slice(0, 300)}`);
-            });
-          }
-        }),
+  it(
+    `${RUNS} runs (seed ${SEED}): every call answered once, typed, and resources back at baseline`,
+    async () => {
+      const runs = plan();
+      const byTarget = (t: Target) => runs.filter((r) => r.target === t);
+      const drive = async (t: Target, lanes: number) => {
+        const queue = byTarget(t);
+        const pool = pools.get(t)!;
+        const lang: Lang = t === 'python' ? 'python' : 'lua';
+        await Promise.all(
+          Array.from({ length: lanes }, async () => {
+            for (let r = queue.shift(); r; r = queue.shift()) {
+              const job = (r.attack ? attacks : ordinary)[r.kind]!;
+              const run = r;
+              await call(
+                `${run.id}.run`,
+                'pool.run',
+                pool.run(async (engine) => {
+                  // What ran on this engine before: the first thing to look at when a run fails.
+                  const before = history.get(engine) ?? [];
+                  where.set(run.id, `${t} ${engine.id}, after ${before.join(', ') || 'nothing'}`);
+                  history.set(engine, [...before.slice(-12), `${run.id}:${run.kind}`]);
+                  await job(engine, run.id, lang, new Rng(run.seed));
+                }),
+              ).then((x) => {
+                if (!x.ok) problems.push(`${run.id} pool.run (${run.kind}) rejected: ${x.error?.code} ${x.error?.message.slice(0, 300)}`);
+              });
+            }
+          }),
+        );
+      };
+      await Promise.all([drive('python', 2), drive('lua', 2), drive('lua-process', 1)]);
+
+      // Every engine is still healthy after the mix.
+      for (const [t, pool] of pools) {
+        const lang: Lang = t === 'python' ? 'python' : 'lua';
+        await call(
+          `final.${t}`,
+          'final',
+          pool.run((e) => execIs(e, `final.${t}.exec`, 'final', lang === 'python' ? '6 * 7' : 'return 6 * 7', 42)),
+        );
+      }
+
+      for (const [t, pool] of pools) await call(`close.${t}`, 'pool.close', pool.close());
+      await call('releaseSpareWorker', 'releaseSpareWorker', releaseSpareWorker());
+
+      // Workers and processes end asynchronously after terminate(): wait for the counts (bounded).
+      const until = Date.now() + HANG_MS;
+      while ((liveWorkerCount() > baseline.workers || liveProcessCount() > baseline.processes) && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 100));
+      let rss = Infinity;
+      while (Date.now() < until) {
+        collectGarbage();
+        trimMalloc();
+        rss = process.memoryUsage().rss;
+        if (rss < baseline.rss + RSS_SLACK) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+
+      const report = [...tally].map(([k, m]) => `${k}: ${[...m].map(([o, n]) => `${o}=${n}`).join(' ')}`).join('\n');
+      const mem = process.memoryUsage();
+      const mib = (n: number) => Math.round(n / 2 ** 20);
+      console.log(
+        `soak seed ${SEED}, ${RUNS} runs, rss ${mib(baseline.rss)} -> ${mib(rss)} MiB (heap ${mib(mem.heapUsed)}, external ${mib(mem.external)}, arrayBuffers ${mib(mem.arrayBuffers)} MiB)\n${report}`,
       );
-    };
-    await Promise.all([drive('python', 2), drive('lua', 2), drive('lua-process', 1)]);
 
-    // Every engine is still healthy after the mix.
-    for (const [t, pool] of pools) {
-      const lang: Lang = t === 'python' ? 'python' : 'lua';
-      await call(`final.${t}`, 'final', pool.run((e) => execIs(e, `final.${t}.exec`, 'final', lang === 'python' ? '6 * 7' : 'return 6 * 7', 42)));
-    }
-
-    for (const [t, pool] of pools) await call(`close.${t}`, 'pool.close', pool.close());
-    await call('releaseSpareWorker', 'releaseSpareWorker', releaseSpareWorker());
-
-    // Workers and processes end asynchronously after terminate(): wait for the counts (bounded).
-    const until = Date.now() + HANG_MS;
-    while ((liveWorkerCount() > baseline.workers || liveProcessCount() > baseline.processes) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    let rss = Infinity;
-    while (Date.now() < until) {
-      collectGarbage();
-      trimMalloc();
-      rss = process.memoryUsage().rss;
-      if (rss < baseline.rss + RSS_SLACK) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-
-    const report = [...tally].map(([k, m]) => `${k}: ${[...m].map(([o, n]) => `${o}=${n}`).join(' ')}`).join('\n');
-    const mem = process.memoryUsage();
-    const mib = (n: number) => Math.round(n / 2 ** 20);
-    console.log(
-      `soak seed ${SEED}, ${RUNS} runs, rss ${mib(baseline.rss)} -> ${mib(rss)} MiB (heap ${mib(mem.heapUsed)}, external ${mib(mem.external)}, arrayBuffers ${mib(mem.arrayBuffers)} MiB)\n${report}`,
-    );
-
-    // Soft: a failing run reports every broken promise at once (problems, leaks, counts).
-    expect.soft(runs.length).toBeGreaterThanOrEqual(Math.min(RUNS, 1000));
-    const notOnce = [...settlements].filter(([, n]) => n !== 1).map(([id, n]) => `${id} settled ${n} times`);
-    expect.soft(notOnce, 'every call settles exactly once').toEqual([]);
-    expect.soft(problems.map((p) => `${p} [${where.get(p.split(/[. ]/)[0]!) ?? '?'}]`), 'problems').toEqual([]);
-    expect.soft(unhandled, 'unhandled errors in the host').toEqual([]);
-    expect.soft(hostCallsRunning, 'host function calls still running').toBe(0);
-    expect.soft(hostCallsDone).toBeGreaterThan(0);
-    expect.soft(liveWorkerCount(), 'live workers after close').toBe(baseline.workers);
-    expect.soft(liveProcessCount(), 'live processes after close').toBe(baseline.processes);
-    expect.soft(rss, `RSS after close (baseline ${baseline.rss})`).toBeLessThan(baseline.rss + RSS_SLACK);
-  }, 30 * 60_000);
+      // Soft: a failing run reports every broken promise at once (problems, leaks, counts).
+      expect.soft(runs.length).toBeGreaterThanOrEqual(Math.min(RUNS, 1000));
+      const notOnce = [...settlements].filter(([, n]) => n !== 1).map(([id, n]) => `${id} settled ${n} times`);
+      expect.soft(notOnce, 'every call settles exactly once').toEqual([]);
+      expect
+        .soft(
+          problems.map((p) => `${p} [${where.get(p.split(/[. ]/)[0]!) ?? '?'}]`),
+          'problems',
+        )
+        .toEqual([]);
+      expect.soft(unhandled, 'unhandled errors in the host').toEqual([]);
+      expect.soft(hostCallsRunning, 'host function calls still running').toBe(0);
+      expect.soft(hostCallsDone).toBeGreaterThan(0);
+      expect.soft(liveWorkerCount(), 'live workers after close').toBe(baseline.workers);
+      expect.soft(liveProcessCount(), 'live processes after close').toBe(baseline.processes);
+      expect.soft(rss, `RSS after close (baseline ${baseline.rss})`).toBeLessThan(baseline.rss + RSS_SLACK);
+    },
+    30 * 60_000,
+  );
 });

@@ -71,7 +71,9 @@ describe('class 5: a receive whose caller is gone takes nothing', () => {
   it('Python host.aio: a receive left running when its exec ends takes nothing', async () => {
     const state = new MemoryStore();
     await using py = await createEngine('python', { state, capabilities: ['channel.*'] });
-    const r = await py.exec("import asyncio, host\nt = asyncio.ensure_future(host.aio.channel.receive('jobs', 60))\nawait asyncio.sleep(0.2)");
+    const r = await py.exec(
+      "import asyncio, host\nt = asyncio.ensure_future(host.aio.channel.receive('jobs', 60))\nawait asyncio.sleep(0.2)",
+    );
     expect(r.success).toBe(true);
     await state.send('jobs', 'kept');
     expect(await state.receive('jobs', 0)).toEqual({ message: 'kept' });
@@ -179,7 +181,10 @@ describe('lower severity: host.log, surrogate keys, fetch after dispose', () => 
       ['channel.send', ['c\ud800', 1]],
       ['channel.receive', ['c\ud800', 0]],
     ] as const) {
-      await expect(Promise.resolve().then(() => fns[fn]!.fn(...args)), fn).rejects.toThrow(/lone UTF-16 surrogate/);
+      await expect(
+        Promise.resolve().then(() => fns[fn]!.fn(...args)),
+        fn,
+      ).rejects.toThrow(/lone UTF-16 surrogate/);
     }
     expect(seen).toEqual([]);
     await fns['kv.set']!.fn('a\u{1f600}', 1); // a well-formed pair is fine

@@ -15,7 +15,11 @@ const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
 
 /** Runs a command in the repo; resolves with its exit code and output whatever the code. */
-async function sh(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sh(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   // CI is the caller's; the tests choose it themselves.
   const base = { ...process.env, CI: '', ...env };
   try {
@@ -31,7 +35,12 @@ async function sh(cmd: string, args: string[], env: Record<string, string> = {})
 function globTests(pattern: string): string[] {
   const body = pattern
     .split('**/')
-    .map((part) => part.split('*').map((lit) => lit.replace(/[.+?^$()|[\]{}\\]/g, '\\$&')).join('[^/]*'))
+    .map((part) =>
+      part
+        .split('*')
+        .map((lit) => lit.replace(/[.+?^$()|[\]{}\\]/g, '\\$&'))
+        .join('[^/]*'),
+    )
     .join('(?:.*/)?');
   const re = new RegExp(`^${body}$`);
   return (readdirSync(`${ROOT}test`, { recursive: true }) as string[]).map((f) => `test/${f}`).filter((f) => re.test(f));
@@ -72,14 +81,21 @@ describe('pretest (scripts/ensure-installed.mjs)', () => {
   });
 
   it('cannot install (SCRIPTBOX_NO_SYSTEM_INSTALL) in CI: fails, since CI must run every suite', async () => {
-    const r = await sh(process.execPath, ['scripts/ensure-installed.mjs'], { SCRIPTBOX_ASSUME_MISSING: 'chromium', SCRIPTBOX_NO_SYSTEM_INSTALL: '1', CI: 'true' });
+    const r = await sh(process.execPath, ['scripts/ensure-installed.mjs'], {
+      SCRIPTBOX_ASSUME_MISSING: 'chromium',
+      SCRIPTBOX_NO_SYSTEM_INSTALL: '1',
+      CI: 'true',
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('chromium');
     expect(r.stderr).toMatch(/CI must run every suite/);
   });
 
   it('prints nothing and exits 0 when nothing is missing (or for `npm start`, which needs none)', async () => {
-    const r = await sh(process.execPath, ['scripts/ensure-installed.mjs'], { SCRIPTBOX_ASSUME_MISSING: 'chromium', npm_lifecycle_event: 'prestart' });
+    const r = await sh(process.execPath, ['scripts/ensure-installed.mjs'], {
+      SCRIPTBOX_ASSUME_MISSING: 'chromium',
+      npm_lifecycle_event: 'prestart',
+    });
     expect(r).toMatchObject({ code: 0, stderr: '' });
   });
 });
@@ -90,7 +106,10 @@ describe('vitest without a package', () => {
     const env = { SCRIPTBOX_ASSUME_MISSING: 'chromium,libluajit-5.1-2' };
     const list = await sh(process.execPath, [vitest, 'list', '--filesOnly', '--json'], env);
     expect(list.code).toBe(0);
-    const files = (JSON.parse(list.stdout) as { file: string; projectName: string }[]).map((f) => ({ file: f.file.slice(ROOT.length), project: f.projectName }));
+    const files = (JSON.parse(list.stdout) as { file: string; projectName: string }[]).map((f) => ({
+      file: f.file.slice(ROOT.length),
+      project: f.projectName,
+    }));
     expect(files.length).toBeGreaterThan(10);
     expect(files.filter((f) => /^test\/(web|browser)\/|native-process-corpus|backend-options|luajit-core/.test(f.file))).toEqual([]);
     expect(files.some((f) => f.file === 'test/native/cpython-core.test.ts')).toBe(true);
@@ -98,6 +117,8 @@ describe('vitest without a package', () => {
 
     const summary = await sh(process.execPath, [vitest, 'run', '--passWithNoTests', 'no-such-test-file'], env);
     expect(summary.code).toBe(0);
-    expect(summary.stdout).toMatch(/Skipped: system packages missing[^]*test\/web\/\*\.test\.ts {2}needs chromium[^]*test\/native\/backend-options\.test\.ts {2}needs libluajit-5\.1-2/);
+    expect(summary.stdout).toMatch(
+      /Skipped: system packages missing[^]*test\/web\/\*\.test\.ts {2}needs chromium[^]*test\/native\/backend-options\.test\.ts {2}needs libluajit-5\.1-2/,
+    );
   });
 });

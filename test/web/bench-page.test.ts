@@ -80,14 +80,20 @@ describe('bench page', () => {
     }
     expect(row('call-rtt', 'lua/wasm/worker')!.ratio).toBeGreaterThan(0);
     // Booting from scratch costs more than restoring the snapshot the page holds.
-    expect(row('cold-start', 'python/wasm/worker', 'snapshot')!.median).toBeGreaterThan(row('cold-start', 'python/wasm/worker', 'spareWorker')!.median);
+    expect(row('cold-start', 'python/wasm/worker', 'snapshot')!.median).toBeGreaterThan(
+      row('cold-start', 'python/wasm/worker', 'spareWorker')!.median,
+    );
 
     // One chart per unit, each with both series, and Node values matched to browser rows.
     const charts = (await page.evaluate(() => window.__benchCharts)) as ChartSummary[];
     expect(charts.map((c) => c.unit).sort()).toEqual(['ms', 'us']);
     for (const c of charts) {
       expect(c.datasets.map((d) => d.label)).toEqual(['Browser', 'Node']);
-      for (const d of c.datasets) expect(d.data.some((v) => typeof v === 'number' && v > 0), `${c.unit} ${d.label}`).toBe(true);
+      for (const d of c.datasets)
+        expect(
+          d.data.some((v) => typeof v === 'number' && v > 0),
+          `${c.unit} ${d.label}`,
+        ).toBe(true);
       const both = c.labels.filter((_, i) => c.datasets.every((d) => d.data[i] != null));
       expect(both.length, `${c.unit}: rows with both series`).toBeGreaterThan(1);
       expect(await drawn(c.unit), `${c.unit} canvas drawn`).toBe(true);
@@ -103,7 +109,16 @@ describe('bench page', () => {
 
   it('refuses a file that is not a bench report, naming what is wrong', async () => {
     const before = await page.locator('#compare-source').textContent();
-    await page.setInputFiles('#compare-file', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ machine: { cpus: 2, node: 'v20', platform: 'x', when: 'now' }, results: [{ workload: 'fib', target: 'lua/wasm/worker', median: 'fast', p95: 1, unit: 'ms', samples: 3 }] })) });
+    await page.setInputFiles('#compare-file', {
+      name: 'bad.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from(
+        JSON.stringify({
+          machine: { cpus: 2, node: 'v20', platform: 'x', when: 'now' },
+          results: [{ workload: 'fib', target: 'lua/wasm/worker', median: 'fast', p95: 1, unit: 'ms', samples: 3 }],
+        }),
+      ),
+    });
     const error = page.locator('#compare-error');
     await expect.poll(() => error.isVisible()).toBe(true);
     expect(await error.textContent()).toContain('bad.json is not a bench report: results[0].median must be a finite number');

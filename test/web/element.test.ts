@@ -53,7 +53,11 @@ describe('<scriptbox-playground> in a plain page', () => {
 
   it('the element API: language and code properties, run() resolving with the outcome, and a run event', async () => {
     const out = await page.evaluate(async () => {
-      const el = document.querySelector('#lua') as HTMLElement & { code: string; language: string; run(): Promise<{ result: { value: unknown } }> };
+      const el = document.querySelector('#lua') as HTMLElement & {
+        code: string;
+        language: string;
+        run(): Promise<{ result: { value: unknown } }>;
+      };
       const seen: unknown[] = [];
       el.addEventListener('run', (e) => seen.push((e as CustomEvent).detail.result.value));
       el.code = 'return host.kv.get("answer") + 1';

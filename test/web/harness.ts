@@ -11,7 +11,16 @@ import { createServer, type InlineConfig, type ViteDevServer } from 'vite';
 export const SHOTS = fileURLToPath(new URL('../../test-results/playground/', import.meta.url));
 mkdirSync(SHOTS, { recursive: true });
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless=new',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export interface Site {
   url: string;

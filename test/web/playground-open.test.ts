@@ -39,7 +39,9 @@ describe('the playground without cross-origin isolation', () => {
     await pg.setCode('import host\nhost.kv.get("k", 0)\n');
     await pg.run();
     expect(await pg.pane('error')).toMatch(/UnavailableError[\s\S]*Cross-Origin-Opener-Policy/);
-    await pg.setCode('import asyncio, host\nawait host.aio.kv.set("k", 5)\nawait asyncio.gather(host.aio.kv.get("k"), host.aio.kv.get("none", 1))\n');
+    await pg.setCode(
+      'import asyncio, host\nawait host.aio.kv.set("k", 5)\nawait asyncio.gather(host.aio.kv.get("k"), host.aio.kv.get("none", 1))\n',
+    );
     await pg.run();
     expect(await pg.pane('error')).toBe('');
     expect(await pg.pane('result')).toBe('[5, 1]');

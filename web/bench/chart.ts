@@ -19,7 +19,10 @@ export interface ChartSummary {
   datasets: { label: string; data: (number | null)[] }[];
 }
 
-const titles: Partial<Record<Unit, string>> = { ms: 'Start and compute (ms, lower is better)', us: 'Round trips (µs per call, lower is better)' };
+const titles: Partial<Record<Unit, string>> = {
+  ms: 'Start and compute (ms, lower is better)',
+  us: 'Round trips (µs per call, lower is better)',
+};
 
 /** Two lines where there is a variant: long names would squeeze the bars on a phone. */
 function rowLabel(p: Paired): string[] {
@@ -39,7 +42,12 @@ export class Charts {
     this.charts = [];
     this.host.replaceChildren();
     const units = [...new Set(rows.map((r) => r.unit))];
-    return units.map((unit) => this.one(unit, rows.filter((r) => r.unit === unit)));
+    return units.map((unit) =>
+      this.one(
+        unit,
+        rows.filter((r) => r.unit === unit),
+      ),
+    );
   }
 
   private one(unit: Unit, rows: Paired[]): ChartSummary {
@@ -83,7 +91,9 @@ export class Charts {
           plugins: {
             title: { display: true, text: `${titles[unit] ?? unit}${log ? ', log scale' : ''}` },
             legend: { position: 'bottom' },
-            tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${c.parsed.x === null ? '—' : num(c.parsed.x)} ${unitLabel(unit)}` } },
+            tooltip: {
+              callbacks: { label: (c) => `${c.dataset.label}: ${c.parsed.x === null ? '—' : num(c.parsed.x)} ${unitLabel(unit)}` },
+            },
           },
           scales: {
             x: {

@@ -21,9 +21,28 @@ export function browserMachine(): BenchReport['machine'] & { browser: string; cr
 export function shortUserAgent(ua: string): string {
   // In order: Edge and Opera also say Chrome, Chrome also says Safari, Android also says Linux.
   const first = (patterns: RegExp[]) => patterns.map((p) => p.exec(ua)).find(Boolean);
-  const b = first([/(Edg)\/(\d+)/, /(OPR)\/(\d+)/, /(HeadlessChrome)\/(\d+)/, /(Chrome)\/(\d+)/, /(Firefox)\/(\d+)/, /Version\/(\d+).*(Safari)/]);
-  const name = !b ? ua.slice(0, 40) : b[2] === 'Safari' ? `Safari ${b[1]}` : `${b[1] === 'Edg' ? 'Edge' : b[1] === 'OPR' ? 'Opera' : b[1]} ${b[2]}`;
-  const os = first([/Android [\d.]+/, /(iPhone|CPU) OS [\d_]+/, /Windows NT [\d.]+/, /Mac OS X [\d_.]+/, /CrOS \w+/, /Linux \w+/, /Linux/])?.[0];
+  const b = first([
+    /(Edg)\/(\d+)/,
+    /(OPR)\/(\d+)/,
+    /(HeadlessChrome)\/(\d+)/,
+    /(Chrome)\/(\d+)/,
+    /(Firefox)\/(\d+)/,
+    /Version\/(\d+).*(Safari)/,
+  ]);
+  const name = !b
+    ? ua.slice(0, 40)
+    : b[2] === 'Safari'
+      ? `Safari ${b[1]}`
+      : `${b[1] === 'Edg' ? 'Edge' : b[1] === 'OPR' ? 'Opera' : b[1]} ${b[2]}`;
+  const os = first([
+    /Android [\d.]+/,
+    /(iPhone|CPU) OS [\d_]+/,
+    /Windows NT [\d.]+/,
+    /Mac OS X [\d_.]+/,
+    /CrOS \w+/,
+    /Linux \w+/,
+    /Linux/,
+  ])?.[0];
   // Apple writes versions with underscores (OS X 10_15_7); x86_64 keeps its own.
   return os ? `${name} on ${/OS/.test(os) ? os.replace(/_/g, '.') : os}` : name;
 }
@@ -36,7 +55,18 @@ const MAX_ROWS = 10_000;
 class ReportError extends Error {}
 
 const show = (v: unknown) => {
-  const s = v === undefined ? 'nothing' : typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v === 'object' ? 'an object' : String(v);
+  const s =
+    v === undefined
+      ? 'nothing'
+      : typeof v === 'string'
+        ? JSON.stringify(v)
+        : Array.isArray(v)
+          ? 'an array'
+          : v === null
+            ? 'null'
+            : typeof v === 'object'
+              ? 'an object'
+              : String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -44,7 +74,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 function text(o: Record<string, unknown>, key: string, where: string, optional = false): string | undefined {
   const v = o[key];
   if (v === undefined && optional) return undefined;
-  if (typeof v !== 'string' || v.length > 200) throw new ReportError(`${where}.${key} must be a string of at most 200 characters (got ${show(v)})`);
+  if (typeof v !== 'string' || v.length > 200)
+    throw new ReportError(`${where}.${key} must be a string of at most 200 characters (got ${show(v)})`);
   return v;
 }
 
@@ -62,8 +93,12 @@ function params(v: unknown, where: string): Record<string, number | number[]> | 
   // No prototype: a key named __proto__ in the file stays an ordinary key.
   const out: Record<string, number | number[]> = Object.create(null);
   for (const [k, x] of Object.entries(v)) {
-    const ok = typeof x === 'number' ? Number.isFinite(x) : Array.isArray(x) && x.length <= 100 && x.every((n) => typeof n === 'number' && Number.isFinite(n));
-    if (!ok || k.length > 60) throw new ReportError(`${where}.params.${k.slice(0, 60)} must be a number or a list of numbers (got ${show(x)})`);
+    const ok =
+      typeof x === 'number'
+        ? Number.isFinite(x)
+        : Array.isArray(x) && x.length <= 100 && x.every((n) => typeof n === 'number' && Number.isFinite(n));
+    if (!ok || k.length > 60)
+      throw new ReportError(`${where}.params.${k.slice(0, 60)} must be a number or a list of numbers (got ${show(x)})`);
     out[k] = Array.isArray(x) ? [...(x as number[])] : (x as number);
   }
   return out;
@@ -82,7 +117,10 @@ export function parseReport(json: string): BenchReport {
   }
   if (!isObject(data)) throw new ReportError(`a bench report is a JSON object with "machine" and "results" (got ${show(data)})`);
   const m = data.machine;
-  if (!isObject(m)) throw new ReportError(`"machine" must be an object with cpus, node, platform and when (got ${show(m)}); is this a file from npm run bench -- --json FILE?`);
+  if (!isObject(m))
+    throw new ReportError(
+      `"machine" must be an object with cpus, node, platform and when (got ${show(m)}); is this a file from npm run bench -- --json FILE?`,
+    );
   const machine = {
     cpus: number(m, 'cpus', 'machine', true),
     node: text(m, 'node', 'machine', true) ?? '',
@@ -90,8 +128,10 @@ export function parseReport(json: string): BenchReport {
     when: text(m, 'when', 'machine')!,
   };
   const rows = data.results;
-  if (!Array.isArray(rows)) throw new ReportError(`"results" must be a list of rows (got ${show(rows)}); is this a file from npm run bench -- --json FILE?`);
-  if (rows.length > MAX_ROWS) throw new ReportError(`"results" has ${rows.length} rows; a bench report has far fewer (at most ${MAX_ROWS})`);
+  if (!Array.isArray(rows))
+    throw new ReportError(`"results" must be a list of rows (got ${show(rows)}); is this a file from npm run bench -- --json FILE?`);
+  if (rows.length > MAX_ROWS)
+    throw new ReportError(`"results" has ${rows.length} rows; a bench report has far fewer (at most ${MAX_ROWS})`);
   const results = rows.map((r, i): BenchResult => {
     const where = `results[${i}]`;
     if (!isObject(r)) throw new ReportError(`${where} must be an object (got ${show(r)})`);
@@ -112,7 +152,14 @@ export function parseReport(json: string): BenchReport {
     return row;
   });
   const skipped: Skipped[] = Array.isArray(data.skipped)
-    ? data.skipped.filter(isObject).slice(0, MAX_ROWS).map((s) => ({ workload: String(s.workload).slice(0, 200), target: String(s.target).slice(0, 200), reason: String(s.reason).slice(0, 500) }))
+    ? data.skipped
+        .filter(isObject)
+        .slice(0, MAX_ROWS)
+        .map((s) => ({
+          workload: String(s.workload).slice(0, 200),
+          target: String(s.target).slice(0, 200),
+          reason: String(s.reason).slice(0, 500),
+        }))
     : [];
   return { machine, quick: data.quick === true, results, skipped };
 }

@@ -74,7 +74,11 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     this.root.innerHTML = `<style>${STYLES}</style>${TEMPLATE}`;
     this.readAttributes();
     this.buffers[this.current] ??= dedent(this.textContent ?? '') || this.firstExample(this.current);
-    this.editor = createEditor(this.$('.editor'), this.root, { language: this.current, code: this.buffers[this.current]!, onRun: () => void this.run() });
+    this.editor = createEditor(this.$('.editor'), this.root, {
+      language: this.current,
+      code: this.buffers[this.current]!,
+      onRun: () => void this.run(),
+    });
     this.kv = new KvInspector(this.$('.kv'), this.store);
     this.renderToggles();
     this.renderExamples();
@@ -130,7 +134,8 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
 
   private checkToggles(value: string | null): Set<Toggle> {
     const { on, unknown } = parseToggles(value);
-    if (unknown.length) this.note(`capabilities: ${unknown.map((u) => `"${u}"`).join(', ')} unknown; the playground offers ${TOGGLE_NAMES.join(', ')}.`);
+    if (unknown.length)
+      this.note(`capabilities: ${unknown.map((u) => `"${u}"`).join(', ')} unknown; the playground offers ${TOGGLE_NAMES.join(', ')}.`);
     return on;
   }
 
@@ -160,7 +165,10 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
       if (ex.language !== this.current) this.language = ex.language;
       this.code = ex.code;
       const missing = ex.needs.filter((n) => !this.toggles.has(n as Toggle));
-      if (missing.length) this.note(`This example needs ${missing.join(', ')}: turn ${missing.length > 1 ? 'them' : 'it'} on under Capabilities, or see the PermissionError it raises.`);
+      if (missing.length)
+        this.note(
+          `This example needs ${missing.join(', ')}: turn ${missing.length > 1 ? 'them' : 'it'} on under Capabilities, or see the PermissionError it raises.`,
+        );
     });
   }
 
@@ -262,14 +270,18 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     if (o.restarted) this.note('The engine was restarted to stop the script: names defined in earlier runs are gone.');
     this.$('.placeholder').hidden = true;
     const stats = `ran in ${formatMs(r.durationMs)} · heap ${formatBytes(o.memoryBytes)}`;
-    this.status(r.success ? 'ready' : 'error', `${NAMES[lang]} ${r.success ? 'ready' : r.error?.type ?? 'failed'}`, stats);
+    this.status(r.success ? 'ready' : 'error', `${NAMES[lang]} ${r.success ? 'ready' : (r.error?.type ?? 'failed')}`, stats);
   }
 
   private ready(): void {
     if (this.running) return;
     const boot = this.sessions.bootTime(this.current);
     const mode = globalThis.crossOriginIsolated ? 'shared memory' : 'postMessage';
-    this.status('ready', `${NAMES[this.current]} ready`, `${boot !== undefined ? `booted in ${formatMs(boot)} · ` : ''}Web Worker · ${mode}`);
+    this.status(
+      'ready',
+      `${NAMES[this.current]} ready`,
+      `${boot !== undefined ? `booted in ${formatMs(boot)} · ` : ''}Web Worker · ${mode}`,
+    );
   }
 
   private failed(e: unknown): void {
@@ -282,7 +294,10 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
   private onBooting(lang: Language, busy: boolean): void {
     if (!busy || lang !== this.current) return;
     const started = performance.now();
-    const what = lang === 'python' ? 'Loading Pyodide (first load compiles ~10 MB of WebAssembly; later loads restore a cached snapshot)' : 'Loading wasmoon';
+    const what =
+      lang === 'python'
+        ? 'Loading Pyodide (first load compiles ~10 MB of WebAssembly; later loads restore a cached snapshot)'
+        : 'Loading wasmoon';
     this.tick(() => `${what}… ${formatMs(performance.now() - started)}`, true);
   }
 

@@ -9,7 +9,9 @@ export function formatValue(v: ScriptValue | undefined, lang: Language, indent =
   if (typeof v === 'boolean') return lang === 'python' ? (v ? 'True' : 'False') : String(v);
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
   if (v instanceof Uint8Array) {
-    const shown = Array.from(v.subarray(0, 64), (b) => (b >= 32 && b < 127 && b !== 92 && b !== 39 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+    const shown = Array.from(v.subarray(0, 64), (b) =>
+      b >= 32 && b < 127 && b !== 92 && b !== 39 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`,
+    ).join('');
     return `b'${shown}${v.length > 64 ? '…' : ''}'`;
   }
   if (v instanceof Date) return v.toISOString();
@@ -19,10 +21,14 @@ export function formatValue(v: ScriptValue | undefined, lang: Language, indent =
     const items = v.map((x) => formatValue(x as ScriptValue, lang, inner));
     const flat = items.join(', ');
     const [open, close] = lang === 'python' ? ['[', ']'] : ['{', '}'];
-    return flat.length < 70 && !flat.includes('\n') ? `${open}${flat}${close}` : `${open}\n${inner}${items.join(`,\n${inner}`)}\n${indent}${close}`;
+    return flat.length < 70 && !flat.includes('\n')
+      ? `${open}${flat}${close}`
+      : `${open}\n${inner}${items.join(`,\n${inner}`)}\n${indent}${close}`;
   }
   const entries: [string, ScriptValue][] =
-    v instanceof Map ? [...v].map(([k, x]) => [formatValue(k as ScriptValue, lang), x as ScriptValue]) : Object.entries(v as Record<string, ScriptValue>).map(([k, x]) => [lang === 'python' ? JSON.stringify(k) : k, x]);
+    v instanceof Map
+      ? [...v].map(([k, x]) => [formatValue(k as ScriptValue, lang), x as ScriptValue])
+      : Object.entries(v as Record<string, ScriptValue>).map(([k, x]) => [lang === 'python' ? JSON.stringify(k) : k, x]);
   if (entries.length === 0) return '{}';
   const sep = lang === 'python' ? ': ' : ' = ';
   const items = entries.map(([k, x]) => `${k}${sep}${formatValue(x, lang, inner)}`);

@@ -126,7 +126,10 @@ export class PlaygroundSessions {
 
   /** Interrupts the running script; the engine kills and restarts its worker if the script does not stop. */
   stop(language: Language): void {
-    void this.live.get(language)?.then((l) => l.engine.interrupt(), () => {});
+    void this.live.get(language)?.then(
+      (l) => l.engine.interrupt(),
+      () => {},
+    );
   }
 
   /** Ends the session for `language`; the next run starts a new one. */

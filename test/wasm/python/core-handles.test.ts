@@ -142,7 +142,8 @@ describe.each(CORES)('Python core handles (%s)', (backend, createCore) => {
     expect(handle(core.create('geom.number', [], run)).kind).toBe('int');
     const none = core.create('geom.nothing', [], run);
     expect(none.ok).toBe(false);
-    if (!none.ok) expect(none.failure).toMatchObject({ kind: 'script', type: 'TypeError', message: "'geom.nothing' returned None, not an object" });
+    if (!none.ok)
+      expect(none.failure).toMatchObject({ kind: 'script', type: 'TypeError', message: "'geom.nothing' returned None, not an object" });
   });
 
   it('resolves handles passed back as arguments and as host results', () => {

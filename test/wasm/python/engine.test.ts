@@ -84,7 +84,9 @@ describe.each(targets)('Python engine, $name', (target) => {
     expect((await engine.exec('x = 20\nx + 1')).value).toBe(21);
     expect((await engine.exec('x * 2')).value).toBe(40);
     expect((await engine.exec('y = 3')).value).toBe(null);
-    const r = await engine.exec('import asyncio\nasync def f(v):\n    await asyncio.sleep(0.01)\n    return v\nawait asyncio.gather(f(1), f(2))');
+    const r = await engine.exec(
+      'import asyncio\nasync def f(v):\n    await asyncio.sleep(0.01)\n    return v\nawait asyncio.gather(f(1), f(2))',
+    );
     expect(r.value).toEqual([1, 2]);
     expect((await engine.exec('asyncio.run(f(5))')).value).toBe(5);
   });
@@ -152,7 +154,12 @@ describe.each(targets)('Python engine, $name', (target) => {
     // {'entries': ...}. Worker and process placements decode it through msgpack.
     if (target.placement !== 'inline') expect(await engine.call('same', [new Map([[1, 'one']])])).toEqual(new Map([[1, 'one']]));
     expect((await engine.exec('(1, 2)')).value).toEqual([1, 2]);
-    expect((await engine.exec('{1: "a", 2: "b"}')).value).toEqual(new Map([[1, 'a'], [2, 'b']]));
+    expect((await engine.exec('{1: "a", 2: "b"}')).value).toEqual(
+      new Map([
+        [1, 'a'],
+        [2, 'b'],
+      ]),
+    );
     expect((await engine.exec('float("nan")')).value).toBeNaN();
     // A trailing value with no value form shows as its repr, like the Python prompt.
     expect((await engine.exec('len')).value).toBe('<built-in function len>');
@@ -177,7 +184,9 @@ describe.each(targets)('Python engine, $name', (target) => {
     expect(denied.error).toMatchObject({ type: 'PermissionError' });
     expect(denied.error!.message).toContain('secret');
     expect(audit).toContainEqual({ name: 'secret', allowed: false });
-    const failed = await engine.exec('try:\n    host.boom()\nexcept Exception as e:\n    r = (type(e).__name__, str(e), hasattr(e, "js_error"))\nr');
+    const failed = await engine.exec(
+      'try:\n    host.boom()\nexcept Exception as e:\n    r = (type(e).__name__, str(e), hasattr(e, "js_error"))\nr',
+    );
     expect(failed.value).toEqual(['HostError', expect.stringContaining('host failure'), false]);
     const ro = await engine.exec('host.echo = 1');
     expect(ro.error?.type).toBe('AttributeError');
@@ -239,23 +248,29 @@ describe.each(targets)('Python engine, $name', (target) => {
   });
 
   it('ends code that swallows KeyboardInterrupt', async () => {
-    const r = await engine.exec('while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass', { timeoutMs: 300 });
+    const r = await engine.exec('while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass', {
+      timeoutMs: 300,
+    });
     expect(r.timedOut).toBe(true);
     expect((await engine.exec('2 + 2')).value).toBe(4);
   });
 
-  it.runIf(stoppableInC)('kills and restarts code stuck in C that never checks for interrupts, replaying loads', async () => {
-    const before = (await engine.stats()).restarts;
-    const r = await engine.exec('sum(range(10**15))', { timeoutMs: 300 });
-    expect(r.timedOut).toBe(true);
-    const stats = await engine.stats();
-    expect(stats.restarts).toBe(before + 1);
-    // The new core restored the memory snapshot (native CPython has none: it boots from
-    // scratch, which the engine reports as a cold boot).
-    expect(stats.lastEscalation).toBe(native ? 'cold-booted' : 'restarted');
-    expect(stats.lastRecovery?.boot).toBe(native ? 'scratch' : 'snapshot');
-    expect(await engine.call('add', [1, 1])).toBe(2);
-  }, 60_000);
+  it.runIf(stoppableInC)(
+    'kills and restarts code stuck in C that never checks for interrupts, replaying loads',
+    async () => {
+      const before = (await engine.stats()).restarts;
+      const r = await engine.exec('sum(range(10**15))', { timeoutMs: 300 });
+      expect(r.timedOut).toBe(true);
+      const stats = await engine.stats();
+      expect(stats.restarts).toBe(before + 1);
+      // The new core restored the memory snapshot (native CPython has none: it boots from
+      // scratch, which the engine reports as a cold boot).
+      expect(stats.lastEscalation).toBe(native ? 'cold-booted' : 'restarted');
+      expect(stats.lastRecovery?.boot).toBe(native ? 'scratch' : 'snapshot');
+      expect(await engine.call('add', [1, 1])).toBe(2);
+    },
+    60_000,
+  );
 
   it('the standard library works offline', async () => {
     const r = await engine.exec(
@@ -286,25 +301,29 @@ describe.each(targets)('Python engine, $name', (target) => {
 
   // A wasm heap limit: native memory is capped only by the process placement's RLIMIT_AS,
   // not by the core; and this test boots its own default (wasm) engine anyway.
-  it.skipIf(native)('over limits.memoryBytes: MemoryLimitError, then a fresh engine', async () => {
-    const small = await createEngine('python', { limits: { memoryBytes: 96 * 1024 * 1024 } });
-    try {
-      await small.load('def f():\n    return "kept"\n', 'keep.py');
-      const r = await small.exec('b = bytearray(200 * 1024 * 1024)\nlen(b)');
-      expect(r.success).toBe(false);
-      expect(r.error?.type).toBe('MemoryLimitError');
-      await expect(small.call('grow')).rejects.toBeInstanceOf(InvalidInputError);
-      expect(await small.call('f')).toBe('kept');
-      const s = await small.exec('s = "x"\nwhile True:\n    s += s');
-      expect(s.error?.type).toBe('MemoryLimitError');
-      expect((await small.stats()).restarts).toBeGreaterThanOrEqual(2);
-      await small.load('def grow():\n    a = []\n    while True:\n        a.append(bytearray(10**6))\n', 'grow.py');
-      await expect(small.call('grow')).rejects.toBeInstanceOf(MemoryLimitError);
-    } finally {
-      await small.dispose();
-    }
-    await expect(small.install(new Uint8Array(1))).rejects.toBeInstanceOf(DisposedError);
-  }, 120_000);
+  it.skipIf(native)(
+    'over limits.memoryBytes: MemoryLimitError, then a fresh engine',
+    async () => {
+      const small = await createEngine('python', { limits: { memoryBytes: 96 * 1024 * 1024 } });
+      try {
+        await small.load('def f():\n    return "kept"\n', 'keep.py');
+        const r = await small.exec('b = bytearray(200 * 1024 * 1024)\nlen(b)');
+        expect(r.success).toBe(false);
+        expect(r.error?.type).toBe('MemoryLimitError');
+        await expect(small.call('grow')).rejects.toBeInstanceOf(InvalidInputError);
+        expect(await small.call('f')).toBe('kept');
+        const s = await small.exec('s = "x"\nwhile True:\n    s += s');
+        expect(s.error?.type).toBe('MemoryLimitError');
+        expect((await small.stats()).restarts).toBeGreaterThanOrEqual(2);
+        await small.load('def grow():\n    a = []\n    while True:\n        a.append(bytearray(10**6))\n', 'grow.py');
+        await expect(small.call('grow')).rejects.toBeInstanceOf(MemoryLimitError);
+      } finally {
+        await small.dispose();
+      }
+      await expect(small.install(new Uint8Array(1))).rejects.toBeInstanceOf(DisposedError);
+    },
+    120_000,
+  );
 });
 
 describe('Python engine, inline placement (trusted)', () => {
@@ -323,7 +342,9 @@ describe('Python engine, inline placement (trusted)', () => {
       capabilities: ['twice'],
       hostFunctions: { twice: (x: number) => x * 2 },
     });
-    const r = await engine.exec('import asyncio, host\nasync def f(v):\n    await asyncio.sleep(0.01)\n    return v\nawait asyncio.gather(f(1), host.aio.twice(4))');
+    const r = await engine.exec(
+      'import asyncio, host\nasync def f(v):\n    await asyncio.sleep(0.01)\n    return v\nawait asyncio.gather(f(1), host.aio.twice(4))',
+    );
     expect(r.value).toEqual([1, 8]);
     await engine.load('import asyncio\nasync def later(v):\n    await asyncio.sleep(0)\n    return v + 1\n');
     expect(await engine.call('later', [41])).toBe(42);
