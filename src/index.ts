@@ -14,9 +14,11 @@ import type { CoreInit } from './core.js';
 import { Engine } from './engine/engine.js';
 import type { EngineOptions, Language, ScriptEngine } from './engine/types.js';
 import { UnavailableError } from './errors.js';
-import { pyodideModule, snapshotSetup } from './fast-start.js';
+import { pyodideModule } from './snapshot/pyodide-module.js';
+import { snapshotSetup } from './snapshot/setup.js';
+import { snapshots } from './snapshot/controls.js';
 import { checkLanguage, resolveOptions, settleBackend, type ResolvedOptions } from './options.js';
-import { EnginePool, type PoolOptions } from './pool.js';
+import { EnginePool, type PoolOptions } from './pool/engine-pool.js';
 import type { ConnectionFactory } from './placement/connection.js';
 import { connectWorker, sharedMemoryAvailable, type WorkerSpawner } from './placement/worker.js';
 
@@ -65,12 +67,13 @@ export { SqliteStore } from './state/sqlite.js';
 export { IndexedDbStore } from './state/indexeddb.js';
 
 // ---- pools ----
-export { EnginePool, type PoolStats, type PoolOptions } from './pool.js';
+export { EnginePool, type PoolStats, type PoolOptions } from './pool/engine-pool.js';
 export type { HistogramSnapshot } from './histogram.js';
 
 // ---- fast start ----
-/** @deprecated Use the grouped snapshot controls; kept for one release. */
-export { clearBrowserSnapshots } from './placement/browser-snapshot-store.js';
+export { snapshots };
+/** @deprecated Use `snapshots.clearBrowser()`; kept for one release. */
+export { clearBrowserSnapshots } from './snapshot/browser-store.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
@@ -180,23 +183,15 @@ async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFacto
   }
   if (resolved.snapshot) {
     // Python: every boot (first start and restarts) restores a memory snapshot.
-    const { withSnapshots } = await import('./placement/snapshot.js');
+    const { withSnapshots } = await import('./snapshot/fast-start.js');
     const setup = await snapshotSetup(resolved.snapshot);
     if (setup) connect = withSnapshots(connect, setup);
   }
   return connect;
 }
 
-/**
- * Stops the worker thread Node keeps started ahead of need for fast Python starts (README
- * "Pools and fast start"), if there is one; the next fast-starting engine starts another.
- * It never keeps the process alive, so calling this is only about its memory.
- */
-export async function releaseSpareWorker(): Promise<void> {
-  if (!isNode) return;
-  const host = (await import('./node/worker-host.js')) as typeof import('./node/worker-host.js');
-  await host.releaseSpareWorker();
-}
+/** @deprecated Use `snapshots.releaseSpareWorker()`; kept for one release. */
+export const releaseSpareWorker = (): Promise<void> => snapshots.releaseSpareWorker();
 
 /**
  * Creates a pool of warm engines (see docs/pools.md). Resolves once `min`

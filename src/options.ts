@@ -38,7 +38,7 @@ const KNOWN_OPTIONS = [
   'snapshot',
   'signal',
 ];
-const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'close'];
+const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'dispose'];
 
 export interface ResolvedOptions {
   language: Language;

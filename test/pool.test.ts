@@ -1,5 +1,5 @@
 /**
- * EnginePool (src/pool.ts) on real Lua engines: leases, the queue, reset and recycling,
+ * EnginePool (src/pool/engine-pool.ts) on real Lua engines: leases, the queue, reset and recycling,
  * idle timeout, health checks, crash injection (SIGKILL of an engine's child process) and
  * a soak of mixed runs with injected timeouts and crashes.
  */
@@ -141,10 +141,10 @@ describe('EnginePool', () => {
     await until('idle engines to go', () => pool.stats().engines === 1);
   });
 
-  it('drain finishes queued work; close refuses it', async () => {
+  it('dispose({ drain: true }) finishes queued work; dispose() refuses it', async () => {
     const pool = await createPool('lua', { min: 1, max: 1, init: SCRIPT });
     const queued = [1, 2, 3].map((i) => pool.run((e) => e.call('echo', [i])));
-    await pool.drain();
+    await pool.dispose({ drain: true });
     expect(await Promise.all(queued)).toEqual([1, 2, 3]);
     await expect(pool.run((e) => e.call('echo', [4]))).rejects.toBeInstanceOf(DisposedError);
     const before = liveWorkerCount();
@@ -152,19 +152,48 @@ describe('EnginePool', () => {
     const busy = closing.run((e) => e.call('spin')).catch((e: unknown) => e);
     const waiting = closing.run((e) => e.call('echo', [1])).catch((e: unknown) => e);
     await sleep(50);
-    await closing.close();
+    await closing.dispose();
     expect(await waiting).toBeInstanceOf(DisposedError);
     expect(await busy).toBeInstanceOf(DisposedError); // at once, not after its timeout
     expect(liveWorkerCount()).toBe(before);
   });
 
-  it('close waits for an engine that was still booting (a fresh refill): nothing outlives it', async () => {
+  it('drain() and close(), the deprecated verbs, still drain and dispose: nothing is left alive', async () => {
+    const before = liveWorkerCount();
+    const draining = await createPool('lua', { min: 1, max: 1, init: SCRIPT });
+    const queued = [1, 2].map((i) => draining.run((e) => e.call('echo', [i])));
+    await draining.drain();
+    expect(await Promise.all(queued)).toEqual([1, 2]);
+    expect(draining.stats()).toMatchObject({ engines: 0, starting: 0 });
+    const closing = await createPool('lua', { min: 2, max: 2, init: SCRIPT });
+    const waiting = closing.run((e) => e.call('nap', [0.2])).catch((e: unknown) => e);
+    await closing.close();
+    expect(await waiting).toBeInstanceOf(DisposedError);
+    expect(closing.stats()).toMatchObject({ engines: 0, starting: 0 });
+    await closing.close(); // twice is harmless
+    expect(liveWorkerCount()).toBe(before);
+  });
+
+  it('await using disposes the pool when its block ends: nothing is left alive', async () => {
+    const before = liveWorkerCount();
+    let escaped: Awaited<ReturnType<typeof createPool>> | undefined;
+    {
+      await using pool = await createPool('lua', { min: 2, max: 2, init: SCRIPT });
+      escaped = pool;
+      expect(await pool.run((e) => e.call('echo', [7]))).toBe(7);
+    }
+    expect(escaped.stats()).toMatchObject({ engines: 0, starting: 0, idle: 0 });
+    await expect(escaped.acquire()).rejects.toBeInstanceOf(DisposedError);
+    expect(liveWorkerCount()).toBe(before);
+  });
+
+  it('dispose waits for an engine that was still booting (a fresh refill): nothing outlives it', async () => {
     const before = liveWorkerCount();
     const pool = await createPool('lua', { min: 1, max: 1, reset: 'fresh' });
     await pool.run((e) => e.exec('return 1'));
     // The release retired the used engine and started its replacement, which is booting now.
     expect(pool.stats().starting).toBe(1);
-    await pool.close();
+    await pool.dispose();
     expect(liveWorkerCount()).toBe(before);
     expect(pool.stats()).toMatchObject({ engines: 0, starting: 0 });
   });
@@ -261,8 +290,10 @@ describe('EnginePool supervision (process placement)', () => {
     expect(s).toMatchObject({ runs: 500, engines: size, queued: 0, busy: 0 });
     expect(s.crashes).toBeGreaterThanOrEqual(5);
     await until('the pool size in processes', () => enginePids().length === size);
-    console.info(`soak: ${JSON.stringify(tally)}; crashes ${s.crashes}; wait p50/p95 ${s.waitMs.p50}/${s.waitMs.p95} ms; run p50/p95 ${s.runMs.p50}/${s.runMs.p95} ms`);
-    await pool.close();
+    console.info(
+      `soak: ${JSON.stringify(tally)}; crashes ${s.crashes}; wait p50/p95 ${s.waitMs.p50}/${s.waitMs.p95} ms; run p50/p95 ${s.runMs.p50}/${s.runMs.p95} ms`,
+    );
+    await pool.dispose();
     expect(enginePids()).toHaveLength(0);
   }, 120_000);
 });

@@ -3,8 +3,8 @@
  * to come from a warm pool (`pool-acquire`), and to come back after a hard kill (`restart`).
  */
 import type { EngineOptions } from '../engine/types.js';
-import { forgetSnapshots } from '../placement/snapshot.js';
-import type { EnginePool } from '../pool.js';
+import { forgetSnapshots } from '../snapshot/fast-start.js';
+import type { EnginePool } from '../pool/engine-pool.js';
 import { budget, noKill, sleep } from './common.js';
 import { sample, type Stats } from './sample.js';
 import { BENCH_SCRIPT, FIRST, STUCK } from './scripts.js';
@@ -122,7 +122,7 @@ export const poolAcquire: Workload = {
       try {
         return await run(pool);
       } finally {
-        await pool.close();
+        await pool.dispose();
         if (pool.stats().engines !== 0) throw new Error(`the ${reset} pool kept ${pool.stats().engines} engines after close()`);
       }
     };

@@ -4,7 +4,7 @@
  */
 import type { EngineOptions, ScriptEngine } from '../engine/types.js';
 import { InvalidInputError } from '../errors.js';
-import { EnginePool, type PoolOptions } from '../pool.js';
+import { EnginePool, type PoolOptions } from '../pool/engine-pool.js';
 import { allTargets, targetMatcher } from './targets.js';
 import type { BenchReport, BenchResult, EngineTarget, Skipped } from './types.js';
 import { BENCH_SCRIPT, WORKLOADS, type BaselineEnv, type BenchContext } from './workloads.js';
@@ -146,7 +146,7 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
   } finally {
     // Teardown after the last sample: a failed dispose cannot change a number, and the
     // report (or the error being thrown) matters more than a second error from cleanup.
-    for (const p of pools) await p.close().catch(() => {});
+    for (const p of pools) await p.dispose().catch(() => {});
     for (const p of primary.values()) await p.then((e) => e.dispose()).catch(() => {});
     for (const e of extras) await e.dispose().catch(() => {});
   }

@@ -3,7 +3,7 @@
  * which baseline it is compared with, and when a target cannot run it (and why).
  */
 import type { EngineOptions, ScriptEngine } from '../engine/types.js';
-import type { EnginePool, PoolOptions } from '../pool.js';
+import type { EnginePool, PoolOptions } from '../pool/engine-pool.js';
 import { budget, noInterrupt, sleep } from './common.js';
 import { coldStart, poolAcquire, restart } from './lifecycle.js';
 import { BENCH_SCRIPT, ENDLESS, FIRST } from './scripts.js';

@@ -47,10 +47,21 @@ export interface MountedFiles {
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** Capability names the built-ins declare, for grant checks and warnings. */
-export const BUILTIN_CAPABILITIES = ['log', 'kv.read', 'kv.write', 'config.read', 'channel.send', 'channel.receive', 'net.fetch', 'fs.read', 'fs.write'] as const;
+export const BUILTIN_CAPABILITIES = [
+  'log',
+  'kv.read',
+  'kv.write',
+  'config.read',
+  'channel.send',
+  'channel.receive',
+  'net.fetch',
+  'fs.read',
+  'fs.write',
+] as const;
 
 function text(v: unknown, what: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw new InvalidInputError(`${what} must be a non-empty string (got ${v === null ? 'None/nil' : typeof v})`);
+  if (typeof v !== 'string' || v.length === 0)
+    throw new InvalidInputError(`${what} must be a non-empty string (got ${v === null ? 'None/nil' : typeof v})`);
   return v;
 }
 
@@ -60,7 +71,8 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /** A kv key or channel name: checked here too, so a custom StateStore cannot be handed one that collides. */
 function name(v: unknown, what: string): string {
   const s = text(v, what);
-  if (LONE_SURROGATE.test(s)) throw new InvalidInputError(`${what} contains a lone UTF-16 surrogate (half of a pair); use well-formed Unicode text`);
+  if (LONE_SURROGATE.test(s))
+    throw new InvalidInputError(`${what} contains a lone UTF-16 surrogate (half of a pair); use well-formed Unicode text`);
   return s;
 }
 
@@ -90,7 +102,13 @@ export function dotted(root: ScriptValue, path: string): ScriptValue | undefined
   let cur: unknown = root;
   for (const part of path.split('.')) {
     if (cur instanceof Map) cur = cur.get(part);
-    else if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && !(cur instanceof Uint8Array) && Object.prototype.hasOwnProperty.call(cur, part)) {
+    else if (
+      cur !== null &&
+      typeof cur === 'object' &&
+      !Array.isArray(cur) &&
+      !(cur instanceof Uint8Array) &&
+      Object.prototype.hasOwnProperty.call(cur, part)
+    ) {
       cur = (cur as Record<string, unknown>)[part];
     } else return undefined;
     if (cur === undefined) return undefined;
@@ -100,7 +118,8 @@ export function dotted(root: ScriptValue, path: string): ScriptValue | undefined
 
 export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: HostFunction; capability: string }> {
   const files = (): MountedFiles => {
-    if (!ctx.files) throw new PermissionDeniedError('host.fs: this engine has no mounts; pass mounts: [{ hostPath, path, readOnly }] to createEngine');
+    if (!ctx.files)
+      throw new PermissionDeniedError('host.fs: this engine has no mounts; pass mounts: [{ hostPath, path, readOnly }] to createEngine');
     return ctx.files;
   };
   const fetchFn = makeFetch(ctx.allowedHosts);
@@ -123,8 +142,13 @@ export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: Host
       capability: 'log',
       fn: (message: unknown, level: unknown = 'info') => {
         const lv = (level ?? 'info') as LogLevel;
-        if (!LEVELS.includes(lv)) throw new InvalidInputError(`host.log level must be one of ${LEVELS.join(', ')} (got ${describeValue(level)})`);
-        const raw = typeof message === 'string' ? message : JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Map ? Object.fromEntries(v) : v)) ?? String(message);
+        if (!LEVELS.includes(lv))
+          throw new InvalidInputError(`host.log level must be one of ${LEVELS.join(', ')} (got ${describeValue(level)})`);
+        const raw =
+          typeof message === 'string'
+            ? message
+            : (JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Map ? Object.fromEntries(v) : v)) ??
+              String(message));
         ctx.log({ engineId: ctx.engineId, level: lv, message: safeLogText(raw) });
         return null;
       },
@@ -173,7 +197,9 @@ export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: Host
         // An endless wait (inf) is bounded by the script's own timeout anyway.
         const t = timeoutS === Infinity ? 86_400 : (timeoutS ?? 0);
         if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
-          throw new InvalidInputError(`host.channel.receive timeout is in seconds and must be a number >= 0 (got ${describeValue(timeoutS)})`);
+          throw new InvalidInputError(
+            `host.channel.receive timeout is in seconds and must be a number >= 0 (got ${describeValue(timeoutS)})`,
+          );
         }
         const key = name(channel, 'host.channel.receive channel');
         const stop = both(ctx.signal, signal);

@@ -16,10 +16,13 @@ const TEXTUAL = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencode
 
 export function checkAllowedHosts(v: unknown): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v)) throw new InvalidInputError("allowedHosts must be an array of host[:port] patterns, e.g. ['api.example.com', '127.0.0.1:8080']");
+  if (!Array.isArray(v))
+    throw new InvalidInputError("allowedHosts must be an array of host[:port] patterns, e.g. ['api.example.com', '127.0.0.1:8080']");
   return v.map((p, i) => {
     if (typeof p !== 'string' || !HOST_PATTERN.test(p)) {
-      throw new InvalidInputError(`allowedHosts[${i}]: ${describeValue(p)} is not a host[:port] pattern; use 'example.com', 'example.com:8080', 'example.com:*' or '*.example.com'`);
+      throw new InvalidInputError(
+        `allowedHosts[${i}]: ${describeValue(p)} is not a host[:port] pattern; use 'example.com', 'example.com:8080', 'example.com:*' or '*.example.com'`,
+      );
     }
     return p.toLowerCase();
   });
@@ -59,14 +62,20 @@ interface FetchOptions {
 
 function options(v: unknown): FetchOptions {
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new InvalidInputError('host.fetch options must be a dict/table of method, headers, body');
+  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array)
+    throw new InvalidInputError('host.fetch options must be a dict/table of method, headers, body');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['method', 'headers', 'body'].includes(k)) throw new InvalidInputError(`host.fetch option '${k}' is not known; use method, headers, body`);
+  for (const k of Object.keys(o))
+    if (!['method', 'headers', 'body'].includes(k))
+      throw new InvalidInputError(`host.fetch option '${k}' is not known; use method, headers, body`);
   if (o.method !== undefined && typeof o.method !== 'string') throw new InvalidInputError('host.fetch method must be a string');
-  if (o.body !== undefined && o.body !== null && typeof o.body !== 'string' && !(o.body instanceof Uint8Array)) throw new InvalidInputError('host.fetch body must be text or bytes');
+  if (o.body !== undefined && o.body !== null && typeof o.body !== 'string' && !(o.body instanceof Uint8Array))
+    throw new InvalidInputError('host.fetch body must be text or bytes');
   if (o.headers !== undefined) {
-    if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers)) throw new InvalidInputError('host.fetch headers must be a dict/table of strings');
-    for (const [k, h] of Object.entries(o.headers)) if (typeof h !== 'string') throw new InvalidInputError(`host.fetch header '${k}' must be a string`);
+    if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers))
+      throw new InvalidInputError('host.fetch headers must be a dict/table of strings');
+    for (const [k, h] of Object.entries(o.headers))
+      if (typeof h !== 'string') throw new InvalidInputError(`host.fetch header '${k}' must be a string`);
   }
   return o as FetchOptions;
 }
@@ -89,14 +98,22 @@ export function makeFetch(allowedHosts: readonly string[]) {
     let method = (opts.method ?? 'GET').toUpperCase();
     let body = opts.body ?? undefined;
     for (let hop = 0; ; hop++) {
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PermissionDeniedError(`host.fetch only speaks http and https (got ${url.protocol})`);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new PermissionDeniedError(`host.fetch only speaks http and https (got ${url.protocol})`);
       if (!hostAllowed(allowedHosts, url)) {
         throw new PermissionDeniedError(
           `host.fetch: ${url.host} is not in this engine's allowedHosts${allowedHosts.length ? ` (${allowedHosts.join(', ')})` : ' (none)'}; add it to allowedHosts to allow it`,
         );
       }
-      const res = await fetch(url, { method, ...(opts.headers ? { headers: opts.headers } : {}), ...(body !== undefined ? { body: body as BodyInit } : {}), redirect: 'manual', ...(signal ? { signal } : {}) });
-      if (res.type === 'opaqueredirect') throw new PermissionDeniedError('host.fetch: the server redirected, and this runtime cannot check where to; fetch the final URL');
+      const res = await fetch(url, {
+        method,
+        ...(opts.headers ? { headers: opts.headers } : {}),
+        ...(body !== undefined ? { body: body as BodyInit } : {}),
+        redirect: 'manual',
+        ...(signal ? { signal } : {}),
+      });
+      if (res.type === 'opaqueredirect')
+        throw new PermissionDeniedError('host.fetch: the server redirected, and this runtime cannot check where to; fetch the final URL');
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location) {
         if (hop >= MAX_REDIRECTS) throw new InvalidInputError(`host.fetch: more than ${MAX_REDIRECTS} redirects`);

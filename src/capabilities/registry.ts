@@ -10,7 +10,6 @@ import type { ScriptValue } from '../values.js';
  * A function the host offers to scripts. Arguments follow DESIGN §4; the result (or what
  * its promise resolves to) is checked when it crosses back, so any return type is accepted here.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type HostFunction = (...args: any[]) => unknown;
 
 /** What `authorize` sees about a call. */
@@ -94,7 +93,9 @@ export class HostFunctionRegistry {
       throw new InvalidInputError(`capability of host function '${name}' must be a dotted name like 'users.read'`);
     }
     if (this.entries.get(name)?.builtin) {
-      throw new InvalidInputError(`'${name}' is a built-in host function (grant its capability to use it); register yours under another name`);
+      throw new InvalidInputError(
+        `'${name}' is a built-in host function (grant its capability to use it); register yours under another name`,
+      );
     }
     for (const [other, e] of this.entries) {
       if (other.startsWith(`${name}.`) || name.startsWith(`${other}.`)) {
@@ -102,7 +103,11 @@ export class HostFunctionRegistry {
         throw new InvalidInputError(`host function '${name}' clashes with ${what}: one cannot be a namespace of the other`);
       }
     }
-    this.entries.set(name, { fn: fn as HostFunction, capability: (capability as string | undefined) ?? name, builtin: opts.builtin === true });
+    this.entries.set(name, {
+      fn: fn as HostFunction,
+      capability: (capability as string | undefined) ?? name,
+      builtin: opts.builtin === true,
+    });
   }
 
   get(name: string): Entry | undefined {

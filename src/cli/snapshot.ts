@@ -7,9 +7,9 @@ import { rm, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createEngine } from '../index.js';
 import { ScriptBoxError } from '../errors.js';
-import { snapshotSetup } from '../fast-start.js';
 import { clearSnapshots, defaultSnapshotDir, snapshotFile } from '../node/snapshot-cache.js';
-import { flushSnapshots, forgetSnapshots } from '../placement/snapshot.js';
+import { flushSnapshots, forgetSnapshots } from '../snapshot/fast-start.js';
+import { snapshotSetup } from '../snapshot/setup.js';
 
 const usage = () => `usage: scriptbox snapshot build [--dir DIR]
        scriptbox snapshot clear [--dir DIR]
@@ -41,7 +41,10 @@ async function build(dir: string): Promise<number> {
   await flushSnapshots();
   // The next start reads the file back (checked) as a new process would.
   const restored = await timedStart(dir);
-  const size = await stat(file).then((s) => s.size, () => undefined);
+  const size = await stat(file).then(
+    (s) => s.size,
+    () => undefined,
+  );
   if (size === undefined) {
     process.stderr.write(`scriptbox: the snapshot was taken but could not be written to ${store!.where}\n`);
     return 1;
@@ -56,7 +59,11 @@ async function build(dir: string): Promise<number> {
 export async function snapshotMain(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { dir: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } });
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { dir: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    });
   } catch (e) {
     process.stderr.write(`scriptbox: ${(e as Error).message}\n${usage()}\n`);
     return 2;

@@ -503,7 +503,7 @@ export class Engine implements ScriptEngine, HandleOwner {
     this.builtinsAbort.abort(new DisposedError(`engine ${this.id} was disposed`));
     await this.supervisor.dispose();
     // The engine's own store is an in-memory map nobody else holds: closing it cannot leave anything behind.
-    if (this.ownStore) await this.store.close().catch(() => undefined);
+    if (this.ownStore) await this.store.dispose().catch(() => undefined);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

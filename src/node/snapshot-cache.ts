@@ -1,9 +1,11 @@
 /**
- * The Node disk cache for Python memory snapshots (README "Pools and fast start"): one
- * file per snapshot key, written atomically (a temporary file, then rename) and checked
- * before use. A file is a 112-byte header, then the snapshot:
+ * The Node disk cache for Python memory snapshots (docs/snapshots.md): one file per
+ * snapshot key, written atomically (a temporary file, then rename) and checked before use.
+ * Node only (it reads and writes files), so it lives in src/node/ beside the rest of the
+ * Node glue; src/snapshot/setup.ts imports it only under Node. A file is a 112-byte
+ * header, then the snapshot (which starts with Pyodide's own magic, src/snapshot/pyodide-snapshot.ts):
  *
- *   0  'SBSNAP' 0x00 0x01   magic and file format 1
+ *   0  'SBSNAP' 0x00 0x01   this file format's magic, format 1
  *   8  key                  64 hex characters: the file must be for the key asked for
  *   72 SHA-256              of the snapshot bytes
  *   104 length              of the snapshot bytes, u64 little-endian
@@ -18,9 +20,10 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { SnapshotRead, SnapshotStore } from '../placement/snapshot.js';
+import type { SnapshotRead, SnapshotStore } from '../snapshot/store.js';
 
-const MAGIC = Buffer.from([0x53, 0x42, 0x53, 0x4e, 0x41, 0x50, 0x00, 0x01]);
+/** This cache's file magic (not Pyodide's snapshot magic, which the snapshot bytes start with). */
+const FILE_MAGIC = Buffer.from([0x53, 0x42, 0x53, 0x4e, 0x41, 0x50, 0x00, 0x01]);
 const HEADER_BYTES = 112;
 const KEY = /^[0-9a-f]{64}$/;
 /** What this module writes into a cache directory (and `clear` removes): snapshots and unfinished temporary files. */
@@ -45,6 +48,7 @@ function writableDir(dir: string): boolean {
     accessSync(dir, constants.W_OK);
     return true;
   } catch {
+    // Not creatable or not writable: the caller falls back to the temporary directory.
     return false;
   }
 }
@@ -72,7 +76,7 @@ export function snapshotFile(dir: string, key: string): string {
 
 function header(key: string, bytes: Uint8Array): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
-  MAGIC.copy(h, 0);
+  FILE_MAGIC.copy(h, 0);
   h.write(key, 8, 'latin1');
   createHash('sha256').update(bytes).digest().copy(h, 72);
   h.writeBigUInt64LE(BigInt(bytes.byteLength), 104);
@@ -106,12 +110,13 @@ export class DiskSnapshotStore implements SnapshotStore {
       if (size < HEADER_BYTES) return { problem: `${file} is truncated (${size} bytes)` };
       const h = Buffer.alloc(HEADER_BYTES);
       await fh.read(h, 0, HEADER_BYTES, 0);
-      if (!h.subarray(0, 8).equals(MAGIC)) return { problem: `${file} is not a scriptbox snapshot file (or another format of one)` };
+      if (!h.subarray(0, 8).equals(FILE_MAGIC)) return { problem: `${file} is not a scriptbox snapshot file (or another format of one)` };
       if (h.toString('latin1', 8, 72) !== key) return { problem: `${file} holds the snapshot of another key` };
       const length = h.readBigUInt64LE(104);
-      if (length !== BigInt(size - HEADER_BYTES)) return { problem: `${file} is truncated or padded (${size - HEADER_BYTES} of ${length} bytes)` };
+      if (length !== BigInt(size - HEADER_BYTES))
+        return { problem: `${file} is truncated or padded (${size - HEADER_BYTES} of ${length} bytes)` };
       const bytes = sharedBytes(size - HEADER_BYTES);
-      for (let at = 0; at < bytes.byteLength; ) {
+      for (let at = 0; at < bytes.byteLength;) {
         const { bytesRead } = await fh.read(bytes, at, bytes.byteLength - at, HEADER_BYTES + at);
         if (bytesRead === 0) return { problem: `${file} shrank while it was read` };
         at += bytesRead;
@@ -121,6 +126,7 @@ export class DiskSnapshotStore implements SnapshotStore {
       }
       return { bytes };
     } finally {
+      // Read-only handle: a failed close loses nothing, and the answer above stands.
       await fh.close().catch(() => {});
     }
   }
@@ -135,6 +141,8 @@ export class DiskSnapshotStore implements SnapshotStore {
       await writeFile(tmp, [header(key, bytes), bytes]);
       await rename(tmp, file);
     } catch (e) {
+      // Best effort: the write's own error (rethrown) is what matters; a leftover .tmp is
+      // removed by `clear` and never read as a snapshot.
       await unlink(tmp).catch(() => {});
       throw e;
     }
@@ -154,6 +162,7 @@ export async function listSnapshots(dir: string): Promise<string[]> {
 /** Removes the snapshot files (and leftover temporary files) in `dir`; returns how many. */
 export async function clearSnapshots(dir: string): Promise<number> {
   const files = await listSnapshots(dir);
+  // A file already gone (another process cleared it) or not removable is skipped: clearing is best effort.
   for (const f of files) await unlink(f).catch(() => {});
   return files.length;
 }

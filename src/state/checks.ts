@@ -84,7 +84,14 @@ export interface Totals {
  * Checks that setting `key` keeps kv within maxKeys and maxKvBytes. `before`: the totals now;
  * `old`: bytes of the entry it replaces (undefined for a new key); `bytes`: the new entry's.
  */
-export function checkKvQuota(limits: ResolvedLimits, store: string, key: string, before: Totals, old: number | undefined, bytes: number): void {
+export function checkKvQuota(
+  limits: ResolvedLimits,
+  store: string,
+  key: string,
+  before: Totals,
+  old: number | undefined,
+  bytes: number,
+): void {
   if (old === undefined && before.count + 1 > limits.maxKeys) {
     throw new PermissionDeniedError(
       `${store} is full: it holds ${before.count} kv keys, its maxKeys (${limits.maxKeys}); delete keys before storing ${quote(key)}, or raise maxKeys`,
@@ -155,11 +162,7 @@ export function checkPrefix(prefix: unknown): string {
  * §4), so that `get` resolving `undefined` always means "no value". The bytes returned own
  * their buffer.
  */
-export function encodeValue(
-  value: unknown,
-  what: { kind: 'kv value' | 'message'; name: string },
-  limits: ResolvedLimits,
-): Uint8Array {
+export function encodeValue(value: unknown, what: { kind: 'kv value' | 'message'; name: string }, limits: ResolvedLimits): Uint8Array {
   const root = what.kind === 'kv value' ? 'value' : 'message';
   const checked = checkValue(value === undefined ? null : value, { maxDepth: MAX_VALUE_DEPTH, root });
   const bytes = encode(checked);

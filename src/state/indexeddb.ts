@@ -96,8 +96,18 @@ function openDatabase(name: string): Promise<IDBDatabase> {
       if (!db.objectStoreNames.contains(TOTALS)) {
         const totals = db.createObjectStore(TOTALS);
         // Data from version 1 is counted once, in the upgrade transaction (nobody writes meanwhile).
-        count(tx, KV, (k, v) => (typeof k === 'string' && v instanceof Uint8Array ? kvEntryBytes(k, v) : 0), (t) => void totals.put(t, KV));
-        count(tx, MESSAGES, (_k, v) => (v as MessageRecord)?.body?.byteLength ?? 0, (t) => void totals.put(t, MESSAGES));
+        count(
+          tx,
+          KV,
+          (k, v) => (typeof k === 'string' && v instanceof Uint8Array ? kvEntryBytes(k, v) : 0),
+          (t) => void totals.put(t, KV),
+        );
+        count(
+          tx,
+          MESSAGES,
+          (_k, v) => (v as MessageRecord)?.body?.byteLength ?? 0,
+          (t) => void totals.put(t, MESSAGES),
+        );
       }
     };
     req.onsuccess = () => resolve(req.result);
@@ -154,11 +164,11 @@ export class IndexedDbStore implements StateStore {
     // Another connection wants to upgrade or delete the database: let it, and close.
     db.onversionchange = () => {
       this.closedWhy = 'the database was deleted or upgraded elsewhere; open it again with IndexedDbStore.open(dbName)';
-      void this.close();
+      void this.dispose();
     };
     db.onclose = () => {
       this.closedWhy = 'the browser closed its database (storage cleared?); open it again with IndexedDbStore.open(dbName)';
-      void this.close();
+      void this.dispose();
     };
   }
 
@@ -173,9 +183,7 @@ export class IndexedDbStore implements StateStore {
     }
     const resolved = resolveLimits(limits, 'IndexedDbStore');
     if (typeof indexedDB === 'undefined') {
-      throw new UnavailableError(
-        'IndexedDbStore needs IndexedDB, which this environment lacks; in Node use SqliteStore or MemoryStore',
-      );
+      throw new UnavailableError('IndexedDbStore needs IndexedDB, which this environment lacks; in Node use SqliteStore or MemoryStore');
     }
     let db: IDBDatabase;
     try {
@@ -320,9 +328,9 @@ export class IndexedDbStore implements StateStore {
 
   /**
    * Closes this store's connection; pending receives resolve `null` (a message already on
-   * its way to one is still delivered). The data stays in the database. Closing twice is harmless.
+   * its way to one is still delivered). The data stays in the database. Disposing twice is harmless.
    */
-  async close(): Promise<void> {
+  async dispose(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.poll);
@@ -330,6 +338,15 @@ export class IndexedDbStore implements StateStore {
     this.waiters.cancel(this);
     this.wake?.close();
     this.db.close(); // transactions under way still finish
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** @deprecated Use `dispose()` (or `await using`); kept for one release. */
+  close(): Promise<void> {
+    return this.dispose();
   }
 
   private check(): void {
@@ -350,6 +367,7 @@ export class IndexedDbStore implements StateStore {
     try {
       result = Promise.resolve(body(tx)); // synchronously: the transaction is active in this task only
     } catch (e) {
+      // The abort below rejects `done`; the body's own error (rethrown) is the one to report.
       done.catch(() => {});
       tx.abort();
       throw e;
@@ -436,7 +454,7 @@ export class IndexedDbStore implements StateStore {
             await this.putBack(got.record);
           } catch {
             // Only a connection closed under us fails here; then the message is lost, as are
-            // this store's receivers, and no caller is left to tell (documented in close()).
+            // this store's receivers, and no caller is left to tell (documented in dispose()).
           }
           continue;
         }

@@ -1,6 +1,6 @@
 /**
  * MemoryStore: the default StateStore, kept in this JS realm's memory. Works in Node and in
- * browsers; its data goes when it is closed or the process ends.
+ * browsers; its data goes when it is disposed or the process ends.
  */
 import { decode, type ScriptValue } from '../values.js';
 import {
@@ -128,8 +128,8 @@ export class MemoryStore implements StateStore {
     return this.waiters.wait(channel, timeoutMs, this, signal);
   }
 
-  /** Drops every value and message; pending receives resolve `null`. Closing twice is harmless. */
-  async close(): Promise<void> {
+  /** Drops every value and message; pending receives resolve `null`; later calls throw DisposedError. Disposing twice is harmless. */
+  async dispose(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.waiters.cancel(this);
@@ -137,6 +137,15 @@ export class MemoryStore implements StateStore {
     this.queues.clear();
     this.kvTotals.count = this.kvTotals.bytes = 0;
     this.queueTotals.count = this.queueTotals.bytes = 0;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** @deprecated Use `dispose()` (or `await using`); kept for one release. */
+  close(): Promise<void> {
+    return this.dispose();
   }
 
   private check(): void {

@@ -224,7 +224,7 @@ class SqliteFile {
 
   /** Hands messages to waiting receivers, oldest first, while both last. */
   pump(channel: string): void {
-    for (let w: Waiter | undefined; (w = this.waiters.next(channel)); ) {
+    for (let w: Waiter | undefined; (w = this.waiters.next(channel));) {
       let got: Received;
       try {
         got = this.takeTx(channel);
@@ -302,7 +302,7 @@ class SqliteFile {
  * ```ts
  * const state = await SqliteStore.open('state.db');
  * await using engine = await createEngine('python', { state, capabilities: ['kv.*'] });
- * // ... later: await state.close();
+ * // ... later: await state.dispose();
  * ```
  */
 export class SqliteStore implements StateStore {
@@ -384,12 +384,21 @@ export class SqliteStore implements StateStore {
 
   /**
    * Closes this store; pending receives resolve `null`. The file stays open while other
-   * stores of this process use it. Closing twice is harmless.
+   * stores of this process use it. Disposing twice is harmless.
    */
-  async close(): Promise<void> {
+  async dispose(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.file.release(this);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** @deprecated Use `dispose()` (or `await using`); kept for one release. */
+  close(): Promise<void> {
+    return this.dispose();
   }
 
   private check(): void {

@@ -5,7 +5,7 @@
  */
 import type { ScriptValue } from '../values.js';
 
-export interface StateStore {
+export interface StateStore extends AsyncDisposable {
   /** The value under `key`, or `undefined` when there is none. */
   get(key: string): Promise<ScriptValue | undefined>;
   set(key: string, value: ScriptValue): Promise<void>;
@@ -23,8 +23,12 @@ export interface StateStore {
    * receiver or stays queued. A custom store must honour the signal the same way.
    */
   receive(channel: string, timeoutMs: number, opts?: ReceiveOptions): Promise<{ message: ScriptValue } | null>;
-  /** Releases the store; later calls throw DisposedError, and pending receives resolve null. */
-  close(): Promise<void>;
+  /** Releases the store; later calls throw DisposedError, and pending receives resolve null. Idempotent. */
+  dispose(): Promise<void>;
+  /** `await using`: the same as {@link StateStore.dispose}. */
+  [Symbol.asyncDispose](): Promise<void>;
+  /** @deprecated Use {@link StateStore.dispose}; the built-in stores keep it for one release, a custom store need not have it. */
+  close?(): Promise<void>;
 }
 
 /** Options of {@link StateStore.receive}. */

@@ -65,15 +65,28 @@ export class WaitingReceivers {
     if (signal?.aborted) return Promise.resolve(null);
     return new Promise<Received>((resolve, reject) => {
       const entry: Entry = {
-        channel, owner, claimed: false, gone: false, done: false, resolve, reject, timer: undefined, signal, onAbort: undefined,
+        channel,
+        owner,
+        claimed: false,
+        gone: false,
+        done: false,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
       };
-      entry.timer = setTimeout(() => {
-        entry.timer = undefined;
-        if (!entry.claimed) this.finish(entry, null);
-      }, Math.min(timeoutMs, MAX_TIMER_MS));
+      entry.timer = setTimeout(
+        () => {
+          entry.timer = undefined;
+          if (!entry.claimed) this.finish(entry, null);
+        },
+        Math.min(timeoutMs, MAX_TIMER_MS),
+      );
       if (signal) {
         entry.onAbort = () => {
-          if (entry.claimed) entry.gone = true; // its message is in flight: the store puts it back
+          if (entry.claimed)
+            entry.gone = true; // its message is in flight: the store puts it back
           else this.finish(entry, null);
         };
         signal.addEventListener('abort', entry.onAbort, { once: true });

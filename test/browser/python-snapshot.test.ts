@@ -6,7 +6,7 @@
  * Boots Python from scratch twice in all (a few seconds each): the tests run in order.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { snapshotSetup } from '../../src/fast-start.js';
+import { snapshotSetup } from '../../src/snapshot/setup.js';
 import { createEngine, InvalidInputError, UnavailableError } from '../../src/index.js';
 import {
   BrowserSnapshotStore,
@@ -15,8 +15,8 @@ import {
   openBrowserSnapshotStore,
   SNAPSHOT_CACHE,
   snapshotEntryUrl,
-} from '../../src/placement/browser-snapshot-store.js';
-import { flushSnapshots, forgetSnapshots, snapshotCounts } from '../../src/placement/snapshot.js';
+} from '../../src/snapshot/browser-store.js';
+import { flushSnapshots, forgetSnapshots, snapshotCounts } from '../../src/snapshot/fast-start.js';
 
 const hexKey = (n: number) => n.toString(16).padStart(64, '0');
 const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);

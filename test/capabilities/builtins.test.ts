@@ -31,7 +31,7 @@ describe('built-in host functions, Lua and Python sharing one store', () => {
   }, 60_000);
   afterAll(async () => {
     await Promise.all([lua?.dispose(), py?.dispose()]);
-    await store.close();
+    await store.dispose();
   });
 
   it('log goes to onLog with the engine id and level', async () => {
@@ -89,7 +89,9 @@ describe('quotas, bad grants, clashes, hanging host functions', () => {
     await e.exec('host.kv.set("a", 1)');
     await e.exec('host.kv.get("a")');
     const r = await e.exec('return host.kv.get("a")');
-    expect(r.error?.message).toMatch(/PermissionError: host.kv.get is over its quota: limits.hostCalls\['kv.\*'\] allows 2 calls per engine/);
+    expect(r.error?.message).toMatch(
+      /PermissionError: host.kv.get is over its quota: limits.hostCalls\['kv.\*'\] allows 2 calls per engine/,
+    );
   });
 
   it('warns about granted names that match nothing, listing the known ones', async () => {
@@ -97,7 +99,9 @@ describe('quotas, bad grants, clashes, hanging host functions', () => {
     try {
       await using e = await createEngine('lua', { capabilities: ['kv.raed', 'log'] });
       expect(warn).toHaveBeenCalledTimes(1);
-      expect(String(warn.mock.calls[0]![0])).toMatch(new RegExp(`${e.id} was granted 'kv.raed', which matches no capability it offers; known: .*kv.read`));
+      expect(String(warn.mock.calls[0]![0])).toMatch(
+        new RegExp(`${e.id} was granted 'kv.raed', which matches no capability it offers; known: .*kv.read`),
+      );
     } finally {
       warn.mockRestore();
     }
@@ -136,7 +140,7 @@ describe('bad input through the built-ins', () => {
     expect(await store.get('big')).toBeUndefined();
     const weird = await e.exec('host.weird()');
     expect(weird.error?.message).toMatch(/result of host.weird.*when/);
-    await store.close();
+    await store.dispose();
     const closed = await e.exec('host.channel.receive("jobs", 0.1)');
     expect(closed.error?.message).toMatch(/DisposedError|closed/);
     expect((await e.exec('1 + 1')).value).toBe(2);

@@ -59,7 +59,9 @@ describe('host.fetch from Python and Lua', () => {
     const r = await py.exec(`import host, json\nr = host.fetch("${base}/json")\n[r["status"], r["ok"], json.loads(r["body"])]`);
     expect(r.value).toEqual([200, true, { a: 1 }]);
     expect((await py.exec(`host.fetch("${base}/bin")["body"]`)).value).toEqual(new Uint8Array([0, 1, 255]));
-    const post = await lua.exec(`local r = host.fetch("${base}/echo", { method = "POST", body = "hi", headers = { ["x-k"] = "v" } }) return r.status, r.body`);
+    const post = await lua.exec(
+      `local r = host.fetch("${base}/echo", { method = "POST", body = "hi", headers = { ["x-k"] = "v" } }) return r.status, r.body`,
+    );
     expect(post.value).toEqual([201, 'got hi v']);
     expect((await py.exec(`host.fetch("${base}/hop")["url"]`)).value).toBe(`${base}/json`);
   });
@@ -80,7 +82,9 @@ describe('host.fetch from Python and Lua', () => {
     await using none = await createEngine('lua', { capabilities: ['net.fetch'] });
     expect((await none.exec(`return host.fetch("http://127.0.0.1:${port}/json")`)).error?.message).toMatch(/allowedHosts \(none\)/);
     await using ungranted = await createEngine('lua', { allowedHosts: [`127.0.0.1:${port}`] });
-    expect((await ungranted.exec(`return host.fetch("http://127.0.0.1:${port}/json")`)).error?.message).toMatch(/needs capability 'net.fetch'/);
+    expect((await ungranted.exec(`return host.fetch("http://127.0.0.1:${port}/json")`)).error?.message).toMatch(
+      /needs capability 'net.fetch'/,
+    );
     await expect(createEngine('lua', { allowedHosts: ['http://x.com/'] })).rejects.toBeInstanceOf(InvalidInputError);
   });
 });

@@ -27,7 +27,9 @@ describe('scriptbox snapshot', () => {
     expect(built.code, built.stderr).toBe(0);
     const key = await snapshotKey();
     const file = join(dir, `${key}.snap`);
-    expect(built.stdout).toMatch(new RegExp(`^built the Python snapshot in \\d+\\.\\d\\d s: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(\\d+\\.\\d MiB\\)\\n`));
+    expect(built.stdout).toMatch(
+      new RegExp(`^built the Python snapshot in \\d+\\.\\d\\d s: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(\\d+\\.\\d MiB\\)\\n`),
+    );
     expect(built.stdout).toMatch(/\na new engine starts from it in \d+\.\d\d s \(create -> first result, read from the file\)\n$/);
     expect('bytes' in (await new DiskSnapshotStore(dir).read(key))).toBe(true);
 
@@ -40,8 +42,14 @@ describe('scriptbox snapshot', () => {
   }, 120_000);
 
   it('refuses unknown subcommands and options with exit 2 and the usage', async () => {
-    expect(await cli('snapshot', 'make')).toMatchObject({ code: 2, stderr: expect.stringMatching(/expected `snapshot build` or `snapshot clear`\nusage: scriptbox snapshot build/) });
-    expect(await cli('snapshot', 'build', '--out', 'x')).toMatchObject({ code: 2, stderr: expect.stringMatching(/Unknown option '--out'/) });
+    expect(await cli('snapshot', 'make')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/expected `snapshot build` or `snapshot clear`\nusage: scriptbox snapshot build/),
+    });
+    expect(await cli('snapshot', 'build', '--out', 'x')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/Unknown option '--out'/),
+    });
     expect(await cli('snapshot', 'build', '--dir', ' ')).toMatchObject({ code: 2, stderr: 'scriptbox: --dir takes a directory path\n' });
     expect((await cli('--help')).stdout).toContain('snapshot build|clear');
     expect((await cli('snapshot', '--help')).stdout).toContain('scriptbox snapshot build [--dir DIR]');

@@ -10,17 +10,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { parseToHost } from '../../src/channel/protocol.js';
 import { EngineCrashedError, InvalidInputError, createEngine, type ScriptEngine } from '../../src/index.js';
 import { DiskSnapshotStore, clearSnapshots, listSnapshots, snapshotFile } from '../../src/node/snapshot-cache.js';
-import { flushSnapshots, forgetSnapshots, snapshotCounts } from '../../src/placement/snapshot.js';
+import { flushSnapshots, forgetSnapshots, snapshotCounts } from '../../src/snapshot/fast-start.js';
+import { snapshots } from '../../src/snapshot/controls.js';
+import { PYODIDE_SNAPSHOT_MAGIC as SNAPSHOT_MAGIC, looksLikePyodideSnapshot } from '../../src/snapshot/pyodide-snapshot.js';
 import { snapshotKey } from '../../wasm/python/snapshot-key.js';
-
-const SNAPSHOT_MAGIC = 1886286592;
 
 /** How many cores booted which way while `fn` ran. */
 async function counted<T>(fn: () => Promise<T>): Promise<{ value: T; restored: number; built: number; rejected: number }> {
   const before = snapshotCounts();
   const value = await fn();
   const after = snapshotCounts();
-  return { value, restored: after.restored - before.restored, built: after.built - before.built, rejected: after.rejected - before.rejected };
+  return {
+    value,
+    restored: after.restored - before.restored,
+    built: after.built - before.built,
+    rejected: after.rejected - before.rejected,
+  };
 }
 
 /** Every JsProxy Python can reach by walking the garbage collector's objects (there must be none). */
@@ -87,6 +92,26 @@ describe('the snapshot option', () => {
     } finally {
       await e.dispose();
     }
+  });
+});
+
+describe('snapshot controls and format, without an engine', () => {
+  it('a Pyodide snapshot is recognised by its magic and a whole header', () => {
+    const b = new Uint8Array(64);
+    expect(looksLikePyodideSnapshot(b)).toBe(false);
+    new DataView(b.buffer).setUint32(0, SNAPSHOT_MAGIC, true);
+    expect(looksLikePyodideSnapshot(b)).toBe(true);
+    expect(looksLikePyodideSnapshot(b.subarray(0, 47))).toBe(false);
+    // A view at an offset is read from its own start.
+    const shifted = new Uint8Array(80);
+    shifted.set(b, 8);
+    expect(looksLikePyodideSnapshot(shifted.subarray(8))).toBe(true);
+  });
+
+  it('snapshots.clearBrowser() is a no-op in Node (no Cache Storage); releaseSpareWorker() with no spare resolves', async () => {
+    expect(Object.isFrozen(snapshots)).toBe(true);
+    expect(await snapshots.clearBrowser()).toBe(false);
+    await expect(snapshots.releaseSpareWorker()).resolves.toBeUndefined();
   });
 });
 
@@ -161,7 +186,9 @@ describe('the disk cache', () => {
     const ready = (boot: unknown) => ({ t: 'ready', boot });
     const snapshot = new Uint8Array(64);
     expect(parseToHost(ready({ restored: false, snapshot }), undefined, 64)).toEqual({ t: 'ready', boot: { restored: false, snapshot } });
-    expect(() => parseToHost(ready({ restored: false, snapshot }), undefined, 63)).toThrow(/ready.boot.snapshot is 64 bytes, over the 63-byte limit/);
+    expect(() => parseToHost(ready({ restored: false, snapshot }), undefined, 63)).toThrow(
+      /ready.boot.snapshot is 64 bytes, over the 63-byte limit/,
+    );
     expect(() => parseToHost(ready({ restored: false, snapshot }))).toThrow(EngineCrashedError);
     expect(() => parseToHost(ready({ restored: false, snapshot: [1, 2] }), undefined, 64)).toThrow(/ready.boot.snapshot is not bytes/);
     expect(() => parseToHost(ready({ snapshot }), undefined, 64)).toThrow(/ready.boot.restored is not a boolean/);
@@ -203,10 +230,14 @@ describe('Python engines with snapshots', () => {
 
   it('a hit restores an engine that runs code, imports the standard library and calls the host', async () => {
     forgetSnapshots(); // read the file back, as a new process would
-    const run = await counted(() => createEngine('python', options({ limits: { memoryBytes: 96 * 1024 * 1024, timeoutMs: 2000, graceMs: 200 } })));
+    const run = await counted(() =>
+      createEngine('python', options({ limits: { memoryBytes: 96 * 1024 * 1024, timeoutMs: 2000, graceMs: 200 } })),
+    );
     restored = run.value;
     expect({ built: run.built, restored: run.restored }).toEqual({ built: 0, restored: 1 });
-    const r = await restored.exec('import json, statistics, host\nprint("hi")\n(statistics.mean([1, 2, 3]), json.dumps({"a": 1}), host.echo([1, "x"]))');
+    const r = await restored.exec(
+      'import json, statistics, host\nprint("hi")\n(statistics.mean([1, 2, 3]), json.dumps({"a": 1}), host.echo([1, "x"]))',
+    );
     expect(r).toMatchObject({ success: true, value: [2, '{"a": 1}', [1, 'x']], stdout: 'hi\n' });
     const t = await restored.exec('import time, asyncio\ntime.sleep(0.01)\nasyncio.run(asyncio.sleep(0.01))\n"slept"');
     expect(t.value).toBe('slept');
@@ -340,7 +371,9 @@ describe('snapshots that cannot be used', () => {
     await writeFile(join(parent, 'file'), 'not a directory');
     const bad = join(parent, 'file', 'snapshots');
     expect(await boot(bad)).toMatchObject({ built: 1, restored: 0 });
-    expect(warnings.join('\n')).toMatch(/cannot write Python snapshots to .*file\/snapshots \(ENOTDIR\); engines of this process \(or page\) still start fast/);
+    expect(warnings.join('\n')).toMatch(
+      /cannot write Python snapshots to .*file\/snapshots \(ENOTDIR\); engines of this process \(or page\) still start fast/,
+    );
     expect(await boot(bad)).toMatchObject({ built: 0, restored: 1 });
   });
 });

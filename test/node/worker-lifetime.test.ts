@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { builtRoot, liveWorkerCount, releaseSpareWorker, spareWorkers } from '../../src/node/worker-host.js';
-import { snapshotCounts } from '../../src/placement/snapshot.js';
+import { snapshotCounts } from '../../src/snapshot/fast-start.js';
 
 const run = promisify(execFile);
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type ScriptEngine } from '../../src/index.js';
 import type { Language, Limits } from '../../src/engine/types.js';
-import { snapshotCounts } from '../../src/placement/snapshot.js';
+import { snapshotCounts } from '../../src/snapshot/fast-start.js';
 import { BreachWatch, attemptOutput, corpusHostFunctions, loadCorpus } from './breach.js';
 
 export interface CorpusRun {

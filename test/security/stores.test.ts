@@ -171,7 +171,8 @@ describe('lower severity: host.log, surrogate keys, fetch after dispose', () => 
       keys: () => lax.keys(),
       send: async (c) => void seen.push(c),
       receive: async (c) => (seen.push(c), null),
-      close: () => lax.close(),
+      dispose: () => lax.dispose(),
+      [Symbol.asyncDispose]: () => lax.dispose(),
     };
     const fns = builtinFunctions({ engineId: 'e', store, config: () => ({}), log: () => {}, allowedHosts: [] });
     for (const [fn, args] of [

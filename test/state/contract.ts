@@ -7,8 +7,11 @@ import { DisposedError, InvalidInputError, PermissionDeniedError } from '../../s
 import type { StateStore, StoreLimits } from '../../src/state/store.js';
 import type { ScriptValue } from '../../src/values.js';
 
+/** A built-in store: the StateStore contract, with `dispose()` and its deprecated alias `close()`. */
+export type BuiltinStore = StateStore & AsyncDisposable & { dispose(): Promise<void>; close(): Promise<void> };
+
 /** Opens a fresh, empty store. */
-export type OpenStore = (limits?: StoreLimits) => Promise<StateStore>;
+export type OpenStore = (limits?: StoreLimits) => Promise<BuiltinStore>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,14 +33,14 @@ async function drain(store: StateStore, channel: string): Promise<ScriptValue[]>
 
 /** Registers the contract's tests in the current describe block. */
 export function storeContract(open: OpenStore, name: RegExp): void {
-  const opened: StateStore[] = [];
+  const opened: BuiltinStore[] = [];
   const make = async (limits?: StoreLimits) => {
     const s = await open(limits);
     opened.push(s);
     return s;
   };
   afterEach(async () => {
-    for (const s of opened.splice(0)) await s.close();
+    for (const s of opened.splice(0)) await s.dispose();
   });
 
   it('kv: get, set, delete, keys', async () => {
@@ -191,10 +194,14 @@ export function storeContract(open: OpenStore, name: RegExp): void {
     const big = 'x'.repeat(2000);
     const e = await rejection(s.set('k', big));
     expect(e).toBeInstanceOf(InvalidInputError);
-    expect(e.message).toMatch(/^kv value for 'k' is 200\d bytes, over the store's maxValueBytes \(1000\); store less or raise maxValueBytes$/);
+    expect(e.message).toMatch(
+      /^kv value for 'k' is 200\d bytes, over the store's maxValueBytes \(1000\); store less or raise maxValueBytes$/,
+    );
     const m = await rejection(s.send('c', big));
     expect(m).toBeInstanceOf(InvalidInputError);
-    expect(m.message).toMatch(/^message for channel 'c' is 200\d bytes, over the store's maxValueBytes \(1000\); send less or raise maxValueBytes$/);
+    expect(m.message).toMatch(
+      /^message for channel 'c' is 200\d bytes, over the store's maxValueBytes \(1000\); send less or raise maxValueBytes$/,
+    );
     expect(await s.get('k')).toBeUndefined();
     expect(await s.receive('c', 0)).toBeNull();
     await s.set('k', 'x'.repeat(900));
@@ -217,7 +224,10 @@ export function storeContract(open: OpenStore, name: RegExp): void {
     await bad(s.get(''), /kv key must not be empty/);
     await bad(s.set(42 as unknown as string, 1), /kv key must be a string, got number/);
     await bad(s.delete(null as unknown as string), /kv key must be a string, got null/);
-    await bad(s.set('123456789', 1), /kv key '123456789' is 9 characters, over the store's maxKeyLength \(8\); use a shorter kv key or raise maxKeyLength/);
+    await bad(
+      s.set('123456789', 1),
+      /kv key '123456789' is 9 characters, over the store's maxKeyLength \(8\); use a shorter kv key or raise maxKeyLength/,
+    );
     await bad(s.set('a\ud800', 1), /lone UTF-16 surrogate/);
     await bad(s.keys(5 as unknown as string), /prefix must be a string/);
     await bad(s.send('', 1), /channel name must not be empty/);
@@ -265,7 +275,9 @@ export function storeContract(open: OpenStore, name: RegExp): void {
       }
     }
     expect(error).toBeInstanceOf(PermissionDeniedError);
-    expect(error!.message).toMatch(/storing 'blob9' \(\d+ bytes\) would make kv \d+ bytes, over its maxKvBytes \(10000\); delete keys or raise maxKvBytes$/);
+    expect(error!.message).toMatch(
+      /storing 'blob9' \(\d+ bytes\) would make kv \d+ bytes, over its maxKvBytes \(10000\); delete keys or raise maxKvBytes$/,
+    );
     expect(stored).toBe(9); // 9 x (1003-byte value + 5-byte key) fit, the 10th does not
     expect((await b.keys()).length).toBe(9);
     // Growing an existing value counts its new size, not both; shrinking frees room.
@@ -280,7 +292,9 @@ export function storeContract(open: OpenStore, name: RegExp): void {
     for (let i = 0; i < 4; i++) await s.send(i % 2 ? 'a' : 'b', i); // the quota is over all channels
     const full = await rejection(s.send('c', 4));
     expect(full).toBeInstanceOf(PermissionDeniedError);
-    expect(full.message).toMatch(/is full: 4 messages wait in its channels, its maxQueuedMessages \(4\); receive some before sending to 'c', or raise maxQueuedMessages$/);
+    expect(full.message).toMatch(
+      /is full: 4 messages wait in its channels, its maxQueuedMessages \(4\); receive some before sending to 'c', or raise maxQueuedMessages$/,
+    );
     expect(await s.receive('c', 0)).toBeNull();
     expect(await s.receive('a', 0)).toEqual({ message: 1 });
     await s.send('c', 4);
@@ -294,7 +308,9 @@ export function storeContract(open: OpenStore, name: RegExp): void {
         sent++;
       } catch (err) {
         expect(err).toBeInstanceOf(PermissionDeniedError);
-        expect((err as Error).message).toMatch(/sending \d+ bytes to channel 'flood' would make \d+ bytes of waiting messages, over its maxQueuedBytes \(5000\); receive some first or raise maxQueuedBytes$/);
+        expect((err as Error).message).toMatch(
+          /sending \d+ bytes to channel 'flood' would make \d+ bytes of waiting messages, over its maxQueuedBytes \(5000\); receive some first or raise maxQueuedBytes$/,
+        );
         break;
       }
     }
@@ -304,7 +320,12 @@ export function storeContract(open: OpenStore, name: RegExp): void {
   });
 
   it('quota limits must be positive integers', async () => {
-    for (const limits of [{ maxKeys: 0 }, { maxKvBytes: -1 }, { maxQueuedMessages: 2.5 }, { maxQueuedBytes: '1' }] as unknown as StoreLimits[]) {
+    for (const limits of [
+      { maxKeys: 0 },
+      { maxKvBytes: -1 },
+      { maxQueuedMessages: 2.5 },
+      { maxQueuedBytes: '1' },
+    ] as unknown as StoreLimits[]) {
       const e = await rejection(open(limits));
       expect(e).toBeInstanceOf(InvalidInputError);
       expect(e.message).toMatch(/limit max\w+ must be a positive integer/);
@@ -357,13 +378,13 @@ export function storeContract(open: OpenStore, name: RegExp): void {
     await expect(s.receive('c', 0, { signal: 'no' } as unknown as { signal: AbortSignal })).rejects.toBeInstanceOf(InvalidInputError);
   });
 
-  it('close: pending receives resolve null, later calls reject with DisposedError', async () => {
+  it('dispose: pending receives resolve null, later calls reject with DisposedError', async () => {
     const s = await make();
     await s.set('k', 1);
     const waiting = s.receive('c', 10_000);
     await sleep(10);
     const t = Date.now();
-    await s.close();
+    await s.dispose();
     expect(await waiting).toBeNull();
     expect(Date.now() - t).toBeLessThan(1000);
     const calls: (() => Promise<unknown>)[] = [
@@ -382,6 +403,30 @@ export function storeContract(open: OpenStore, name: RegExp): void {
       expect(e.message).toMatch(name);
       expect(e.message).toMatch(/is closed; .*(open|create)/);
     }
+    await s.dispose(); // disposing twice is harmless
+    await s.close(); // and so is the deprecated alias after it
+  });
+
+  it('close (deprecated) is dispose: pending receives resolve null, later calls reject with DisposedError', async () => {
+    const s = await make();
+    const waiting = s.receive('c', 10_000);
+    await sleep(10);
+    await s.close();
+    expect(await waiting).toBeNull();
+    expect(await rejection(s.get('k'))).toBeInstanceOf(DisposedError);
     await s.close(); // closing twice is harmless
+  });
+
+  it('await using disposes the store when its block ends, with nothing left waiting', async () => {
+    let escaped: BuiltinStore | undefined;
+    let waiting: Promise<unknown> | undefined;
+    {
+      await using s = await make();
+      escaped = s;
+      waiting = s.receive('c', 10_000);
+      await sleep(10);
+    }
+    expect(await waiting).toBeNull();
+    expect(await rejection(escaped.keys())).toBeInstanceOf(DisposedError);
   });
 }

@@ -51,7 +51,7 @@ describe('SqliteStore', () => {
     await a.set('from-parent', { big: 2n ** 64n, bytes: new Uint8Array([1, 2]), map: new Map([[1, 'one']]) });
     await a.send('jobs', 'job 1');
     await a.send('jobs', 'job 2');
-    await a.close();
+    await a.dispose();
 
     const seen = await child('read-and-reply', file);
     expect(seen.value).toEqual({ big: '18446744073709551616n', bytes: [1, 2], map: { map: [[1, 'one']] } });
@@ -65,7 +65,7 @@ describe('SqliteStore', () => {
     expect(await b.receive('replies', 0)).toEqual({ message: { done: 'job 1' } });
     expect(await b.receive('jobs', 0)).toEqual({ message: 'job 2' }); // job 1 was received once, by the child
     expect(await b.receive('jobs', 0)).toBeNull();
-    await b.close();
+    await b.dispose();
   });
 
   it('uses WAL mode', async () => {
@@ -75,7 +75,7 @@ describe('SqliteStore', () => {
     const db = new Database(file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
-    await s.close();
+    await s.dispose();
   });
 
   it('stores opened on one file in one process see one store, and a send wakes the other at once', async () => {
@@ -105,16 +105,16 @@ describe('SqliteStore', () => {
     // Closing one leaves the other working; a pending receive of the closed one resolves null.
     const pendingB = b.receive('e', 10_000);
     const pendingA = a.receive('e', 10_000);
-    await b.close();
+    await b.dispose();
     expect(await pendingB).toBeNull();
     await a.send('e', 'for a');
     expect(await pendingA).toEqual({ message: 'for a' });
     await a.set('after', true);
-    await a.close();
+    await a.dispose();
 
     const c = await SqliteStore.open(file);
     expect(await c.get('after')).toBe(true);
-    await c.close();
+    await c.dispose();
   });
 
   it('a receive is woken by a send from another process within the poll interval', async () => {
@@ -127,7 +127,7 @@ describe('SqliteStore', () => {
     const latency = Date.now() - got.message.sentAt;
     expect(await sender).toEqual({ sent: true });
     expect(latency).toBeLessThan(SQLITE_POLL_MS + 500);
-    await s.close();
+    await s.dispose();
   });
 
   it('each message is received exactly once by receivers in two other processes', async () => {
@@ -147,7 +147,7 @@ describe('SqliteStore', () => {
     expect(y!.got.length).toBeGreaterThan(0);
     // Each child took its messages in order.
     for (const c of [x!, y!]) expect(c.got).toEqual([...c.got].sort((p, q) => p - q));
-    await s.close();
+    await s.dispose();
   });
 
   it("':memory:' stores are private", async () => {
@@ -156,8 +156,8 @@ describe('SqliteStore', () => {
     await a.set('k', 1);
     expect(await b.get('k')).toBeUndefined();
     expect(await a.receive('c', 20)).toBeNull();
-    await a.close();
-    await b.close();
+    await a.dispose();
+    await b.dispose();
   });
 
   it('open rejects a bad path with UnavailableError naming it and the fix', async () => {
@@ -190,12 +190,15 @@ describe('SqliteStore', () => {
     expect(await b.delete('old0')).toBe(true);
     await b.set('other', 1);
     // The totals match the rows, whoever wrote them.
-    await Promise.all([a.close(), b.close()]);
+    await Promise.all([a.dispose(), b.dispose()]);
     const check = new Database(file, { readonly: true });
-    const totals = check.prepare("SELECT name, count, bytes FROM scriptbox_totals ORDER BY name").all();
+    const totals = check.prepare('SELECT name, count, bytes FROM scriptbox_totals ORDER BY name').all();
     const kv = check.prepare('SELECT count(*) AS count, sum(length(CAST(key AS BLOB)) + length(value)) AS bytes FROM scriptbox_kv').get();
     const msgs = check.prepare('SELECT count(*) AS count, sum(length(body)) AS bytes FROM scriptbox_messages').get();
     check.close();
-    expect(totals).toEqual([{ name: 'kv', ...(kv as object) }, { name: 'messages', ...(msgs as object) }]);
+    expect(totals).toEqual([
+      { name: 'kv', ...(kv as object) },
+      { name: 'messages', ...(msgs as object) },
+    ]);
   });
 });

@@ -8,6 +8,7 @@
  * Everything here that changes what ends up in the wasm heap is part of the snapshot key
  * (snapshot-key.ts): the load options below, BOOTSTRAP and RUNTIME_BOOT.
  */
+import { PYODIDE_SNAPSHOT_MAGIC as SNAPSHOT_MAGIC } from '../../src/snapshot/pyodide-snapshot.js';
 import type { CoreInit } from '../../src/core.js';
 import { STOPS_JSON } from '../../src/lang/python/failures.js';
 import { RUNTIME_PY } from '../../src/lang/python/runtime.py.generated.js';
@@ -49,8 +50,6 @@ export const RUNTIME_BOOT = JSON.stringify([RUNTIME_PY, [DEVICE_PATH, STOPS_JSON
 /** Python that runs the runtime into the module `_scriptbox` and calls its init() (bootstrap.py). */
 export const BOOTSTRAP = BOOTSTRAP_PY;
 
-/** The first word of every Pyodide memory snapshot (its `makeSnapshot` magic). */
-export const SNAPSHOT_MAGIC = 1886286592;
 
 type Settings = {
   instantiateWasm?: (

@@ -6,7 +6,7 @@
  */
 import { runBench } from '../../src/bench/runner.js';
 import type { BenchReport } from '../../src/bench/types.js';
-import { clearBrowserSnapshots } from '../../src/index.js';
+import { snapshots } from '../../src/index.js';
 import { browserBenchEnv } from './bench-env.js';
 import { Charts, type ChartSummary } from './chart.js';
 import { browserMachine, MAX_FILE_BYTES, pair, parseReport } from './report.js';
@@ -156,7 +156,7 @@ ui.download.addEventListener('click', () => {
 });
 
 ui.clear.addEventListener('click', async () => {
-  const had = await clearBrowserSnapshots();
+  const had = await snapshots.clearBrowser();
   setStatus(
     'idle',
     had

@@ -367,7 +367,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     clearInterval(this.ticker);
     this.kv?.dispose();
     await this.sessions.dispose();
-    await this.store.close();
+    await this.store.dispose();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -49,7 +49,10 @@ export class ObservedStore implements StateStore {
     for (const k of await this.inner.keys('')) await this.inner.delete(k);
     this.changed();
   }
-  close(): Promise<void> {
-    return this.inner.close();
+  dispose(): Promise<void> {
+    return this.inner.dispose();
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 }

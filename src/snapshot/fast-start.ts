@@ -1,46 +1,21 @@
 /**
- * Fast start for Python engines (README "Pools and fast start"): wraps how an engine
- * connects to its core so the core boots from a Pyodide memory snapshot instead of from
- * scratch, first start and every restart alike.
+ * Fast start for Python engines (docs/snapshots.md): wraps how an engine connects to its
+ * core so the core boots from a Pyodide memory snapshot instead of from scratch, first
+ * start and every restart alike.
  *
  * The bytes for a snapshot key are looked up once per process and store: in memory, then
  * in the store (Node: a checked disk cache, src/node/snapshot-cache.ts; browsers: Cache
- * Storage, src/placement/browser-snapshot-store.ts). On a miss one
- * engine boots from scratch and takes the snapshot while it boots (before anything
- * engine-specific); engines that start meanwhile wait for it rather than boot from scratch
- * too. The store then keeps the bytes, in the background: a store that cannot write only
+ * Storage, ./browser-store.ts). On a miss one engine boots from scratch and takes the
+ * snapshot while it boots (before anything engine-specific); engines that start meanwhile
+ * wait for it rather than boot from scratch too. The store then keeps the bytes, in the background: a store that cannot write only
  * costs later processes their fast start, and says so once.
  *
  * No `node:` imports here (DESIGN §1): the store is injected.
  */
 import type { CoreInit } from '../core.js';
-import type { Connection, ConnectionFactory } from './connection.js';
-
-/** A snapshot read from a store, or why there is none (`missing`, or what is wrong with the stored one). */
-export type SnapshotRead = { bytes: Uint8Array } | { problem: string };
-
-/** Where snapshots persist between processes. */
-export interface SnapshotStore {
-  /** Where snapshots live (a directory...), for messages and to tell stores apart. */
-  readonly where: string;
-  read(key: string): Promise<SnapshotRead>;
-  write(key: string, bytes: Uint8Array): Promise<void>;
-}
-
-export interface SnapshotSetup {
-  key: string;
-  /** Absent: snapshots live in this process's memory only (a browser without Cache Storage). */
-  store?: SnapshotStore | undefined;
-  /** Where warnings go (a damaged file, an unwritable directory). Default: console.warn. */
-  warn?: (message: string) => void;
-}
-
-/** Pyodide's snapshot magic, as the first four bytes (little-endian) of every snapshot. */
-const MAGIC = 1886286592;
-
-function looksLikeSnapshot(b: Uint8Array): boolean {
-  return b.byteLength >= 48 && new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) === MAGIC;
-}
+import type { Connection, ConnectionFactory } from '../placement/connection.js';
+import { looksLikePyodideSnapshot as looksLikeSnapshot } from './pyodide-snapshot.js';
+import type { SnapshotSetup, SnapshotStore } from './store.js';
 
 /** One copy per process, in shared memory where there is some: worker engines then restore without a copy each. */
 function share(b: Uint8Array): Uint8Array {
@@ -82,7 +57,10 @@ class Slot {
     const got = await this.store!.read(this.key).catch((e: unknown) => ({ problem: String((e as Error)?.message ?? e) }));
     if ('bytes' in got) {
       if (looksLikeSnapshot(got.bytes)) this.bytes = share(got.bytes);
-      else this.warn(`scriptbox: the Python snapshot in ${this.store!.where} is not a Pyodide snapshot; booting from scratch and replacing it`);
+      else
+        this.warn(
+          `scriptbox: the Python snapshot in ${this.store!.where} is not a Pyodide snapshot; booting from scratch and replacing it`,
+        );
     } else if (got.problem !== 'missing') {
       this.warn(`scriptbox: ${got.problem}; booting Python from scratch and replacing the snapshot`);
     }

@@ -1,5 +1,5 @@
 /**
- * The browser store for Python memory snapshots (README "Pools and fast start"): Cache
+ * The browser store for Python memory snapshots (docs/snapshots.md): Cache
  * Storage, so a page's later loads restore Python instead of booting it from scratch.
  * One entry per snapshot key; the bytes are the body and response headers describe them:
  *
@@ -16,7 +16,7 @@
  *
  * No `node:` imports (DESIGN §1): this module only runs where `caches` exists.
  */
-import type { SnapshotRead, SnapshotStore } from './snapshot.js';
+import type { SnapshotRead, SnapshotStore } from './store.js';
 
 /** The Cache Storage cache snapshots live in; bump the suffix if the entry format changes incompatibly. */
 export const SNAPSHOT_CACHE = 'scriptbox-snapshots-v1';
@@ -61,12 +61,13 @@ export class BrowserSnapshotStore implements SnapshotStore {
 
   async read(key: string): Promise<SnapshotRead> {
     const url = snapshotEntryUrl(key);
-    // Not caches.open(): a read must not create the cache again after clearBrowserSnapshots().
+    // Not caches.open(): a read must not create the cache again after snapshots.clearBrowser().
     const res = await caches.match(url, { cacheName: this.cacheName });
     if (!res) return { problem: 'missing' };
     const entry = `the snapshot in ${this.where}`;
     const h = res.headers;
-    if (h.get('X-Scriptbox-Snapshot') !== FORMAT) return { problem: `${entry} is not a scriptbox snapshot entry (or another format of one)` };
+    if (h.get('X-Scriptbox-Snapshot') !== FORMAT)
+      return { problem: `${entry} is not a scriptbox snapshot entry (or another format of one)` };
     if (h.get('X-Scriptbox-Key') !== key) return { problem: `${entry} holds the snapshot of another key` };
     const length = Number(h.get('X-Scriptbox-Length'));
     const digest = h.get('X-Scriptbox-SHA256');
@@ -76,7 +77,8 @@ export class BrowserSnapshotStore implements SnapshotStore {
     } catch (e) {
       return { problem: `${entry} cannot be read (${(e as Error)?.message ?? e})` };
     }
-    if (bytes.byteLength !== length) return { problem: `${entry} is truncated or padded (${bytes.byteLength} of ${h.get('X-Scriptbox-Length')} bytes)` };
+    if (bytes.byteLength !== length)
+      return { problem: `${entry} is truncated or padded (${bytes.byteLength} of ${h.get('X-Scriptbox-Length')} bytes)` };
     if ((await sha256(bytes)) !== digest) return { problem: `${entry} is damaged (its checksum does not match)` };
     return { bytes };
   }
@@ -122,6 +124,7 @@ export async function openBrowserSnapshotStore(cacheName: string = SNAPSHOT_CACH
   try {
     await caches.open(cacheName);
   } catch {
+    // Refused (private mode, storage full...): the documented fallback, in-memory snapshots, is the answer.
     return undefined;
   }
   return new BrowserSnapshotStore(cacheName);

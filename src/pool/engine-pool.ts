@@ -1,12 +1,12 @@
 /**
- * EnginePool (DESIGN §2 `createPool`): warm engines handed out one caller at a time, a
- * bounded wait queue, recycling, and supervision (idle health checks; engines whose worker
- * or process died are healed before anyone gets them again).
+ * EnginePool (DESIGN §2 `createPool`, docs/pools.md): warm engines handed out one caller at
+ * a time, a bounded wait queue, recycling, and supervision (idle health checks; engines
+ * whose worker or process died are healed before anyone gets them again).
  */
-import type { EngineOptions, Language, ScriptEngine } from './engine.js';
-import { AbortError, DisposedError, InvalidInputError, QueueFullError } from './errors.js';
-import { FACTORY, requireFactory, type FactoryToken } from './factory-token.js';
-import { Histogram, type HistogramSnapshot } from './histogram.js';
+import type { EngineOptions, Language, ScriptEngine } from '../engine/types.js';
+import { AbortError, DisposedError, InvalidInputError, QueueFullError } from '../errors.js';
+import { FACTORY, requireFactory, type FactoryToken } from '../factory-token.js';
+import { Histogram, type HistogramSnapshot } from '../histogram.js';
 import { splitPoolOptions, type ResolvedPoolOptions } from './pool-options.js';
 
 export type { PoolOptions } from './pool-options.js';
@@ -94,7 +94,7 @@ export class EnginePool implements AsyncDisposable {
       p.offer(first);
       await Promise.all(Array.from({ length: Math.max(0, pool.min - 1) }, () => p.boot().then((s) => p.offer(s))));
     } catch (e) {
-      await p.close();
+      await p.dispose();
       throw e;
     }
     return p;
@@ -119,7 +119,16 @@ export class EnginePool implements AsyncDisposable {
         await engine.dispose();
         throw e;
       }
-      const slot: Slot = { engine, born: performance.now(), runs: 0, busy: false, idleSince: 0, errorAtLease: null, leasedAt: 0, restarts: 0 };
+      const slot: Slot = {
+        engine,
+        born: performance.now(),
+        runs: 0,
+        busy: false,
+        idleSince: 0,
+        errorAtLease: null,
+        leasedAt: 0,
+        restarts: 0,
+      };
       this.slots.set(engine, slot);
       return slot;
     } finally {
@@ -158,7 +167,7 @@ export class EnginePool implements AsyncDisposable {
     this.checkDrained();
   }
 
-  /** Boots and disposals under way; close() waits for them. */
+  /** Boots and disposals under way; dispose() waits for them. */
   private readonly pending = new Set<Promise<unknown>>();
   private track<T>(p: Promise<T>): Promise<T> {
     this.pending.add(p);
@@ -177,6 +186,8 @@ export class EnginePool implements AsyncDisposable {
     this.slots.delete(slot.engine);
     this.idle = this.idle.filter((s) => s !== slot);
     this.counts.retired++;
+    // Engine.dispose settles every call and frees its worker or process even when it
+    // rejects; the pool has let go of the engine either way, so there is nobody to tell.
     await slot.engine.dispose().catch(() => {});
     if (replace) this.grow();
     this.checkDrained();
@@ -198,14 +209,17 @@ export class EnginePool implements AsyncDisposable {
    */
   acquire(opts?: { signal?: AbortSignal }): Promise<ScriptEngine> {
     const signal = opts?.signal;
-    if (this.state !== 'open') return Promise.reject(new DisposedError(`the pool was ${this.state === 'closed' ? 'closed' : 'drained'}; create a new pool`));
+    if (this.state !== 'open')
+      return Promise.reject(new DisposedError(`the pool was ${this.state === 'closed' ? 'closed' : 'drained'}; create a new pool`));
     if (signal?.aborted) return Promise.reject(new AbortError('pool.acquire was aborted before it started', signal.reason));
     const queuedAt = performance.now();
     const ready = this.idle.pop(); // the most recently used engine is the warmest
     if (ready) return Promise.resolve(this.lease(ready, queuedAt));
     if (this.waiters.length >= this.o.maxQueue) {
       return Promise.reject(
-        new QueueFullError(`the pool's queue is full (maxQueue ${this.o.maxQueue}, all ${this.o.max} engines busy); retry later, or raise max or maxQueue`),
+        new QueueFullError(
+          `the pool's queue is full (maxQueue ${this.o.maxQueue}, all ${this.o.max} engines busy); retry later, or raise max or maxQueue`,
+        ),
       );
     }
     return new Promise<ScriptEngine>((resolve, reject) => {
@@ -233,7 +247,7 @@ export class EnginePool implements AsyncDisposable {
   /** Gives back an engine from `acquire`. It is healed, recycled or replaced as needed. */
   async release(engine: ScriptEngine): Promise<void> {
     const slot = this.slots.get(engine);
-    // close() already let go of every engine, leased ones included.
+    // dispose() already let go of every engine, leased ones included.
     if (!slot && this.state === 'closed') return;
     if (!slot || !slot.busy) {
       throw new InvalidInputError(`release: engine ${engine?.id} is not leased from this pool (release each acquired engine once)`);
@@ -254,6 +268,7 @@ export class EnginePool implements AsyncDisposable {
         if (restarts > slot.restarts) this.counts.crashes++;
         slot.restarts = restarts;
       } catch {
+        // An engine that cannot report its stats is not healthy: replace it.
         await this.retire(slot);
         return;
       }
@@ -302,6 +317,7 @@ export class EnginePool implements AsyncDisposable {
       const ok = await slot.engine
         .exec(PROBE, { timeoutMs: 5000 })
         .then((r) => r.success && r.value === 1)
+        // A probe that throws is a failed health check: the engine is replaced below.
         .catch(() => false);
       slot.busy = false;
       if (ok) this.offer(slot);
@@ -321,19 +337,16 @@ export class EnginePool implements AsyncDisposable {
     this.drained?.();
   }
 
-  /** Stops taking new callers, lets the queued and running ones finish, then disposes every engine. */
-  async drain(): Promise<void> {
-    if (this.state === 'closed') return;
-    if (this.state === 'open') this.state = 'draining';
-    await new Promise<void>((resolve) => {
-      this.drained = resolve;
-      this.checkDrained();
-    });
-    await this.close();
-  }
-
-  /** Stops now: waiting callers get DisposedError, every engine is disposed (running calls fail). */
-  async close(): Promise<void> {
+  /**
+   * Stops the pool and disposes every engine, including ones still booting; resolves once
+   * they are all gone. Idempotent; `await using` calls it.
+   *
+   * By default it stops now: waiting callers get DisposedError and running calls fail.
+   * With `{ drain: true }` it first stops taking new callers and lets the queued and
+   * running ones finish.
+   */
+  async dispose(options?: { drain?: boolean }): Promise<void> {
+    if (options?.drain) await this.waitUntilIdle();
     if (this.state === 'closed' && this.slots.size === 0) return;
     this.state = 'closed';
     clearInterval(this.timer);
@@ -341,18 +354,36 @@ export class EnginePool implements AsyncDisposable {
     this.idle = [];
     const all = [...this.slots.values()];
     this.slots.clear();
+    // Each engine's disposal is final whatever it reports (see retireOne); one failing must
+    // not keep the others alive.
     await Promise.all(all.map((s) => s.engine.dispose().catch(() => {})));
     // Engines still booting dispose themselves when they arrive (offer sees 'closed'):
-    // wait for those disposals too, so nothing outlives close().
+    // wait for those disposals too, so nothing outlives dispose().
     while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 
-  dispose(): Promise<void> {
-    return this.close();
+  /** Resolves once no caller is queued or running and no engine is booting (the pool then takes no new callers). */
+  private async waitUntilIdle(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'open') this.state = 'draining';
+    await new Promise<void>((resolve) => {
+      this.drained = resolve;
+      this.checkDrained();
+    });
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    return this.dispose();
+  }
+
+  /** @deprecated Use `dispose({ drain: true })`; kept for one release. */
+  drain(): Promise<void> {
+    return this.dispose({ drain: true });
+  }
+
+  /** @deprecated Use `dispose()`; kept for one release. */
+  close(): Promise<void> {
+    return this.dispose();
   }
 
   stats(): PoolStats {
@@ -374,4 +405,3 @@ export class EnginePool implements AsyncDisposable {
     return this.startError;
   }
 }
-

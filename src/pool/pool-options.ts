@@ -2,10 +2,10 @@
  * PoolOptions (DESIGN §2 `createPool`): the pool's own options, split from the engine
  * options every pooled engine is made with, and checked with messages naming the fix.
  */
-import { describeValue } from './describe-value.js';
-import type { EngineOptions } from './engine.js';
-import { InvalidInputError } from './errors.js';
-import { MAX_TIMER_MS, timerTooLong } from './options.js';
+import { describeValue } from '../describe-value.js';
+import type { EngineOptions } from '../engine/types.js';
+import { InvalidInputError } from '../errors.js';
+import { MAX_TIMER_MS, timerTooLong } from '../options.js';
 
 export interface PoolOptions {
   /** Engines kept ready, even when idle. Default 1; at most `max` (so at most 1024). */
@@ -90,7 +90,9 @@ export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions;
   const engine: Record<string, unknown> = {};
   for (const k of Object.keys(o)) if (!(POOL_KEYS as readonly string[]).includes(k)) engine[k] = o[k];
   if (engine.signal !== undefined) {
-    throw new InvalidInputError('createPool takes no signal option; close the pool with pool.close(), and pass { signal } to pool.run() per run');
+    throw new InvalidInputError(
+      'createPool takes no signal option; dispose the pool with pool.dispose(), and pass { signal } to pool.run() per run',
+    );
   }
   const min = o.min === undefined ? 1 : count(o.min, 'min', 0);
   const max = o.max === undefined ? Math.max(min, 2) : count(o.max, 'max', 1);
