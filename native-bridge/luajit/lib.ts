@@ -1,5 +1,5 @@
 /**
- * libluajit-5.1 through koffi: the C API subset the LuaJIT core calls, loaded once per
+ * libluajit-5.1 through koffi: the C API subset the LuaJIT backend calls, loaded once per
  * process (per thread: a worker loads its own copy of the bindings).
  *
  * Every pointer (lua_State*, char*, callbacks) is declared `uintptr_t`, so koffi hands it
@@ -7,32 +7,13 @@
  * boxing on the hot path. Callbacks are registered once per core and passed by address.
  *
  * Only functions that cannot raise a Lua error may be called outside lua_pcall (see
- * core.ts); the comments on the risky ones say when they can.
+ * src/lang/lua/core.ts); the comments on the risky ones say when they can.
  */
 import { findLuaJit, koffi } from '../../src/node/native-libs.js';
 
 export const LUA_REGISTRYINDEX = -10000;
 export const LUA_GLOBALSINDEX = -10002;
-export const LUA_MULTRET = -1;
 export const LUA_MASKCOUNT = 8;
-export const LUA_OK = 0;
-export const LUA_ERRMEM = 4;
-
-/** lua_type results (Lua 5.1 numbering). */
-export const enum T {
-  None = -1,
-  Nil = 0,
-  Boolean = 1,
-  LightUserdata = 2,
-  Number = 3,
-  String = 4,
-  Table = 5,
-  Function = 6,
-  Userdata = 7,
-  Thread = 8,
-  /** LuaJIT FFI cdata (unreachable from the sandbox, but the VM may hand one over). */
-  CData = 10,
-}
 
 type P = number; // a native address as a JS number
 
@@ -80,7 +61,7 @@ export interface LuaJitLib {
   memcpy(dst: P, src: P, n: number): P;
   /** memmove(a, a, 0) answers the native address of a typed array's (stable, shared) memory. */
   addressOf(view: Int32Array | Uint8Array): P;
-  /** The C address of lua_error: the count hook that stops a script (see core.ts). */
+  /** The C address of lua_error: the count hook that stops a script (see limits.ts). */
   readonly luaErrorAddress: P;
   /** koffi itself, for callbacks and decoding. */
   readonly koffi: ReturnType<typeof koffi>;

@@ -13,7 +13,7 @@
  *   every allocation, which is what reaches JIT-compiled loops (they never run hooks).
  */
 import type { CoreEnv } from '../../src/core.js';
-import { stopOf, type Stop } from '../../wasm/lua/failures.js';
+import { stopOf, type Stop } from '../../src/lang/lua/failures.js';
 import { LUA_MASKCOUNT, register, type Callback, type LuaJitLib } from './lib.js';
 
 /**
@@ -48,30 +48,38 @@ export class LuaJitLimits {
     private readonly env: Pick<CoreEnv, 'interruptWord'>,
   ) {
     // Must never throw: koffi would answer NULL, an out-of-memory error, maybe unprotected.
-    this.alloc = register(lib, (_ud, ptr, osize, nsize) => {
-      if (nsize === 0) {
-        if (ptr) {
-          this.used -= osize;
-          lib.free(ptr);
-        }
-        return 0;
-      }
-      const delta = ptr ? nsize - osize : nsize;
-      if (delta > 0 && this.mayRefuse) {
-        if (this.stop !== null) return 0;
-        if (this.used + delta > this.maxBytes) {
-          this.requestStop('memory');
+    this.alloc = register(
+      lib,
+      (_ud, ptr, osize, nsize) => {
+        if (nsize === 0) {
+          if (ptr) {
+            this.used -= osize;
+            lib.free(ptr);
+          }
           return 0;
         }
-        if ((++this.allocTick & ALLOC_POLL_MASK) === 0 && this.poll()) return 0;
-      }
-      const p = lib.realloc(ptr, nsize);
-      if (p) this.used += delta;
-      return p;
-    }, lib.protos.alloc);
-    this.hook = register(lib, () => {
-      if (this.inScript && this.stop === null) this.poll();
-    }, lib.protos.hook);
+        const delta = ptr ? nsize - osize : nsize;
+        if (delta > 0 && this.mayRefuse) {
+          if (this.stop !== null) return 0;
+          if (this.used + delta > this.maxBytes) {
+            this.requestStop('memory');
+            return 0;
+          }
+          if ((++this.allocTick & ALLOC_POLL_MASK) === 0 && this.poll()) return 0;
+        }
+        const p = lib.realloc(ptr, nsize);
+        if (p) this.used += delta;
+        return p;
+      },
+      lib.protos.alloc,
+    );
+    this.hook = register(
+      lib,
+      () => {
+        if (this.inScript && this.stop === null) this.poll();
+      },
+      lib.protos.hook,
+    );
   }
 
   /** A new Lua state: nothing allocated yet, nothing running. */

@@ -94,7 +94,9 @@ describe.skipIf(!nativeAvailable('lua'))('LuaJIT core', () => {
     expect(failed(exec('error("ValueError: bad value")'))).toMatchObject({ type: 'ValueError' });
     expect(failed(exec('if then'))).toMatchObject({ kind: 'script', type: 'SyntaxError', line: 1 });
     expect(failed(exec('error({ code = 1 })')).message).toMatch(/^table: /);
-    expect(failed(exec('error(setmetatable({}, { __tostring = function() error("nested") end }))')).message).toBe('(error object is a table value)');
+    expect(failed(exec('error(setmetatable({}, { __tostring = function() error("nested") end }))')).message).toBe(
+      '(error object is a table value)',
+    );
     expect(failed(exec('local function f() return f() + 1 end return f()')).message).toMatch(/stack overflow/);
   });
 
@@ -108,7 +110,19 @@ describe.skipIf(!nativeAvailable('lua'))('LuaJIT core', () => {
     expect(call([new Uint8Array([0xff, 0x00, 0x41])])).toEqual(new Uint8Array([0xff, 0x00, 0x41]));
     expect(call([[1, 2, [3]]])).toEqual([1, 2, [3]]);
     expect(call([{ a: 1, b: { c: 'd' } }])).toEqual({ a: 1, b: { c: 'd' } });
-    expect(call([new Map<ScriptValue, ScriptValue>([[1, 'one'], ['k', true]])])).toEqual(new Map<ScriptValue, ScriptValue>([[1, 'one'], ['k', true]]));
+    expect(
+      call([
+        new Map<ScriptValue, ScriptValue>([
+          [1, 'one'],
+          ['k', true],
+        ]),
+      ]),
+    ).toEqual(
+      new Map<ScriptValue, ScriptValue>([
+        [1, 'one'],
+        ['k', true],
+      ]),
+    );
     expect(call([[]])).toEqual([]);
     expect(call([2n ** 53n])).toBe(2 ** 53);
     expect(ok(exec('2^53 + 2'))).toBe(2 ** 53 + 2);
@@ -155,11 +169,30 @@ describe.skipIf(!nativeAvailable('lua'))('LuaJIT core', () => {
   });
 
   it('keeps the sandboxed globals of the wasm backend, adapted to LuaJIT', () => {
-    const gone = ['io', 'require', 'package', 'debug', 'jit', 'ffi', 'newproxy', 'module', 'setfenv', 'getfenv', 'gcinfo', 'dofile', 'loadfile', 'string.dump', 'os.execute', 'os.exit', 'os.getenv', 'os.remove'];
+    const gone = [
+      'io',
+      'require',
+      'package',
+      'debug',
+      'jit',
+      'ffi',
+      'newproxy',
+      'module',
+      'setfenv',
+      'getfenv',
+      'gcinfo',
+      'dofile',
+      'loadfile',
+      'string.dump',
+      'os.execute',
+      'os.exit',
+      'os.getenv',
+      'os.remove',
+    ];
     for (const name of gone) expect(ok(exec(`type(${name})`)), name).toBe('nil');
-    expect(ok(exec('type(os.time), type(os.clock), type(table.unpack), type(string.format), type(bit.band), type(coroutine.wrap)'))).toEqual(
-      Array(6).fill('function'),
-    );
+    expect(
+      ok(exec('type(os.time), type(os.clock), type(table.unpack), type(string.format), type(bit.band), type(coroutine.wrap)')),
+    ).toEqual(Array(6).fill('function'));
     expect(ok(exec('table.unpack({ 1, 2 })'))).toEqual([1, 2]);
     expect(ok(exec('table.pack(1, nil, 3).n'))).toBe(3);
     // Binary chunks are refused everywhere; text chunks still load.
@@ -214,11 +247,13 @@ describe.skipIf(!nativeAvailable('lua'))('LuaJIT core', () => {
   });
 
   it('handles: create / callMethod / getAttr / release, and dead handles', () => {
-    ok(core.load(
-      'Rect = {} Rect.__index = Rect Rect.__name = "Rect"\nfunction Rect.new(w, h) return setmetatable({ w = w, h = h }, Rect) end\nfunction Rect:area() return self.w * self.h end\nfunction adder(n) return function(x) return x + n end end',
-      'classes',
-      RUN,
-    ));
+    ok(
+      core.load(
+        'Rect = {} Rect.__index = Rect Rect.__name = "Rect"\nfunction Rect.new(w, h) return setmetatable({ w = w, h = h }, Rect) end\nfunction Rect:area() return self.w * self.h end\nfunction adder(n) return function(x) return x + n end end',
+        'classes',
+        RUN,
+      ),
+    );
     const before = core.handleCount();
     const r = ok(core.create('Rect', [2, 3], RUN)) as WireHandle;
     expect(r).toBeInstanceOf(WireHandle);
@@ -240,7 +275,9 @@ describe.skipIf(!nativeAvailable('lua'))('LuaJIT core', () => {
     const f = failed(exec('local t = {} for i = 1, 1e8 do t[i] = "v" .. i end'));
     expect(f).toMatchObject({ kind: 'memory', type: 'MemoryError' });
     core.reset();
-    expect(failed(exec('local ok = pcall(function() local t = {} for i = 1, 1e8 do t[i] = { i } end end) return ok'))).toMatchObject({ kind: 'memory' });
+    expect(failed(exec('local ok = pcall(function() local t = {} for i = 1, 1e8 do t[i] = { i } end end) return ok'))).toMatchObject({
+      kind: 'memory',
+    });
     core.reset();
     // JS pushing a value is never refused (a refusal there would unwind through the bridge): the script's next allocation fails.
     const big = failed(exec(`local s = host.big(${MEMORY}) local t = {} for i = 1, 100 do t[i] = s .. i end`));

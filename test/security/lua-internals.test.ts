@@ -77,7 +77,7 @@ describe.each(targets)('Lua runtime internals, $name', (target) => {
   // Last: in wasm it leaves the engine's host changed until core.ts rebuilds it per request.
   // wasmoon (Lua 5.4) has no userdata a script-side prelude can make, so `rawset` on the
   // host table works there; the fix is a new table per request (prelude `build()`), which
-  // needs wasm/lua/core.ts begin() to call it (see the report). LuaJIT's host is a userdata.
+  // the shared Lua core's begin() calls (src/lang/lua/core.ts). LuaJIT's host is a userdata.
   it('rawset on host, or on a table pairs(host) shows, does not reach the next request', async () => {
     await engine.exec('pcall(rawset, host, "probe", function() return "evil" end)');
     await engine.exec(

@@ -19,7 +19,8 @@ import { LuaCore } from '../../wasm/lua/core.js';
 import { createLuaJitCore } from '../../native-bridge/luajit/core.js';
 import { StoppedRequest } from '../../src/placement/stopped.js';
 import type { LuaModule } from '../../wasm/lua/lua-api.js';
-import { ERROR_TEXT_MAX, trapFailure } from '../../wasm/lua/failures.js';
+import { ERROR_TEXT_MAX } from '../../src/lang/lua/failures.js';
+import { trapFailure } from '../../wasm/lua/traps.js';
 import { answers } from './settle.js';
 
 const MiB = 1024 * 1024;
@@ -289,7 +290,7 @@ describe('class 7: a wasm abort inside the Lua module is a crash, never a Lua er
       // The smallest real injection: a Lua error raised on a state with no protected call
       // is Lua's panic path, which calls the C library's abort() inside the same module.
       hostCall: () => {
-        const m = (core as unknown as { m: LuaModule & { _luaL_newstate(): number } }).m;
+        const m = core!.backend.m as LuaModule & { _luaL_newstate(): number };
         const L2 = m._luaL_newstate();
         m._lua_pushnil(L2);
         m._lua_error(L2);

@@ -7,23 +7,7 @@ import type { LuaWasm } from 'wasmoon';
 
 export const LUA_REGISTRYINDEX = -1001000;
 export const LUA_RIDX_GLOBALS = 2n;
-export const LUA_MULTRET = -1;
 export const LUA_MASKCOUNT = 8;
-export const LUA_OK = 0;
-export const LUA_ERRMEM = 4;
-
-export const enum T {
-  None = -1,
-  Nil = 0,
-  Boolean = 1,
-  LightUserdata = 2,
-  Number = 3,
-  String = 4,
-  Table = 5,
-  Function = 6,
-  Userdata = 7,
-  Thread = 8,
-}
 
 type P = number; // a pointer into wasm memory (lua_State*, char*, ...)
 

@@ -50,7 +50,6 @@ export const RUNTIME_BOOT = JSON.stringify([RUNTIME_PY, [DEVICE_PATH, STOPS_JSON
 /** Python that runs the runtime into the module `_scriptbox` and calls its init() (bootstrap.py). */
 export const BOOTSTRAP = BOOTSTRAP_PY;
 
-
 type Settings = {
   instantiateWasm?: (
     imports: Record<string, Record<string, unknown>>,

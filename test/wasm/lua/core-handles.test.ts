@@ -14,7 +14,9 @@ import { nativeAvailable } from '../../../src/node/native-libs.js';
 type SyncCore = LuaCore;
 const CORES: { backend: string; boot: (init: CoreInit, env: CoreEnv) => Promise<SyncCore> }[] = [
   { backend: 'wasm', boot: (init, env) => LuaCore.create(init, env) },
-  ...(nativeAvailable('lua') ? [{ backend: 'native', boot: async (init: CoreInit, env: CoreEnv) => (await createLuaJitCore(init, env)) as unknown as SyncCore }] : []),
+  ...(nativeAvailable('lua')
+    ? [{ backend: 'native', boot: async (init: CoreInit, env: CoreEnv) => (await createLuaJitCore(init, env)) as unknown as SyncCore }]
+    : []),
 ];
 
 const RUN = { timeoutMs: 5000, stream: false };

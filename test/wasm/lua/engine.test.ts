@@ -9,8 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DisposedError, InvalidInputError, MemoryLimitError, ScriptError, TimeoutError, createEngine,
-  type ScriptEngine, type ScriptValue,
+  DisposedError,
+  InvalidInputError,
+  MemoryLimitError,
+  ScriptError,
+  TimeoutError,
+  createEngine,
+  type ScriptEngine,
+  type ScriptValue,
 } from '../../../src/index.js';
 import { nativeAvailable } from '../../../src/node/native-libs.js';
 
@@ -101,8 +107,18 @@ describe.each(TARGETS)('Lua engine, $backend backend, $placement placement', ({ 
     // LuaJIT numbers are doubles: a bigint past 2^53 cannot cross (asserted below); wasm Lua has int64.
     const big = backend === 'wasm' ? { big: 2n ** 60n } : {};
     const v = {
-      int: 42, float: 1.25, ...big, str: 'héllo', bytes: new Uint8Array([0xff, 0x00, 0x80]),
-      list: [1, 'two', [3]], empty: [], map: new Map<ScriptValue, ScriptValue>([[1, 'a'], [true, 'b']]), nil: null,
+      int: 42,
+      float: 1.25,
+      ...big,
+      str: 'héllo',
+      bytes: new Uint8Array([0xff, 0x00, 0x80]),
+      list: [1, 'two', [3]],
+      empty: [],
+      map: new Map<ScriptValue, ScriptValue>([
+        [1, 'a'],
+        [true, 'b'],
+      ]),
+      nil: null,
     };
     const back = (await engine.call('id', [v])) as Record<string, unknown>;
     expect(back.int).toBe(42);
@@ -113,7 +129,12 @@ describe.each(TARGETS)('Lua engine, $backend backend, $placement placement', ({ 
     expect(back.bytes).toEqual(new Uint8Array([0xff, 0x00, 0x80]));
     expect(back.list).toEqual([1, 'two', [3]]);
     expect(back.empty).toEqual([]);
-    expect(back.map).toEqual(new Map<unknown, unknown>([[1, 'a'], [true, 'b']]));
+    expect(back.map).toEqual(
+      new Map<unknown, unknown>([
+        [1, 'a'],
+        [true, 'b'],
+      ]),
+    );
     expect('nil' in back).toBe(false); // a nil value leaves no key in a Lua table
     expect(await engine.exec('host.bytes("text")').then((r) => r.value)).toEqual(new TextEncoder().encode('text'));
     await expect(engine.call('id', [2n ** 64n])).rejects.toBeInstanceOf(InvalidInputError);
@@ -122,7 +143,11 @@ describe.each(TARGETS)('Lua engine, $backend backend, $placement placement', ({ 
   });
 
   it('rejects a cycle made inside the script, naming the path', async () => {
-    const err = await engine.call('id', []).then(() => engine.load('function cyc() local t = {} t.self = t return t end')).then(() => engine.call('cyc')).catch((e) => e);
+    const err = await engine
+      .call('id', [])
+      .then(() => engine.load('function cyc() local t = {} t.self = t return t end'))
+      .then(() => engine.call('cyc'))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(InvalidInputError);
     expect(err.message).toContain('result.self');
   });
@@ -217,7 +242,11 @@ describe.each(TARGETS)('Lua engine, $backend backend, $placement placement', ({ 
     const r = await engine.exec(`while true do pcall(function() while true do${spinBody} end end) end`, { timeoutMs: 300 });
     expect(r).toMatchObject({ success: false, timedOut: true });
     expect(r.error?.type).toBe('TimeoutError');
-    const err = await engine.call('geom.area', [1, 1]).then(() => engine.load(`function spin() while true do${spinBody} end end`)).then(() => engine.call('spin', [], { timeoutMs: 200 })).catch((e) => e);
+    const err = await engine
+      .call('geom.area', [1, 1])
+      .then(() => engine.load(`function spin() while true do${spinBody} end end`))
+      .then(() => engine.call('spin', [], { timeoutMs: 200 }))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((await engine.exec('1 + 1')).value).toBe(2);
     expect((await engine.stats()).lastEscalation).toBe('interrupted');
@@ -310,7 +339,10 @@ describe('Lua engine, worker-only behaviour', () => {
 
   it('inline placement refuses async host functions with a clear error', async () => {
     await using engine = await createEngine('lua', {
-      placement: 'inline', trusted: true, capabilities: ['later'], hostFunctions: { later: async () => 1 },
+      placement: 'inline',
+      trusted: true,
+      capabilities: ['later'],
+      hostFunctions: { later: async () => 1 },
     });
     const r = await engine.exec('return host.later()');
     expect(r.error?.message).toMatch(/inline placement cannot wait/);
@@ -318,7 +350,13 @@ describe('Lua engine, worker-only behaviour', () => {
 
   it('worker placement waits for async host functions', async () => {
     await using engine = await createEngine('lua', {
-      capabilities: ['later'], hostFunctions: { later: async (x) => { await new Promise((r) => setTimeout(r, 20)); return x; } },
+      capabilities: ['later'],
+      hostFunctions: {
+        later: async (x) => {
+          await new Promise((r) => setTimeout(r, 20));
+          return x;
+        },
+      },
     });
     expect((await engine.exec('return host.later("done")')).value).toBe('done');
   });

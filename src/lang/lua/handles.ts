@@ -1,7 +1,7 @@
 /**
  * Remote objects on the Lua side (DESIGN §4): the handle table, and the requests on the
- * objects in it (create, callMethod, getAttr), for both Lua backends (wasmoon here, LuaJIT
- * in native-bridge/luajit) through their LuaStack. Only raw API calls run outside pcall;
+ * objects in it (create, callMethod, getAttr), for both Lua backends (wasmoon in wasm/lua,
+ * LuaJIT in native-bridge/luajit) through their LuaStack. Only raw API calls run outside pcall;
  * indexing and calls go through the core's pcall.
  *
  * The table lives in the Lua registry (id -> object), so an object the host holds a
@@ -9,13 +9,12 @@
  * per core and are never reused, not even across resets, so a stale handle can never
  * reach a newer object.
  */
-import type { CoreFailure } from '../../src/channel/protocol.js';
-import type { CoreOutcome } from '../../src/core.js';
-import { InvalidInputError } from '../../src/errors.js';
-import { WireHandle, type ScriptValue } from '../../src/values.js';
-import { luaTypeName, type ReadPolicy } from './convert.js';
-import { LUA_MULTRET, T } from './lua-api.js';
-import type { LuaStack } from './lua-stack.js';
+import type { CoreFailure } from '../../channel/protocol.js';
+import type { CoreOutcome } from '../../core.js';
+import { InvalidInputError } from '../../errors.js';
+import { WireHandle, type ScriptValue } from '../../values.js';
+import { luaText, type ReadPolicy } from './convert.js';
+import { LUA_MULTRET, T, luaTypeName, type LuaStack } from './stack.js';
 
 /** A handle whose object is gone (released, or the state was reset). */
 export class DeadHandleError extends InvalidInputError {}
@@ -127,7 +126,10 @@ export class LuaHandles {
 
   /** Drops the handles made since `mark` (their values never reached the host). */
   dropSince(L: number, mark: number): void {
-    this.release(L, [...this.kinds.keys()].filter((id) => id >= mark));
+    this.release(
+      L,
+      [...this.kinds.keys()].filter((id) => id >= mark),
+    );
   }
 
   /** Keeps the value at `idx` in the table and returns its handle. */
@@ -178,7 +180,7 @@ export class LuaHandles {
     if ((t === T.Table || t === T.Userdata) && s.getmetatable(L, idx)) {
       s.pushString(L, '__name');
       s.rawget(L, -2);
-      const name = s.type(L, -1) === T.String ? s.text(L, -1) : '';
+      const name = luaText(s, L, -1);
       s.settop(L, -3);
       if (name) return name.length > 64 ? `${name.slice(0, 64)}...` : name;
     }
@@ -248,7 +250,8 @@ export class LuaHandles {
     }
     if (s.gettop(L) === 2) {
       if (!this.callable(L, 2)) {
-        const is = t === T.Table ? 'is a table with neither new() nor __call' : `is a ${luaTypeName(t)}, not a table with new() or a function`;
+        const is =
+          t === T.Table ? 'is a table with neither new() nor __call' : `is a ${luaTypeName(t)}, not a table with new() or a function`;
         return c.fail(notClass(cls, is));
       }
       s.pushvalue(L, 2);
