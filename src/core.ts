@@ -124,6 +124,12 @@ export interface EngineCore {
   /** Back to a fresh state: no user globals and no handles left. */
   reset(): MaybePromise<void>;
   memoryBytes(): number;
+  /**
+   * Work that readies the core for its next request, run where it costs the caller nothing:
+   * a worker runs it right after it posts an answer. Never required: a request that finds
+   * it undone does it itself.
+   */
+  idle?(): void;
   /** How the core booted; hands over the snapshot it took, once. */
   bootInfo?(): CoreBoot;
   dispose(): void;

@@ -101,19 +101,26 @@ def _host_proxy():
     """
     global _proxy_state
     st = _proxy_state
-    if st is None or not st[1](st[0]):
+    if st is None or not _intact(st):
         cls = _proxy_class()
-        intact = _ENGINE_INTACT
-        _proxy_state = st = ((cls, type(cls), cls.__bases__, cls.__mro__, tuple(vars(cls).items())), intact)
-    return st[0][0]('host', _HOST_DOC)
+        _proxy_state = st = (cls, type(cls), cls.__bases__, cls.__mro__, tuple(vars(cls).items()))
+    return st[0]('host', _HOST_DOC)
 
 
-def _intact_default(state):
-    return False
+def _intact(state):
+    # Compared by identity: a value with its own __eq__ cannot pass for another.
+    cls, meta, bases, mro, items = state
+    if type(cls) is not meta or cls.__bases__ is not bases or cls.__mro__ is not mro:
+        return False
+    now = vars(cls)
+    if len(now) != len(items):
+        return False
+    for k, v in items:
+        if now.get(k, _intact) is not v:
+            return False
+    return True
 
 
-# Set from the first engine's runtime (its _intact, the same check it makes of host's classes).
-_ENGINE_INTACT = _intact_default
 host_proxy = _host_proxy()
 
 
@@ -297,9 +304,6 @@ def new_engine(source, cb_addr, word_addr, limit, stops_json):
     dev = _Device(t)
     d['_sb_out'] = out
     d['_sb_ctrl'] = ctrl
-    global _ENGINE_INTACT
-    if _ENGINE_INTACT is _intact_default:
-        _ENGINE_INTACT = d['_intact']
     # The runtime puts host and its standard-library patches back before every request;
     # here both route by thread (one interpreter, many engines).
     m.init(DEVICE_FD, stops_json, (dev.write, dev.read), _publisher(d), _install)

@@ -5,6 +5,7 @@
  */
 import { HostCallError } from '../core.js';
 import type { EngineOptions } from '../engine/types.js';
+import type { RequestStop } from '../engine/request-stop.js';
 import type { RequestHandlers } from '../placement/connection.js';
 import { failureOf } from '../placement/connection.js';
 import { checkValue, type ScriptValue, type WireHandle } from '../values.js';
@@ -34,19 +35,14 @@ export class HostCalls {
    * still working for it (a channel receive, a fetch) are withdrawn through their signal:
    * a receive whose caller is gone takes no message.
    */
-  handlers(stop?: Promise<never>): RequestHandlers {
-    let signal: AbortSignal | undefined;
-    if (stop) {
-      const ac = new AbortController();
-      signal = ac.signal;
-      // Only the abort matters here; the rejection itself is handled by the race below.
-      stop.catch((e: unknown) => ac.abort(e));
-    }
+  handlers(stop?: RequestStop): RequestHandlers {
+    // Made only for a built-in that takes a signal (see invoke).
+    const signal = stop ? () => stop.signal : undefined;
     return {
       hostCall: (name, args) => {
         const fn = this.authorize(name, args, signal);
         const run = Promise.resolve(fn()).then((v) => this.finish(name, v));
-        return stop ? Promise.race([run, stop]) : run;
+        return stop ? Promise.race([run, stop.rejected]) : run;
       },
       hostCallSync: (name, args) => {
         const fn = this.authorize(name, args);
@@ -76,7 +72,7 @@ export class HostCalls {
   }
 
   /** Checks the call and returns a thunk that runs the host function. Throws HostCallError when denied. */
-  private authorize(name: string, args: ScriptValue[], signal?: AbortSignal): () => unknown {
+  private authorize(name: string, args: ScriptValue[], signal?: () => AbortSignal): () => unknown {
     this.s.counted();
     const started = performance.now();
     const entry = this.s.registry.get(name);

@@ -45,9 +45,9 @@ export function stoppable(impl: (signal: AbortSignal | undefined, ...args: unkno
 }
 
 /** Calls `fn` with the script's arguments, passing `signal` on to a {@link stoppable} one. */
-export function invoke(fn: HostFunction, signal: AbortSignal | undefined, args: unknown[]): unknown {
+export function invoke(fn: HostFunction, signal: (() => AbortSignal) | undefined, args: unknown[]): unknown {
   const impl = withSignal.get(fn);
-  return impl ? impl(signal, ...args) : fn(...args);
+  return impl ? impl(signal?.(), ...args) : fn(...args);
 }
 
 interface Entry {

@@ -9,6 +9,7 @@ import { InterruptReason } from '../channel/sab-channel.js';
 import { HostCallError } from '../core.js';
 import { FAILURES } from '../errors.js';
 import type { Answer, Connection, RequestHandlers } from '../placement/connection.js';
+import { RequestStop } from './request-stop.js';
 
 export interface StopRules {
   timeoutMs: number;
@@ -40,24 +41,20 @@ export type Ending =
   | { t: 'broken'; error: Error };
 
 /**
- * Runs `msg` on `conn`. `handlers` gets a promise that rejects when the request is stopped,
- * so a script waiting on a slow async host function is released at once.
+ * Runs `msg` on `conn`. `handlers` gets the request's stop, so a script waiting on a slow
+ * async host function is released at once when the request is stopped.
  */
 export async function requestWithin(
   conn: Connection,
   msg: ToEngine,
-  handlers: (stop: Promise<never>) => RequestHandlers,
+  handlers: (stop: RequestStop) => RequestHandlers,
   rules: StopRules,
 ): Promise<Ending> {
   conn.clearInterrupt();
   let stoppedBy: StoppedBy | null = null;
   let interruptTimer: ReturnType<typeof setTimeout> | undefined;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
-  let rejectStop!: (e: Error) => void;
-  const stop = new Promise<never>((_, rej) => (rejectStop = rej));
-  // Handlers race `stop` against each host call and see its rejection there; this only keeps
-  // a request that made no host call from leaving an unhandled rejection behind.
-  stop.catch(() => undefined);
+  const stop = new RequestStop();
   let giveUp!: () => void;
   const unresponsive = new Promise<'unresponsive'>((resolve) => (giveUp = () => resolve('unresponsive')));
   const escalate = (why: StoppedBy) => {
@@ -65,7 +62,7 @@ export async function requestWithin(
     stoppedBy = why;
     clearTimeout(interruptTimer);
     conn.interrupt(REASON[why]);
-    rejectStop(new HostCallError({ ...STOPPED_WAITING[why] }));
+    stop.stop(new HostCallError({ ...STOPPED_WAITING[why] }));
     if (conn.canKill === false) return;
     // Without shared memory the interrupt cannot reach running code: kill at once.
     killTimer = setTimeout(giveUp, conn.canInterrupt ? rules.graceMs : 0);
@@ -86,8 +83,8 @@ export async function requestWithin(
     clearTimeout(killTimer);
     rules.signal?.removeEventListener('abort', onAbort);
     // The request is over: host calls still running for it (an un-awaited host.aio receive)
-    // are withdrawn, so they take nothing for a task nobody will see. `stop` already has a catch.
+    // are withdrawn, so they take nothing for a task nobody will see.
     if (!stoppedBy)
-      rejectStop(new HostCallError({ type: FAILURES.interrupted.scriptType!, message: 'the call that made this host call has ended' }));
+      stop.end(() => new HostCallError({ type: FAILURES.interrupted.scriptType!, message: 'the call that made this host call has ended' }));
   }
 }

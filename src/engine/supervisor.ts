@@ -11,6 +11,7 @@ import { AbortError, DisposedError, EngineCrashedError, ScriptBoxError } from '.
 import type { ResolvedOptions } from '../options.js';
 import type { Answer, Connection, ConnectionFactory, RequestHandlers } from '../placement/connection.js';
 import { requestWithin, type Ending } from './escalation.js';
+import type { RequestStop } from './request-stop.js';
 import { endedError, errorOf } from './failures.js';
 import type { EngineCrash, EngineStats } from './types.js';
 
@@ -47,7 +48,7 @@ export interface SupervisorParts {
   /** What a new core boots with (the host functions and config as they are now). */
   init(): CoreInit;
   /** The host-call server: serves the core's host calls and output for one request (`stop` rejects when it is stopped). */
-  readonly hostCalls: { handlers(stop?: Promise<never>): RequestHandlers };
+  readonly hostCalls: { handlers(stop?: RequestStop): RequestHandlers };
   /** The handle table's generation, and its reset when the core's table is emptied. */
   readonly handles: { readonly generation: number; invalidate(): void };
 }

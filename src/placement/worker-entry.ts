@@ -183,6 +183,8 @@ async function main(): Promise<void> {
   for (;;) {
     const msg = await link.next();
     link.send(await serve(core, msg));
+    // While the host reads the answer: the next request's start, off its path.
+    core.idle?.();
   }
 }
 

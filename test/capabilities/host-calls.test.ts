@@ -9,6 +9,7 @@ import { HostCalls, type HostCallSettings } from '../../src/capabilities/host-ca
 import { HostFunctionRegistry, type HostCallEvent, type HostCallInfo } from '../../src/capabilities/registry.js';
 import { HostCallError } from '../../src/core.js';
 import { PermissionDeniedError } from '../../src/errors.js';
+import { RequestStop } from '../../src/engine/request-stop.js';
 
 interface Setup {
   capabilities?: string[];
@@ -250,10 +251,9 @@ describe('failures and results', () => {
       options: {},
       counted: () => {},
     });
-    let stopNow!: (e: Error) => void;
-    const stop = new Promise<never>((_, reject) => (stopNow = reject));
+    const stop = new RequestStop();
     const pending = calls.handlers(stop).hostCall('slow', []);
-    stopNow(new Error('timed out'));
+    stop.stop(new Error('timed out'));
     await expect(pending).rejects.toThrow('timed out');
   });
 });

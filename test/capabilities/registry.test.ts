@@ -142,8 +142,8 @@ describe('stoppable and invoke', () => {
     const builtin = stoppable((signal, ...args) => seen.push([signal, ...args]));
     const plain = (...args: unknown[]) => seen.push(args);
     const signal = new AbortController().signal;
-    invoke(builtin, signal, [1, 2]);
-    invoke(plain, signal, [1, 2]);
+    invoke(builtin, () => signal, [1, 2]);
+    invoke(plain, () => signal, [1, 2]);
     // Called directly (not through invoke), a stoppable function gets no signal.
     builtin(3);
     expect(seen).toEqual([

@@ -123,8 +123,10 @@ describe.each(targets)('Python runtime internals, $name', (target) => {
   });
 
   it.runIf(!target.native)('refuses to change the code of the runtime functions, and to add audit hooks', async () => {
+    // What a script holds of the runtime has no code to swap; the functions themselves are
+    // found only by a gc walk (which taints the engine), and even then refuse.
     const swap = await engine.exec(
-      'import host\nout = []\nfor f in (type(host).__getattr__.__globals__["_host_call"], host.probe.__func__):\n    for attr, v in (("__code__", (lambda name, args: 1).__code__), ("__defaults__", (1,))):\n        try:\n            setattr(f, attr, v)\n            out.append("changed")\n        except RuntimeError as e:\n            out.append(str(e))\nsorted(set(out))',
+      'import gc\nrt = next(o for o in gc.get_objects() if type(o) is dict and o.get("__name__") == "_scriptbox")\nout = []\nfor f in (rt["_host_call"], rt["_host_call_star"], rt["restore"], rt["_begin"]):\n    for attr, v in (("__code__", (lambda name, args: 1).__code__), ("__defaults__", (1,))):\n        try:\n            setattr(f, attr, v)\n            out.append("changed")\n        except RuntimeError as e:\n            out.append(str(e))\nsorted(set(out))',
     );
     expect(swap.value).toEqual(["the ScriptBox runtime's functions cannot be changed"]);
     // Refused quietly (that is how audit hooks refuse): the hook never runs.
@@ -132,6 +134,69 @@ describe.each(targets)('Python runtime internals, $name', (target) => {
       'import sys\nseen = []\nsys.addaudithook(lambda e, a: seen.append(e))\nopen("/tmp/x", "w").close()\nlen(seen)',
     );
     expect(hook.value).toBe(0);
+  });
+
+  it.runIf(!target.native)('nothing a script can reach without an audited step leads to the runtime', async () => {
+    // A walk over every object reachable from what a script can name (modules, builtins,
+    // host and its namespaces, the event loop, the import hooks), through attributes,
+    // function globals, closures, defaults, bound methods and containers, but never through
+    // a frame or the garbage collector (those taint the engine: see the next test). A new
+    // engine: the tests above stashed what their audited steps found in this one's globals.
+    const fresh = await createEngine('python', { capabilities: ['probe', 'kv.*'], hostFunctions: { probe: () => 1 } });
+    const walk = await fresh.exec(
+      [
+        'import sys, builtins, asyncio, types, host',
+        'roots = [sys.modules, builtins, host, host.aio, asyncio.get_event_loop(), sys.meta_path, sys.path_hooks, type(host), host.HostError]',
+        'roots += [getattr(host, n) for n in dir(host)] + [getattr(host.aio, n) for n in dir(host.aio) if not n.startswith("__")] + [host.kv, host.aio.kv]',
+        'seen, todo, found, n = set(), list(roots), [], 0',
+        'ATTRS = ("__dict__", "__globals__", "__closure__", "__defaults__", "__kwdefaults__", "__func__", "__self__", "__wrapped__", "cell_contents", "__class__", "__mro__", "__bases__", "fget", "fset", "fdel", "__objclass__")',
+        'while todo and n < 400000:',
+        '    o = todo.pop()',
+        '    if id(o) in seen:',
+        '        continue',
+        '    seen.add(id(o))',
+        '    n += 1',
+        '    t = type(o)',
+        '    if t is dict:',
+        '        if "_request" in o and "_host_call" in o:',
+        '            found.append("the runtime globals")',
+        '            break',
+        '        todo.extend(o.values())',
+        '        todo.extend(k for k in o if type(k) is not str)',
+        '        continue',
+        '    if t in (list, tuple, set, frozenset):',
+        '        todo.extend(o)',
+        '        continue',
+        '    if t in (str, int, float, bytes, bool, type(None)):',
+        '        continue',
+        '    for a in ATTRS:',
+        '        try:',
+        '            v = object.__getattribute__(o, a) if a != "__dict__" else vars(o)',
+        '        except Exception:',
+        '            continue',
+        '        todo.append(dict(v) if type(v) is types.MappingProxyType else v)',
+        '[found, n > 1000]',
+      ].join('\n'),
+    );
+    await fresh.dispose();
+    expect(walk.error).toBeUndefined();
+    expect(walk.value).toEqual([[], true]);
+  });
+
+  it.runIf(!target.native)('a frame or a gc walk taints the engine: the runtime is restored before every later request', async () => {
+    // Tamper through a frame in one request, then more in the next through the same stashed
+    // dict, with no audited step: the request after each still reaches the real host.
+    const stash = await engine.exec(
+      'import sys\nf = sys._getframe()\nwhile f is not None and "_host_call" not in f.f_globals:\n    f = f.f_back\nRT = f.f_globals\nRT["_host_call"] = lambda n, a: "evil"\nFOUND = True\nFOUND',
+    );
+    expect(stash.value).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      const n = answered.length;
+      const r = await engine.exec(`import host\nhost.probe(${n})`);
+      expect(r.value).toEqual(['real', n]);
+      // The stashed dict needs no audited step to be changed again.
+      await engine.exec('RT["_host_call"] = lambda n, a: "evil"\nRT["_enc"] = lambda *a, **k: "evil"');
+    }
   });
 
   // ---- class 6: sizes counted while the value is built ------------------------------

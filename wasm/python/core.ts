@@ -31,6 +31,8 @@ interface Runtime extends Record<RequestEntry, PyFn> {
   install_wheel: PyFn;
   resume: PyFn;
   abandon: PyFn<void>;
+  restore: PyFn<void>;
+  prepare: PyFn<void>;
 }
 
 function isPending(text: unknown): text is string {
@@ -66,10 +68,24 @@ export class PythonCore implements EngineCore {
       deadline: () => this.deadline,
       poll: () => this.poll(),
       ...(env.hostWaitAsync ? { collected: () => this.collected.splice(0) } : {}),
+      taint: () => {
+        this.tainted = true;
+      },
     };
   }
   /** What the device's requests are answered with (src/lang/python/requests.ts). */
   private readonly requests: RequestContext;
+  /**
+   * Set when the runtime's audit hook reports that a script may have reached the runtime's
+   * globals (a frame, a gc walk): until the next tenant, every entry restores them first.
+   */
+  private tainted = false;
+
+  /** The runtime's entries, its names and builtins put back first once the engine is tainted. */
+  private entries(): Runtime {
+    if (this.tainted) this.rt.restore();
+    return this.rt;
+  }
 
   static async create(init: CoreInit, env: CoreEnv): Promise<PythonCore> {
     // A spare worker may have restored the snapshot before this engine asked (the host
@@ -137,6 +153,8 @@ export class PythonCore implements EngineCore {
       install_wheel: m.install_wheel!,
       resume: m.resume!,
       abandon: m.abandon! as PyFn<void>,
+      restore: m.restore! as PyFn<void>,
+      prepare: m.prepare! as PyFn<void>,
     };
     const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
     for (const stream of ['stdout', 'stderr'] as const) {
@@ -250,7 +268,7 @@ export class PythonCore implements EngineCore {
       if (!results || this.poll() !== 0) return this.outcome(undefined, thrown);
       this.collected = results;
       try {
-        text = this.rt.resume();
+        text = this.entries().resume();
       } catch (e) {
         [text, thrown] = [undefined, e];
       }
@@ -291,8 +309,9 @@ export class PythonCore implements EngineCore {
    */
   private discard(o: CoreOutcome): CoreOutcome {
     try {
-      this.rt.drop_made();
-      this.rt.abandon();
+      const rt = this.entries();
+      rt.drop_made();
+      rt.abandon();
     } catch {
       // A broken interpreter is restarted anyway, handles and all.
     }
@@ -302,7 +321,7 @@ export class PythonCore implements EngineCore {
   /** Runs one request entry. */
   private request(run: RunContext, [entry, args]: EntryCall): CoreOutcome | Promise<CoreOutcome> {
     this.begin(run);
-    return this.finish(() => this.rt[entry](...args));
+    return this.finish(() => this.entries()[entry](...args));
   }
 
   private get depth(): number {
@@ -334,11 +353,11 @@ export class PythonCore implements EngineCore {
   }
 
   release(ids: number[]): void {
-    if (ids.length > 0) this.guarded(() => this.rt.release(JSON.stringify(ids)));
+    if (ids.length > 0) this.guarded(() => this.entries().release(JSON.stringify(ids)));
   }
 
   handleCount(): number {
-    const n: unknown = this.guarded(() => this.rt.handle_count());
+    const n: unknown = this.guarded(() => this.entries().handle_count());
     if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
       throw new Error(`the Python runtime counted ${typeof n === 'number' ? n : `a ${typeof n}`} handles`);
     return n;
@@ -348,15 +367,31 @@ export class PythonCore implements EngineCore {
     const path = `/tmp/${name.replace(/[^\w.-]/g, '_')}`;
     this.py.FS.writeFile(path, wheel);
     this.begin(run);
-    return this.finish(() => this.rt.install_wheel(path));
+    return this.finish(() => this.entries().install_wheel(path));
   }
 
   setHostFunctions(names: string[]): void {
-    this.guarded(() => this.rt.set_host_names(JSON.stringify(names)));
+    this.guarded(() => this.entries().set_host_names(JSON.stringify(names)));
   }
 
   reset(): void {
-    this.guarded(() => this.rt.reset());
+    this.guarded(() => this.entries().reset());
+    // A new tenant holds nothing of the last one's (runtime.py reset clears its side too).
+    this.tainted = false;
+  }
+
+  /**
+   * The next request's start, done while the worker waits for it (runtime.py `prepare`):
+   * the builtins, the host module and the runtime's patches put back off the call's path.
+   * A tainted engine restores and prepares at every entry instead.
+   */
+  idle(): void {
+    if (this.tainted) return;
+    try {
+      this.guarded(() => this.rt.prepare());
+    } catch {
+      // A stop or a broken interpreter: the next entry prepares for itself (and reports a broken one).
+    }
   }
 
   memoryBytes(): number {

@@ -11,7 +11,7 @@ import type { OutputCapture } from '../output.js';
 import { fromWire } from './wire.js';
 
 /** A request from the runtime, after the wire is decoded. */
-export type PythonRequest = ['call', string, unknown[]] | ['sleep', number] | ['astart', string, unknown[]] | ['await', number];
+export type PythonRequest = ['call', string, unknown[]] | ['sleep', number] | ['astart', string, unknown[]] | ['await', number] | ['taint'];
 
 /**
  * The request the runtime wrote, checked: the script can write anything to the channel,
@@ -34,6 +34,8 @@ export function parseRequest(text: string): PythonRequest | undefined {
     case 'sleep':
     case 'await':
       return req.length === 2 && typeof a === 'number' && !Number.isNaN(a) ? [op, a] : undefined;
+    case 'taint':
+      return req.length === 1 ? [op] : undefined;
     default:
       return undefined;
   }
@@ -52,6 +54,11 @@ export interface RequestContext {
    * results it collected meanwhile, which 'await' hands over instead of waiting.
    */
   collected?(): AsyncHostResult[];
+  /**
+   * The runtime's audit hook saw a way into its globals (a frame, a gc walk): from now on
+   * the core restores the runtime at the start of every entry (runtime.py `restore`).
+   */
+  taint?(): void;
 }
 
 /** Answers one request from the runtime; the value goes back as wire text. */
@@ -67,6 +74,10 @@ export function serveRequest(req: PythonRequest, c: RequestContext): unknown {
       return c.env.hostWait(waitMs(req[1], c));
     case 'call':
       return hostAnswer(c, () => c.env.hostCall(req[1], req[2] as ScriptValue[]), true);
+    case 'taint':
+      // A script may write this itself: it only makes its own engine restore more often.
+      c.taint?.();
+      return null;
   }
   // Only a channel that does not check its requests (parseRequest) gets here.
   throw new Error(`unknown request ${String((req as unknown[])[0])}`);

@@ -14,7 +14,7 @@ Sections: values, errors, blocking helpers, the host module, user code, the even
 and host.aio, the handle table, the lockdown. A request body awaits at its top level
 through _then.
 """
-import ast, binascii, builtins, _json, linecache, math, os, reprlib, sys, time, traceback, types
+import ast, binascii, builtins, functools, _json, linecache, math, os, reprlib, sys, time, traceback, types
 import asyncio, asyncio.events
 
 # The host channel, set by init(): a file descriptor _os_write / _os_read reach.
@@ -44,31 +44,83 @@ _parse, _extract_tb, _format_list, _format_only = ast.parse, traceback.extract_t
 _Repr = reprlib.Repr
 
 
-def _restore(_update=None, _pristine=None, _bupdate=None, _bpristine=None):
-    # Every entry from the host starts here (bound as a default, so a script cannot
-    # redirect it): the runtime's names and the builtins go back to what they were at
-    # boot (lockdown_seal binds the copies), so a helper a script replaced through a frame
-    # or a garbage-collector walk is gone before the runtime uses it again.
+def restore(_update=None, _pristine=None, _bupdate=None, _bpristine=None, _copy=None, _copied=()):
+    """
+    Puts the runtime's names and its builtins back as they were at boot (_seal binds the
+    copies as defaults, so a script cannot redirect this), so a helper a script replaced
+    through a frame or a garbage-collector walk is gone before the runtime uses it again.
+    Under Pyodide a script reaches neither without an audited step (everything of the
+    runtime it can hold is _opaque; the builtins are the module's private copy): the audit
+    hook (_guard_runtime) then reports the engine as tainted, and from then on the host
+    calls this at the start of every entry, until the next tenant.
+    """
+    global _ready
+    _ready = False
     if _update is not None:
         _update(_pristine)
         _bupdate(_bpristine)
+        # _prepare's copy of the builtins module, made again from the tuple: a script that
+        # reached this module may have changed the dict.
+        if _copy is not None:
+            _copy.clear()
+            _copy.update(_copied)
+
+
+# Native CPython (many engines in one interpreter, no audit hook) restores at every entry;
+# lockdown_seal turns this off where the host restores once it is told the engine is tainted.
+_EVERY_ENTRY = True
+
+
+def _restore(_r=restore):
+    # The first step of every entry (bound as a default, so a script cannot redirect it).
+    # Any entry may run script code (a __del__): the next request prepares itself again.
+    global _ready
+    _ready = False
+    if _EVERY_ENTRY:
+        _r()
+
+
+def _opaque(fn, _wrap=functools._lru_cache_wrapper, _info=functools._CacheInfo):
+    """
+    fn behind a C object that calls it and binds like a method (maxsize 0: nothing is
+    cached) but has no attribute leading back to it: no __globals__, __wrapped__, __code__,
+    and a __reduce__ that names no function. Every runtime function a script can hold (the
+    host stubs, time.sleep, input, the event loop's parts) is one of these, so the script
+    reaches this module's globals only through an audited step.
+    """
+    return _wrap(fn, 0, False, _info)
+
+
+def _opaque_methods(cls):
+    """Makes every method of a class the script can reach _opaque."""
+    for k, v in list(vars(cls).items()):
+        if type(v) is types.FunctionType:
+            setattr(cls, k, _opaque(v))
+        elif type(v) is staticmethod:
+            setattr(cls, k, staticmethod(_opaque(v.__func__)))
+    return cls
 
 
 # Names whose values change after boot: the runtime's state, never put back by _restore.
-_STATE = frozenset({'G', '_MAX_DEPTH', '_next_handle', '_loop', '_parked', '_pumping', '_pump_since', '_host_names',
-                    'host', 'HostError', '_host_classes', '_MAX_BYTES', '_ENGINE', '_snapshot_holders', '_sealed',
+_STATE = frozenset({'_ready', 'G', '_MAX_DEPTH', '_next_handle', '_loop', '_parked', '_pumping', '_pump_since', '_host_names',
+                    'host', 'HostError', '_HostModule', '_host_classes', '_host_items', '_MAX_BYTES', '_ENGINE', '_snapshot_holders', '_sealed',
                     '_sb_host'})
 
 
 def _seal(with_builtins):
-    """Binds the copies _restore puts back: this module's names (but _STATE), and the builtins."""
+    """Binds the copies restore() puts back: this module's names (but _STATE), and its builtins."""
     d = globals()
     pristine = tuple((k, v) for k, v in d.items() if k not in _STATE)
     if with_builtins:
-        b = vars(builtins)
-        _restore.__defaults__ = (d.update, pristine, b.update, tuple(b.items()))
+        # The module's own copy where the bootstrap gave it one (Pyodide), else the shared module.
+        b = d['__builtins__'] if type(d.get('__builtins__')) is dict else vars(builtins)
+        shared = tuple(vars(builtins).items())
+        copy = dict(shared)
+        # A dict updates faster than a tuple of pairs; restore() makes it again once tainted.
+        _prepare.__defaults__ = (vars(builtins).update, copy)
+        restore.__defaults__ = (d.update, pristine, b.update, tuple(b.items()), copy, shared)
     else:
-        _restore.__defaults__ = (d.update, pristine, d.update, ())
+        restore.__defaults__ = (d.update, pristine, d.update, (), None, ())
 
 
 def init(device, stops_json, io=None, publish_host=None, install_globals=None):
@@ -360,6 +412,10 @@ def _no_input(prompt=''):
     raise EOFError('input() has no terminal in a sandbox; pass data through call() arguments or host functions')
 
 
+_opaque_sleep = _opaque(sleep)
+_opaque_input = _opaque(_no_input)
+
+
 # ---- the host module ----------------------------------------------------------------
 #
 # The script sees a new host module in every request (_fresh_host): whatever it did to the
@@ -411,93 +467,103 @@ async def _host_acall_star(name, *args):
     return await _host_acall(name, args)
 
 
+_opaque_call_star = _opaque(_host_call_star)
+_opaque_acall_star = _opaque(_host_acall_star)
+
+
 def _stub(name, aio=False):
-    # A bound method: no closure cell, no attribute a script can set on it.
-    return _MethodType(_host_acall_star if aio else _host_call_star, name)
+    # A bound method of an opaque callable: no closure cell, no way back to this module.
+    return _MethodType(_opaque_acall_star if aio else _opaque_call_star, name)
+
+
+def _namespace_attr(where, attr):
+    """
+    A host module's __getattr__ (PEP 562): a namespace (host.kv, host.aio), made on first
+    use in a request and kept in its parent's dict for the rest of it (_fresh_host empties
+    the top level again), or the error for a name the host did not grant.
+    """
+    parent, prefix, aio = where
+    if attr.startswith('__'):
+        raise AttributeError(attr)
+    full = prefix + attr
+    if attr == 'aio' and not prefix and not aio:
+        # host.aio.name(...) is the awaitable form: asyncio.gather runs such calls at once.
+        m = _host_module('host.aio', '', True)
+    elif any(n.startswith(full + '.') for n in _host_names):
+        m = _host_module(f'{parent.__name__}.{attr}', full + '.', aio)
+    else:
+        raise AttributeError(f"host has no function '{full}'; the host registers host functions (hostFunctions / registerHostFunction)")
+    vars(parent)[attr] = m
+    return m
+
+
+_opaque_namespace_attr = _opaque(_namespace_attr)
+
+
+def _host_module(modname, prefix, aio, doc=None, m=None):
+    """A read-only module with the granted functions under prefix (namespaces come on first use)."""
+    if m is None:
+        m = _HostModule(modname, doc)
+    d = vars(m)
+    d['__getattr__'] = _MethodType(_opaque_namespace_attr, (m, prefix, aio))
+    for n in _host_names:
+        if n.startswith(prefix) and '.' not in n[len(prefix):]:
+            d[n[len(prefix):]] = _stub(n, aio)
+    return m
+
+
+def _read_only(self, *args):
+    raise AttributeError('the host module is read-only')
 
 
 def _make_host_classes():
-    """HostError and the classes of host and its namespaces, made anew (see _fresh_host)."""
-
+    """HostError, and the class of host and its namespaces: no attribute lookup of its own, only writes refused."""
     class HostError(Exception):
         """A host function failed; .type names the host-side error."""
 
     HostError.__module__ = 'host'
 
-    class Namespace:
-        __slots__ = ('_prefix', '_names', '_aio')
-
-        def __init__(self, prefix, names, aio=False):
-            object.__setattr__(self, '_prefix', prefix)
-            object.__setattr__(self, '_names', names)
-            object.__setattr__(self, '_aio', aio)
-
-        def __getattr__(self, attr):
-            full = self._prefix + attr
-            if full in self._names:
-                return _stub(full, self._aio)
-            if any(n.startswith(full + '.') for n in self._names):
-                return type(self)(full + '.', self._names, self._aio)
-            raise AttributeError(f"host has no function '{full}'; the host registers host functions (hostFunctions / registerHostFunction)")
-
-        def __setattr__(self, attr, value):
-            raise AttributeError('the host module is read-only')
-
-        def __delattr__(self, attr):
-            raise AttributeError('the host module is read-only')
-
-        def __dir__(self):
-            return sorted({n[len(self._prefix):].split('.')[0] for n in self._names if n.startswith(self._prefix)})
-
-        def __repr__(self):
-            return f"<host namespace '{self._prefix[:-1]}'>"
-
     class HostModule(_ModuleType):
-        _namespace = Namespace
+        __setattr__ = __delattr__ = _opaque(_read_only)
 
-        def __getattr__(self, attr):
-            if attr.startswith('__'):
-                raise AttributeError(attr)
-            names = self.__dict__.get('_sb_names', frozenset())
-            if attr == 'aio':
-                # host.aio.name(...) is the awaitable form: asyncio.gather runs such calls at once.
-                return type(self)._namespace('', names, True)
-            return type(self)._namespace('', names).__getattr__(attr)
-
-        def __setattr__(self, attr, value):
-            raise AttributeError('the host module is read-only')
-
-        def __delattr__(self, attr):
-            raise AttributeError('the host module is read-only')
-
-        def __dir__(self):
-            return type(self)._namespace('', self.__dict__.get('_sb_names', frozenset())).__dir__() + ['HostError']
-
-    return HostError, Namespace, HostModule
+    HostModule.__module__ = 'host'
+    return HostError, HostModule
 
 
 def _class_state(cls):
-    # What _intact compares, by identity: a value with its own __eq__ cannot pass for another.
-    return (cls, type(cls), cls.__bases__, cls.__mro__, tuple(vars(cls).items()))
+    # What _intact compares. What could change how host's attributes are found or what a
+    # HostError is: a new class attribute (a __getattribute__, a property), other bases, another
+    # metaclass. Values of the attributes it was made with change nothing a request relies on.
+    return (cls, type(cls), cls.__mro__, len(vars(cls)))
 
 
 def _intact(state):
-    cls, meta, bases, mro, items = state
-    if type(cls) is not meta or cls.__bases__ is not bases or cls.__mro__ is not mro:
-        return False
-    now = vars(cls)
-    if len(now) != len(items):
-        return False
-    for k, v in items:
-        if now.get(k, _intact) is not v:
-            return False
-    return True
+    cls, meta, mro, n = state
+    return type(cls) is meta and cls.__mro__ is mro and len(vars(cls)) == n
 
 
 def _new_host_classes():
-    global HostError, _host_classes
-    HostError, ns, mod = _make_host_classes()
-    _host_classes = (HostError, ns, mod, tuple(_class_state(c) for c in (HostError, ns, mod)))
+    global HostError, _HostModule, _host_classes
+    HostError, _HostModule = _make_host_classes()
+    _host_classes = (_class_state(HostError), _class_state(_HostModule))
+
+
+def _new_host():
+    """The tenant's host module made again (new host names, or a host class a script changed)."""
+    global host, _host_items
+    err, mod = _host_classes
+    if not (_intact(err) and _intact(mod)):
+        _new_host_classes()
+    # The tenant keeps its object (a loaded script's `import host` holds it); reset makes a new one.
+    if host is None:
+        host = _HostModule('host', _HOST_DOC)
+    elif type(host) is not _HostModule:
+        _osetattr(host, '__class__', _HostModule)
+    d = vars(host)
+    d.clear()
+    d.update(__name__='host', __doc__=_HOST_DOC, __package__='', __loader__=None, __spec__=None, HostError=HostError)
+    _host_module('host', '', False, m=host)
+    _host_items = tuple(d.items())
 
 
 _HOST_DOC = 'Functions the host granted to this script. host.name(...) blocks until the host answers.'
@@ -505,26 +571,19 @@ _HOST_DOC = 'Functions the host granted to this script. host.name(...) blocks un
 
 def _fresh_host():
     """
-    The tenant's host module, as it was made: one object per tenant (a loaded script's
-    `import host` keeps it), put back before every request: its class (made anew if a
-    script changed one), and its attributes.
+    The tenant's host module as it was made, put back before every request: one object per
+    tenant (a loaded script's `import host` keeps it), a plain module again with exactly the
+    attributes it was made with. Its namespaces are made anew in each request that uses them.
     """
-    global host
-    err, ns, mod, states = _host_classes
-    for st in states:
-        if not _intact(st):
-            _new_host_classes()
-            err, ns, mod, states = _host_classes
-            break
+    err, mod = _host_classes
+    if not (_intact(err) and _intact(mod)):
+        _new_host()
     h = host
-    if h is None:
-        h = host = mod('host', _HOST_DOC)
-    elif type(h) is not mod:
-        _osetattr(h, '__class__', mod)
+    if type(h) is not _HostModule:
+        _osetattr(h, '__class__', _HostModule)
     d = vars(h)
     d.clear()
-    d.update(__name__='host', __doc__=_HOST_DOC, __package__='', __loader__=None, __spec__=None,
-             HostError=err, _sb_names=_host_names)
+    d.update(_host_items)
     _publish_host(h)
 
 
@@ -536,21 +595,25 @@ def _publish_host(h):
 def _install_globals():
     # The runtime's own functions in the standard library, put back before every request
     # (native CPython replaces this through init's install_globals, with its per-thread routing).
-    time.sleep = sleep
-    builtins.input = _no_input
+    # __import__ too: a script's `import host` must find the host module put back above.
+    time.sleep = _opaque_sleep
+    builtins.input = _opaque_input
+    builtins.__import__ = _import
     _install_aio()
 
 
+_import = builtins.__import__
 _host_names = frozenset()
-_host_classes = None
 _new_host_classes()
 host = None
+_host_items = ()
 
 
 def set_host_names(names_json, _r=_restore):
     global _host_names
     _r()
     _host_names = frozenset(_loads(names_json, _scan_plain))
+    _new_host()
     _fresh_host()
 
 
@@ -563,11 +626,14 @@ def reset(_r=_restore):
     """A new tenant: new namespace, handles, host module and classes, event loop and patches."""
     global G, host
     _r()
+    # The host forgets the last tenant's taint too (the new tenant holds nothing of the old).
+    _taint_sent[0] = False
     G = {'__name__': '__main__', '__builtins__': builtins}
     _handles.clear()
     _reset_interpreter()
     _new_host_classes()
     host = None
+    _new_host()
     _fresh_host()
     _modules['__main__'] = _ModuleType('__main__')
     del _made[:]
@@ -583,22 +649,47 @@ def _remember(code, name):
     linecache.cache[name] = (len(code), None, code.splitlines(True), name)
 
 
-def _begin(depth, _r=_restore):
-    # The first step of every request entry (bound as its default): the runtime's names
-    # back, a new host module, the runtime's patches to the standard library back.
-    global _MAX_DEPTH
-    _r()
-    _MAX_DEPTH = depth
-    del _made[:]
+_ready = False
+
+
+def _prepare(_bupdate=None, _builtins=None):
+    # A request's start: the builtins module as it was at boot (Pyodide; native CPython
+    # shares one interpreter between engines and keeps its own), the tenant's host module,
+    # the runtime's patches to the standard library.
+    if _bupdate is not None:
+        _bupdate(_builtins)
     _fresh_host()
     _install_globals()
+
+
+def prepare(_r=_restore):
+    """
+    The next request's start, done ahead of it: the worker runs this after it posts an
+    answer, while the host reads it (the core's idle()), and the next request entry finds
+    it done. Any other entry in between (which may run a script's __del__) undoes that.
+    """
+    global _ready
+    _r()
+    _prepare()
+    _ready = True
+
+
+def _begin(depth, _r=_restore):
+    # The first step of every request entry (bound as its default): the runtime's names
+    # back (native), the request's start (unless prepare() did it just before).
+    global _MAX_DEPTH
+    ready = _ready
+    _r()
+    if not ready:
+        _prepare()
+    _MAX_DEPTH = depth
+    del _made[:]
 
 
 def refresh(_r=_restore):
     """What _begin does but the depth: for a caller that runs script code without an entry (native fast path)."""
     _r()
-    _fresh_host()
-    _install_globals()
+    _prepare()
 
 
 def _guard(fn):
@@ -782,6 +873,7 @@ def _settle(results):
             fut.set_exception(_host_exception(r['error']))
 
 
+@_opaque_methods
 class _Park(BaseException):
     """Raised by the selector of a pumped loop that would wait: JavaScript waits instead."""
 
@@ -790,6 +882,7 @@ class _Park(BaseException):
         self.wait = wait
 
 
+@_opaque_methods
 class _Selector:
     def select(self, timeout=None):
         if _pumping:
@@ -815,6 +908,7 @@ class _Selector:
         pass
 
 
+@_opaque_methods
 class ScriptLoop(asyncio.BaseEventLoop):
     """A plain asyncio loop: timers sleep in slices the host can interrupt; no sockets."""
 
@@ -847,14 +941,19 @@ def _asyncio_run(main, *, debug=None, loop_factory=None):
     return _run(main)
 
 
+_opaque_new_loop = _opaque(_new_loop)
+_opaque_get_loop = _opaque(_get_loop)
+_opaque_asyncio_run = _opaque(_asyncio_run)
+
+
 def _install_aio():
     # Part of _install_globals: asyncio's entry points lead to this loop.
-    asyncio.new_event_loop = _new_loop
-    asyncio.events.new_event_loop = _new_loop
-    asyncio.get_event_loop = _get_loop
+    asyncio.new_event_loop = _opaque_new_loop
+    asyncio.events.new_event_loop = _opaque_new_loop
+    asyncio.get_event_loop = _opaque_get_loop
     asyncio.set_event_loop(_loop)
-    asyncio.run = _asyncio_run
-    asyncio.runners.run = _asyncio_run
+    asyncio.run = _opaque_asyncio_run
+    asyncio.runners.run = _opaque_asyncio_run
 
 
 
@@ -1164,6 +1263,7 @@ def handle_count(_r=_restore):
 _BLOCKED = frozenset({'js', 'pyodide_js', 'pyodide', '_pyodide', '_pyodide_core', 'micropip', 'ctypes', '_ctypes', '_scriptbox'})
 
 
+@_opaque_methods
 class _Blocker:
     """Refuses the modules that would hand a script JavaScript objects or raw memory."""
 
@@ -1245,21 +1345,43 @@ def lockdown_seal():
         if name.partition('.')[0] in _BLOCKED:
             del sys.modules[name]
     # The host keeps the entry points it called for; the script gets no name for the module.
+    global _EVERY_ENTRY
+    _EVERY_ENTRY = False
     _install_globals()
     _seal(True)
     _seal_interpreter()
     _guard_runtime()
 
 
+# Audit events that hand a script a way into the runtime's globals: a frame (any frame's
+# f_back chain reaches the runtime's own frames, whose f_globals are this module's dict), a
+# garbage-collector walk, a trace or profile function (it gets every frame). Restricted
+# attributes (tb_frame, gi_frame, cr_frame, ag_frame, __code__) all raise object.__getattr__.
+_TAINTING = frozenset({'sys._getframe', 'sys._getframemodulename', 'sys._current_frames', 'sys._current_exceptions',
+                       'object.__getattr__', 'gc.get_objects', 'gc.get_referrers', 'gc.get_referents',
+                       'sys.settrace', 'sys.setprofile', 'sys._settraceallthreads', 'sys._setprofileallthreads',
+                       'sys.monitoring.register_callback'})
+# Whether this tenant's taint was reported (the host keeps its own flag; this only spares
+# repeated writes). A script can find it only after the report went out.
+_taint_sent = [False]
+
+
 def _guard_runtime():
     """
-    An audit hook (no script can remove one): the runtime's functions keep their code and
-    defaults (_restore and _begin are bound as defaults), and no script adds a hook of its
-    own, which would see every later request, the next tenant's too. It uses only its own
-    defaults: nothing a script can reach changes what it does.
+    An audit hook (no script can remove one). It reports the first event of _TAINTING to
+    the host through the device (the host then restores the runtime before every entry:
+    restore()), refuses code swaps of the runtime's functions (restore() and _restore are
+    bound as defaults), and refuses new hooks, which would see every later request, the
+    next tenant's too. It uses only its own defaults: nothing a script can reach changes
+    what it does.
     """
-    def hook(event, args, _rt=globals(), _attrs=frozenset({'__code__', '__defaults__', '__kwdefaults__'}), _get=getattr, _err=RuntimeError):
-        if event == 'object.__setattr__':
+    def hook(event, args, _rt=globals(), _attrs=frozenset({'__code__', '__defaults__', '__kwdefaults__'}), _get=getattr,
+             _err=RuntimeError, _taint=_TAINTING, _sent=_taint_sent, _write=_os_write, _dev=_DEV, _msg=b'["taint"]'):
+        if event in _taint:
+            if not _sent[0]:
+                _sent[0] = True
+                _write(_dev, _msg)
+        elif event == 'object.__setattr__':
             if args[1] in _attrs and _get(args[0], '__globals__', None) is _rt:
                 raise _err("the ScriptBox runtime's functions cannot be changed")
         elif event == 'sys.addaudithook':
