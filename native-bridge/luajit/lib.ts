@@ -45,6 +45,8 @@ export interface LuaJitLib {
   /** Text without NUL characters: koffi encodes it as UTF-8. */
   lua_pushstring(L: P, s: string): void;
   lua_pushlstring(L: P, s: P, len: number): void;
+  /** lua_pushlstring straight from a typed array's memory (koffi passes its address: no copy). */
+  lua_pushbytes(L: P, s: Uint8Array, len: number): void;
   lua_pushvalue(L: P, idx: number): void;
   lua_replace(L: P, idx: number): void;
   lua_pushcclosure(L: P, fn: P, n: number): void;
@@ -61,6 +63,8 @@ export interface LuaJitLib {
   memcpy(dst: P, src: P, n: number): P;
   /** memmove(a, a, 0) answers the native address of a typed array's (stable, shared) memory. */
   addressOf(view: Int32Array | Uint8Array): P;
+  /** `len` bytes of native memory at `ptr` as an ArrayBuffer, without a copy (koffi.view): valid while that memory is. */
+  view(ptr: P, len: number): ArrayBuffer;
   /** The C address of lua_error: the count hook that stops a script (see limits.ts). */
   readonly luaErrorAddress: P;
   /** koffi itself, for callbacks and decoding. */
@@ -115,11 +119,13 @@ export function luajit(): LuaJitLib {
     'void luaL_openlibs(uintptr_t L)',
   ];
   for (const proto of LUA) api[/(\w+)\(/.exec(proto)![1]!] = fn(lj, proto);
+  api.lua_pushbytes = fn(lj, 'void lua_pushlstring(uintptr_t L, const uint8_t *s, size_t len)');
   api.realloc = fn(libc, 'uintptr_t realloc(uintptr_t p, size_t n)');
   api.free = fn(libc, 'void free(uintptr_t p)');
   api.memcpy = fn(libc, 'uintptr_t memcpy(uintptr_t dst, uintptr_t src, size_t n)');
   const memmove = fn(libc, 'uintptr_t memmove(void *a, void *b, size_t n)') as unknown as (a: unknown, b: unknown, n: number) => number;
   api.addressOf = (view: Int32Array | Uint8Array) => memmove(view, view, 0);
+  api.view = (ptr: P, len: number) => k.view(ptr, len);
   api.luaErrorAddress = Number(lj.symbol('lua_error'));
   api.koffi = k;
   // Unique names: a second copy of this module (tests, workers) must not redeclare them.

@@ -1,7 +1,7 @@
 /**
  * The shared Lua layer's LuaStack (src/lang/lua/stack.ts) over wasmoon's raw exports: Lua
- * 5.4 in wasm memory. Strings cross through a scratch buffer in that memory; integers are
- * int64 (bigint indices and values).
+ * 5.4 in wasm memory. Strings go in through a scratch buffer in that memory (text encoded
+ * straight into it) and are read in place; integers are int64 (bigint indices and values).
  */
 import { InvalidInputError } from '../../src/errors.js';
 import type { LuaStack, LuaString } from '../../src/lang/lua/stack.js';
@@ -9,7 +9,6 @@ import { LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, type LuaModule } from './lua-api.j
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
 /** The string lua_tolstring last found: one cursor, reused (see LuaString). */
@@ -18,16 +17,9 @@ class WasmString implements LuaString {
   length = 0;
   constructor(private readonly m: LuaModule) {}
 
+  /** A view of the string inside wasm memory: no copy. */
   bytes(max = this.length): Uint8Array {
     return this.m.HEAPU8.subarray(this.ptr, this.ptr + Math.min(this.length, max));
-  }
-
-  utf8(): string | undefined {
-    try {
-      return utf8.decode(this.bytes());
-    } catch {
-      return undefined; // not UTF-8: the caller reads bytes
-    }
   }
 }
 
@@ -48,17 +40,44 @@ export class WasmLuaStack implements LuaStack {
     this.m._free(this.lenPtr);
   }
 
-  /** Copies bytes into wasm memory (a reused scratch buffer, NUL-terminated) and returns the pointer. */
-  private place(bytes: Uint8Array): number {
-    if (bytes.length + 1 > this.scratchSize) {
+  /**
+   * The scratch buffer in wasm memory, grown to hold `n` bytes, its first `keep` bytes kept;
+   * its address. The new buffer is allocated before the old one is freed: a refused
+   * allocation leaves the old one in place.
+   */
+  private room(n: number, keep = 0): number {
+    if (n > this.scratchSize) {
+      const size = Math.max(n, this.scratchSize * 2);
+      const p = this.m._malloc(size);
+      if (!p) throw new InvalidInputError(`a value of ${n} bytes does not fit in the engine's memory`);
+      // Read HEAPU8 after the malloc: one that grows memory replaces it.
+      if (keep) this.m.HEAPU8.copyWithin(p, this.scratch, this.scratch + keep);
       this.m._free(this.scratch);
-      this.scratchSize = Math.max(bytes.length + 1, this.scratchSize * 2);
-      this.scratch = this.m._malloc(this.scratchSize);
-      if (!this.scratch) throw new InvalidInputError(`a value of ${bytes.length} bytes does not fit in the engine's memory`);
+      this.scratch = p;
+      this.scratchSize = size;
     }
-    this.m.HEAPU8.set(bytes, this.scratch);
-    this.m.HEAPU8[this.scratch + bytes.length] = 0;
     return this.scratch;
+  }
+
+  /** Copies bytes into wasm memory (the scratch buffer, NUL-terminated) and returns the pointer. */
+  private place(bytes: Uint8Array): number {
+    const p = this.room(bytes.length + 1);
+    const heap = this.m.HEAPU8;
+    heap.set(bytes, p);
+    heap[p + bytes.length] = 0;
+    return p;
+  }
+
+  /** Encodes text as UTF-8 straight into the scratch buffer (no intermediate array); its length in bytes. */
+  private placeText(s: string): number {
+    // Most text fits at one byte per UTF-16 unit; what does not gets room for the rest at 3
+    // bytes per unit (UTF-8's most), and the encoding goes on where it stopped.
+    let p = this.room(s.length);
+    const first = encoder.encodeInto(s, this.m.HEAPU8.subarray(p, p + this.scratchSize));
+    if (first.read === s.length) return first.written;
+    p = this.room(first.written + 3 * (s.length - first.read), first.written);
+    const rest = encoder.encodeInto(s.slice(first.read), this.m.HEAPU8.subarray(p + first.written, p + this.scratchSize));
+    return first.written + rest.written;
   }
 
   load(L: number, code: string, name: string): number {
@@ -72,8 +91,10 @@ export class WasmLuaStack implements LuaStack {
   }
 
   pushString(L: number, s: string | Uint8Array): void {
-    const bytes = typeof s === 'string' ? encoder.encode(s) : s;
-    this.m._lua_pushlstring(L, this.place(bytes), bytes.length);
+    if (typeof s === 'string') {
+      const n = this.placeText(s);
+      this.m._lua_pushlstring(L, this.scratch, n);
+    } else this.m._lua_pushlstring(L, this.place(s), s.length);
   }
 
   pushNumber(L: number, n: number): void {

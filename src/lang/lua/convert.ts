@@ -67,6 +67,51 @@ export class ValueBudget {
 /** What one value costs in a budget besides its string bytes: close to its MessagePack header. */
 export const PART_BYTES = 9;
 
+/** Strict, and keeps a leading U+FEFF: a string read back is the string that was pushed. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Up to this many bytes, a string is checked for UTF-8 in JS before it is decoded: a
+ * refused decode throws, and the throw (5-10 us) costs more than checking a short string
+ * (~1 us per KiB). Longer strings go straight to the decoder, which checks far faster
+ * than JS and whose throw is then small beside the string's size.
+ */
+const CHECK_FIRST = 1024;
+
+/** True when `b` is well-formed UTF-8: exactly what a fatal TextDecoder accepts (no overlongs, surrogates or code points past U+10FFFF). */
+export function isUtf8(b: Uint8Array): boolean {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c < 0xc2 || c > 0xf4) return false;
+    const need = c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+    if (i + need >= n) return false;
+    // The second byte's range depends on the first (Unicode Table 3-7); the others are plain continuations.
+    const c1 = b[i + 1]!;
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    if (c1 < lo || c1 > hi) return false;
+    for (let k = 2; k <= need; k++) if ((b[i + k]! & 0xc0) !== 0x80) return false;
+    i += need + 1;
+  }
+  return true;
+}
+
+/** The text of `b` when it is valid UTF-8, else undefined. Never throws. */
+export function utf8Text(b: Uint8Array): string | undefined {
+  if (b.length <= CHECK_FIRST) return isUtf8(b) ? utf8.decode(b) : undefined;
+  try {
+    return utf8.decode(b);
+  } catch {
+    return undefined; // not UTF-8: the caller reads bytes
+  }
+}
+
 /** Turns a WireHandle coming into Lua back into its object (pushes it, or throws). */
 export interface HandleResolver {
   push(L: number, h: WireHandle, path: string): void;
@@ -170,11 +215,13 @@ export class LuaConvert {
   private readString(L: number, idx: number, forceBytes: boolean, budget: ValueBudget, path: string): string | Uint8Array {
     const s = this.stack.string(L, idx);
     budget.add(s.length + PART_BYTES, path);
+    // One view of the engine's bytes: decoded from it, or copied out of it once.
+    const view = s.bytes();
     if (!forceBytes) {
-      const text = s.utf8();
+      const text = utf8Text(view);
       if (text !== undefined) return text;
     }
-    return s.bytes().slice();
+    return view.slice();
   }
 
   /**

@@ -52,10 +52,11 @@ export function luaTypeName(t: number): string {
 export interface LuaString {
   /** Its length in bytes. */
   readonly length: number;
-  /** Its first `max` bytes (all by default), in memory the next call may reuse: copy to keep. */
+  /**
+   * Its first `max` bytes (all by default), without a copy where the backend can (a view
+   * of the engine's memory, or of a scratch buffer the next call reuses): copy to keep.
+   */
   bytes(max?: number): Uint8Array;
-  /** Its text when the bytes are valid UTF-8, else undefined. */
-  utf8(): string | undefined;
 }
 
 export interface LuaStack {
