@@ -7,8 +7,8 @@
  *
  * Transport: Python reaches the host only through a koffi-registered callback it calls
  * with ctypes (transport.ts, hub.py; the runtime gets it as its init() device), exchanging
- * the runtime's JSON requests; the host calls the runtime's entry points with strings
- * through the C API. `call` has a fast path for simple values straight through the C API
+ * the runtime's requests and values in marshal's format; the host calls the runtime's
+ * entry points with strings, numbers and booleans through the C API. `call` has a fast path for simple values straight through the C API
  * (fast.ts).
  *
  * One interpreter per process (lib.ts): every engine of the process, inline on the main
@@ -174,6 +174,7 @@ export class CPythonCore implements EngineCore {
     this.host.begin(run.timeoutMs);
     this.begun = false;
     this.out.begin(run.stream);
+    this.transport.stage(undefined);
     c[C_DEADLINE] = this.host.deadline + t.monoOffset;
     c[C_STOP] = 0;
     c[C_STREAM] = run.stream ? 1 : 0;
@@ -208,7 +209,8 @@ export class CPythonCore implements EngineCore {
     if (host.stop !== null) return { ok: false, failure: stopFailure(host.stop, this.init.limits.memoryBytes), out };
     if ('crash' in res) return { ok: false, failure: { kind: 'crashed', ...res.crash }, out };
     if ('value' in res) return { ok: true, value: res.value, defined: true, out };
-    return replyOutcome(res.text, this.init.engineId, out);
+    const written = { bytes: this.transport.take(), engineId: this.init.engineId, maxDepth: this.init.limits.maxValueDepth };
+    return replyOutcome(res.text, written, out);
   }
 
   private makeCurrent(): void {
@@ -222,9 +224,10 @@ export class CPythonCore implements EngineCore {
     for (const [which, text] of JSON.parse(takeText(this.t, r)) as [0 | 1, string][]) this.out.write(which ? 'stderr' : 'stdout', text);
   }
 
-  /** Calls a runtime entry with the wire's argument types; its reply is JSON text. */
-  private wire([entry, args]: [Entry, (string | number | boolean)[]]): Result {
+  /** Calls a runtime entry (its script arguments on the value channel first); its reply is JSON text. */
+  private wire([entry, args, staged]: [Entry, (string | number | boolean)[], Uint8Array?]): Result {
     this.begun = true;
+    this.transport.stage(staged);
     const r = callArgs(this.t, this.fns[entry], args);
     return r ? { text: takeText(this.t, r) } : escaped(this.t);
   }

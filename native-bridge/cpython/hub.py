@@ -7,7 +7,7 @@ routed here to the engine running on the current thread: JS names that engine's 
 `_local.m` when a request starts. The runtime gets these routes, and the device emulated
 over a ctypes callback into JS, as its init() parameters (new_engine).
 """
-import asyncio, asyncio.events, asyncio.runners, ctypes, io, json, os, sys, threading, time, types
+import asyncio, asyncio.events, asyncio.runners, ctypes, io, json, marshal, os, sys, threading, time, types
 import _scriptbox_watchdog as _watchdog
 from _scriptbox_watchdog import C_RUNNING, C_IDENT, C_PENDING, C_STREAM, C_SEQ, C_SIZE
 
@@ -225,10 +225,16 @@ class _Out:
             self.send(['out', self.take()], False)
 
 
-# ---- the transport: /dev/scriptbox emulated over a ctypes callback into JS ------------
+# ---- the transport: the runtime's two channels emulated over a ctypes callback into JS --
 
-_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t)
+# (kind, data, length, reply buffer, its size) -> the reply's length, or minus the length
+# of a reply (or an error, then a failure) waiting for a bigger buffer (kind FETCH).
+_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t)
+# The kinds of exchange (transport.ts): a request in marshal's format (the reply is framed
+# as the runtime reads it), an entry's result written, an entry's arguments read, a fetch.
+REQUEST, VALUE_OUT, VALUE_IN, FETCH = 0, 1, 2, 3
 DEVICE_FD = -0x5b
+VALUE_FD = -0x5c
 
 
 class _Transport:
@@ -238,28 +244,28 @@ class _Transport:
         self.buf = ctypes.create_string_buffer(1 << 16)
         self.out = None
 
-    def exchange(self, data):
+    def exchange(self, kind, data=None):
         # ctypes releases the GIL around the call: other engines run while the host answers.
         if threading.get_ident() != int(self.ctrl[C_IDENT]) or self.ctrl[C_RUNNING] == 0.0:
             raise RuntimeError('host functions can only be called from the thread that runs the script, while it runs')
-        if self.out is not None and self.out.parts:
+        if kind == REQUEST and self.out is not None and self.out.parts:
             self.out.flush()
         buf = self.buf
-        n = self.fn(data, ctypes.addressof(buf), len(buf))
+        n = self.fn(kind, data, len(data) if data else 0, ctypes.addressof(buf), len(buf))
         if n < 0:
             if -n > len(buf):
                 self.buf = buf = ctypes.create_string_buffer(-n)
-            n = self.fn(None, ctypes.addressof(buf), len(buf))
+            n = self.fn(FETCH, None, 0, ctypes.addressof(buf), len(buf))
             if n < 0:
                 raise RuntimeError('scriptbox host channel: ' + ctypes.string_at(buf, -n).decode('utf-8', 'replace'))
         return ctypes.string_at(buf, n)
 
     def send(self, msg, flush=True):
-        return self.exchange(json.dumps(msg, separators=(',', ':')).encode())
+        return self.exchange(REQUEST, marshal.dumps(msg, 2))
 
 
 class _Device:
-    """The runtime's device (init's io): a write and the reads of its reply are one exchange with the host."""
+    """The runtime's channels (init's io): a request and the reads of its reply are one exchange with the host."""
 
     def __init__(self, transport):
         self._t = transport
@@ -267,14 +273,18 @@ class _Device:
         self._pos = 0
 
     def write(self, fd, data):
+        if fd == VALUE_FD:
+            self._t.exchange(VALUE_OUT, bytes(data))
+            return len(data)
         if fd != DEVICE_FD:
             return os.write(fd, data)
-        answer = self._t.exchange(bytes(data))
-        self._reply = len(answer).to_bytes(4, 'little') + answer
+        self._reply = self._t.exchange(REQUEST, bytes(data))
         self._pos = 0
         return len(data)
 
     def read(self, fd, n):
+        if fd == VALUE_FD:
+            return self._t.exchange(VALUE_IN)
         if fd != DEVICE_FD:
             return os.read(fd, n)
         pos = self._pos
@@ -306,7 +316,7 @@ def new_engine(source, cb_addr, word_addr, limit, stops_json):
     d['_sb_ctrl'] = ctrl
     # The runtime puts host and its standard-library patches back before every request;
     # here both route by thread (one interpreter, many engines).
-    m.init(DEVICE_FD, stops_json, (dev.write, dev.read), _publisher(d), _install)
+    m.init(DEVICE_FD, stops_json, (dev.write, dev.read), _publisher(d), _install, VALUE_FD)
     m._fresh_host()
     _install()
     # The runtime's names as they are now are what every entry puts back (_restore).

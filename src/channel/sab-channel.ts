@@ -30,8 +30,12 @@ export interface ChannelLayout {
   slotBytes: number;
 }
 
-/** Creates the shared memory for one channel. */
-export function createChannelLayout(slotBytes = 128 * 1024): ChannelLayout {
+/**
+ * Creates the shared memory for one channel. A slot holds a 1 MiB value and its message in
+ * one piece: every further piece costs each side a wake-up. Pages a channel never touched
+ * take no memory.
+ */
+export function createChannelLayout(slotBytes = 2 * 1024 * 1024): ChannelLayout {
   const sab = new SharedArrayBuffer(HEADER_INTS * 4 + 2 * slotBytes);
   return { sab, slotBytes };
 }

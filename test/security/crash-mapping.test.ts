@@ -47,6 +47,11 @@ describe.each(['worker', 'process'] as const)('a Python core that dies (%s place
       `b'["sleep"]'`,
       `b'{"t": "done"}'`,
       `b'["astart", "log", "not a list"]'`,
+      // Well-formed marshal (the device's own format) that is no request, or holds a forged handle.
+      `__import__('marshal').dumps(['call', 5, 7], 2)`,
+      `__import__('marshal').dumps(['sleep'], 2)`,
+      `__import__('marshal').dumps(['call', 'log', [('h', 1, 'Obj')]], 2)`,
+      `__import__('marshal').dumps(['call', 'log', [()]], 2)`,
     ];
     for (const bytes of junk) {
       const r = await answers(

@@ -13,7 +13,7 @@ import type { CoreInit } from '../../src/core.js';
 import { STOPS_JSON } from '../../src/lang/python/failures.js';
 import { RUNTIME_PY } from '../../src/lang/python/runtime.py.generated.js';
 import { BOOTSTRAP_PY } from './bootstrap.py.generated.js';
-import { DEVICE_PATH } from './device.js';
+import { DEVICE_PATH, VALUE_PATH } from './device.js';
 
 export type PyFn<R = string> = ((...args: unknown[]) => R) & { destroy(): void };
 
@@ -45,7 +45,8 @@ export const PYODIDE_ENV = { HOME: '/home/pyodide' } as const;
  * arguments for Pyodide (the device's path, the error table's stop names). Baked into a
  * snapshot, so part of its key.
  */
-export const RUNTIME_BOOT = JSON.stringify([RUNTIME_PY, [DEVICE_PATH, STOPS_JSON]]);
+// init(device, stops_json, io, publish_host, install_globals, values): the others are native CPython's.
+export const RUNTIME_BOOT = JSON.stringify([RUNTIME_PY, [DEVICE_PATH, STOPS_JSON, null, null, null, VALUE_PATH]]);
 
 /** Python that runs the runtime into the module `_scriptbox` and calls its init() (bootstrap.py). */
 export const BOOTSTRAP = BOOTSTRAP_PY;

@@ -14,7 +14,7 @@ import { bookkeeping, type BookkeepingRequest } from '../../src/lang/python/book
 import { entryCall, type EntryCall, type RequestEntry } from '../../src/lang/python/entries.js';
 import { interpreterFailure, replyOutcome, stopFailure, stopOf, type Stop } from '../../src/lang/python/failures.js';
 import { serveRequest, type RequestContext } from '../../src/lang/python/requests.js';
-import { installDevice } from './device.js';
+import { installDevice, type ValueChannel } from './device.js';
 import { BOOTSTRAP, RUNTIME_BOOT, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
 
 /** How a runtime entry's reply starts when the request waits for the host (runtime.py `_drive`). */
@@ -107,6 +107,8 @@ export class PythonCore implements EngineCore {
     return info;
   }
   private booted!: Loaded;
+  /** The value channel: an entry's arguments staged, its result taken. */
+  private values!: ValueChannel;
   private snapshot: Uint8Array | undefined;
 
   /** The `_scriptbox` module, looked up without leaving names in `__main__`. */
@@ -118,7 +120,7 @@ export class PythonCore implements EngineCore {
     const py = this.py;
     this.booted = loaded;
     // File system devices live on the JavaScript side: a snapshot never holds them.
-    installDevice(py.FS, (req) => serveRequest(req, this.requests));
+    this.values = installDevice(py.FS, (req) => serveRequest(req, this.requests));
     let m: Record<string, PyFn>;
     if (loaded.restored) {
       m = this.runtimeModule();
@@ -290,7 +292,8 @@ export class PythonCore implements EngineCore {
     if (stop) return this.discard({ ok: false, failure: stop, out });
     // Only a broken interpreter throws out of a runtime entry (a wasm abort, a fatal error).
     if (text === undefined && thrown !== undefined) return this.discard({ ok: false, failure: interpreterFailure(thrown), out });
-    const o = replyOutcome(text, this.init.engineId, out);
+    const written = { bytes: this.values.take(), engineId: this.init.engineId, maxDepth: this.init.limits.maxValueDepth };
+    const o = replyOutcome(text, written, out);
     return !o.ok && o.failure.kind === 'crashed' ? this.discard(o) : o;
   }
 
@@ -319,7 +322,8 @@ export class PythonCore implements EngineCore {
   }
 
   /** Runs one request entry. */
-  private request(run: RunContext, [entry, args]: EntryCall): CoreOutcome | Promise<CoreOutcome> {
+  private request(run: RunContext, [entry, args, staged]: EntryCall): CoreOutcome | Promise<CoreOutcome> {
+    this.values.stage(staged);
     this.begin(run);
     return this.finish(() => this.entries()[entry](...args));
   }
@@ -366,6 +370,7 @@ export class PythonCore implements EngineCore {
   install(wheel: Uint8Array, name: string, run: RunContext): CoreOutcome | Promise<CoreOutcome> {
     const path = `/tmp/${name.replace(/[^\w.-]/g, '_')}`;
     this.py.FS.writeFile(path, wheel);
+    this.values.stage(undefined);
     this.begin(run);
     return this.finish(() => this.entries().install_wheel(path));
   }

@@ -1,13 +1,14 @@
 /**
- * `/dev/scriptbox`: the only way Python reaches the host in Pyodide. The runtime writes a
- * JSON request (src/lang/python/requests.ts) and reads a length-prefixed JSON reply;
- * bytes are all that cross, so no JavaScript object ever becomes reachable from Python
- * (DESIGN §5).
+ * The Pyodide backend's two channels to the runtime, file-system devices (the only way
+ * Python reaches the host in Pyodide): `/dev/scriptbox` carries the runtime's requests (it
+ * writes one, in marshal's format, and reads the reply: src/lang/python/requests.ts), and
+ * `/dev/scriptbox-value` carries values (an entry reads its arguments from it and writes
+ * its result to it). Bytes are all that cross, copied straight between the wasm heap and
+ * JavaScript, so no JavaScript object ever becomes reachable from Python (DESIGN §5).
  */
-import { parseRequest, type PythonRequest } from '../../src/lang/python/requests.js';
-import { toWire } from '../../src/lang/python/wire.js';
+import { parseRequest, replyBytes, type PythonRequest } from '../../src/lang/python/requests.js';
 
-/** Answers one request with a value that is sent back as wire text. */
+/** Answers one request with a value that is sent back as a reply. */
 export type DeviceHandler = (req: PythonRequest) => unknown;
 
 interface FSLike {
@@ -17,16 +18,30 @@ interface FSLike {
   ErrnoError?: new (errno: number) => Error;
 }
 
-/** Where the runtime opens the device (runtime.py init's `device`). */
+/** Where the runtime opens the devices (runtime.py init's `device` and `values`). */
 export const DEVICE_PATH = '/dev/scriptbox';
+export const VALUE_PATH = '/dev/scriptbox-value';
 /** Emscripten's EINVAL: the script's write gets `OSError: [Errno 28] Invalid argument`. */
 const EINVAL = 28;
 /** The longest request the device takes (a host call's arguments are bounded by the host's checks too). */
 const MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 
-/** Registers the device; `handle` answers each request the runtime writes (junk fails the script's write). */
-export function installDevice(FS: FSLike, handle: DeviceHandler): void {
-  let reply = new Uint8Array(0);
+/** A copy of what the runtime wrote, as bytes (Emscripten hands a device its heap as an Int8Array). */
+function bytesOf(buffer: Uint8Array, offset: number, length: number): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length).slice();
+}
+
+/** The value channel as the core uses it: what the next entry reads, and what the last one wrote. */
+export interface ValueChannel {
+  /** Puts an entry's arguments where it reads them. */
+  stage(bytes: Uint8Array | undefined): void;
+  /** What was written since the last stage(), taken (undefined if nothing). */
+  take(): Uint8Array | undefined;
+}
+
+/** Registers the devices; `handle` answers each request the runtime writes (junk fails the script's write). */
+export function installDevice(FS: FSLike, handle: DeviceHandler): ValueChannel {
+  let reply: Uint8Array = new Uint8Array(0);
   let pos = 0;
   const dev = FS.makedev(64, 0);
   FS.registerDevice(dev, {
@@ -39,8 +54,8 @@ export function installDevice(FS: FSLike, handle: DeviceHandler): void {
       return n;
     },
     write(_s: unknown, buffer: Uint8Array, offset: number, length: number): number {
-      const req =
-        length <= MAX_REQUEST_BYTES ? parseRequest(new TextDecoder().decode(buffer.subarray(offset, offset + length))) : undefined;
+      // A copy: the heap may grow (and move) while the request is served.
+      const req = length <= MAX_REQUEST_BYTES ? parseRequest(bytesOf(buffer, offset, length)) : undefined;
       if (!req) {
         reply = new Uint8Array(0);
         pos = 0;
@@ -52,13 +67,43 @@ export function installDevice(FS: FSLike, handle: DeviceHandler): void {
         handle(req);
         return length;
       }
-      const answer = new TextEncoder().encode(toWire(handle(req) as never));
-      reply = new Uint8Array(4 + answer.length);
-      new DataView(reply.buffer).setUint32(0, answer.length, true);
-      reply.set(answer, 4);
+      reply = replyBytes(handle(req));
       pos = 0;
       return length;
     },
   });
   FS.mkdev(DEVICE_PATH, dev);
+
+  let staged: Uint8Array = new Uint8Array(0);
+  let at = 0;
+  let written: Uint8Array | undefined;
+  const valueDev = FS.makedev(64, 1);
+  FS.registerDevice(valueDev, {
+    open() {},
+    close() {},
+    read(_s: unknown, buffer: Uint8Array, offset: number, length: number): number {
+      const n = Math.min(length, staged.length - at);
+      buffer.set(staged.subarray(at, at + n), offset);
+      at += n;
+      return n;
+    },
+    write(_s: unknown, buffer: Uint8Array, offset: number, length: number): number {
+      // The last write wins: the runtime writes an entry's result once, at its end.
+      written = bytesOf(buffer, offset, length);
+      return length;
+    },
+  });
+  FS.mkdev(VALUE_PATH, valueDev);
+  return {
+    stage(bytes) {
+      staged = bytes ?? new Uint8Array(0);
+      at = 0;
+      written = undefined;
+    },
+    take() {
+      const w = written;
+      written = undefined;
+      return w;
+    },
+  };
 }

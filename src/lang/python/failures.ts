@@ -8,7 +8,7 @@ import { stopNames } from '../../errors.js';
 import type { CapturedOutput, CoreFailure } from '../../channel/protocol.js';
 import type { CoreOutcome } from '../../core.js';
 import type { ScriptValue } from '../../values.js';
-import { fromWire } from './wire.js';
+import { fromMarshal } from './marshal.js';
 
 /** Why the host stopped a running request in place. */
 export type Stop = 'interrupted' | 'timeout' | 'aborted' | 'memory';
@@ -41,28 +41,40 @@ export function interpreterFailure(thrown: unknown): CoreFailure {
   return { kind: 'crashed', type: 'EngineCrashedError', message: `the Python interpreter failed: ${why.slice(0, 2000)}` };
 }
 
-/** What a runtime entry answers (runtime.py `_fail`, `_result`...). */
-export type Reply = { ok: true; value: ScriptValue; defined?: boolean } | { ok: false; failure: CoreFailure };
+/** What a runtime entry answers (runtime.py `_fail`, `_answer`...): JSON text, the value itself on the value channel. */
+export type Reply = { ok: true; value?: ScriptValue; bin?: true; defined?: boolean } | { ok: false; failure: CoreFailure };
+
+/** The result an entry wrote to the value channel, and how to read it. */
+export interface WrittenValue {
+  /** What the runtime wrote to the value channel during the entry (undefined: nothing). */
+  bytes: Uint8Array | undefined;
+  engineId: string;
+  maxDepth: number;
+}
 
 /**
  * The runtime's reply, or undefined when it is not one (the runtime lives in the same
  * interpreter as the script, so its answer is checked like input; the host checks the fields).
  */
-export function parseReply(text: unknown, engineId: string): Reply | undefined {
+export function parseReply(text: unknown, written: WrittenValue): Reply | undefined {
   if (typeof text !== 'string') return undefined;
   try {
-    const r = fromWire(text, engineId) as { ok?: unknown } | null;
+    const r = JSON.parse(text) as { ok?: unknown; bin?: unknown } | null;
     if (typeof r !== 'object' || r === null || typeof r.ok !== 'boolean') return undefined;
+    if (r.ok && r.bin === true) {
+      if (!written.bytes) return undefined;
+      return { ok: true, value: fromMarshal(written.bytes, written.engineId, written.maxDepth) as ScriptValue };
+    }
     return r as Reply;
   } catch {
-    // Not JSON, or a malformed tag: the caller reports a broken runtime.
+    // Not JSON, or a value that is not marshal's format: the caller reports a broken runtime.
     return undefined;
   }
 }
 
 /** A runtime's reply as the outcome of its request; an answer that is no reply means the engine restarts. */
-export function replyOutcome(text: unknown, engineId: string, out: CapturedOutput): CoreOutcome {
-  const r = parseReply(text, engineId);
+export function replyOutcome(text: unknown, written: WrittenValue, out: CapturedOutput): CoreOutcome {
+  const r = parseReply(text, written);
   if (!r) {
     const what = typeof text === 'string' ? 'text that is not a reply' : `a ${typeof text}`;
     return {
@@ -72,5 +84,5 @@ export function replyOutcome(text: unknown, engineId: string, out: CapturedOutpu
     };
   }
   if (!r.ok) return { ok: false, failure: r.failure, out };
-  return { ok: true, value: r.value, defined: r.defined ?? true, out };
+  return { ok: true, value: r.value ?? null, defined: r.defined ?? true, out };
 }

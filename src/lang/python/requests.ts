@@ -1,30 +1,40 @@
 /**
  * What the Python runtime (runtime.py `_request`) asks the host for, and how a core answers
- * it. Both backends carry the same requests, as JSON wire text: Pyodide through its
- * `/dev/scriptbox` device (wasm/python/device.ts), native CPython through a ctypes callback
- * (native-bridge/cpython/transport.ts). Only the channel differs; the answers are these.
+ * it. Both backends carry the same requests, in marshal's format (./marshal.ts): Pyodide
+ * through its `/dev/scriptbox` device (wasm/python/device.ts), native CPython through a
+ * ctypes callback (native-bridge/cpython/transport.ts). Only the channel differs; the
+ * requests, the answers and their framing are these.
  */
 import { HostCallError, type CoreEnv } from '../../core.js';
 import type { AsyncHostResult } from '../../channel/protocol.js';
 import type { ScriptValue } from '../../values.js';
 import type { OutputCapture } from '../output.js';
-import { fromWire } from './wire.js';
+import { fromMarshal, toMarshal } from './marshal.js';
 
 /** A request from the runtime, after the wire is decoded. */
 export type PythonRequest = ['call', string, unknown[]] | ['sleep', number] | ['astart', string, unknown[]] | ['await', number] | ['taint'];
 
+/** How deep a request's values may nest before the host's own checks (limits.maxValueDepth) see them. */
+const MAX_REQUEST_DEPTH = 1000;
+
 /**
  * The request the runtime wrote, checked: the script can write anything to the channel,
  * and junk must fail the script's own write (an OSError it can catch), never the core.
+ * Bytes in the request are views of `bytes`.
  */
-export function parseRequest(text: string): PythonRequest | undefined {
+export function parseRequest(bytes: Uint8Array): PythonRequest | undefined {
   let req: unknown;
   try {
-    req = fromWire(text);
+    req = fromMarshal(bytes, undefined, MAX_REQUEST_DEPTH);
   } catch {
-    // Not JSON, or a tag the wire refuses (a forged handle): junk, answered as such.
+    // Not marshal, a tag requests may not hold (a forged handle), too deep: junk, answered as such.
     return undefined;
   }
+  return requestOf(req);
+}
+
+/** A decoded value as a request, if it is one. */
+export function requestOf(req: unknown): PythonRequest | undefined {
   if (!Array.isArray(req) || typeof req[0] !== 'string') return undefined;
   const [op, a, b] = req as [string, unknown, unknown];
   switch (op) {
@@ -61,7 +71,18 @@ export interface RequestContext {
   taint?(): void;
 }
 
-/** Answers one request from the runtime; the value goes back as wire text. */
+/**
+ * A reply as the runtime reads it (runtime.py `_request`): its length (4 bytes, little
+ * endian), a byte that is 1 when its values hold handles, then the value.
+ */
+export function replyBytes(value: unknown): Uint8Array {
+  const { bytes, handles } = toMarshal(value, 5);
+  new DataView(bytes.buffer, bytes.byteOffset).setUint32(0, bytes.length - 4, true);
+  bytes[4] = handles ? 1 : 0;
+  return bytes;
+}
+
+/** Answers one request from the runtime; the value goes back as a reply (replyBytes). */
 export function serveRequest(req: PythonRequest, c: RequestContext): unknown {
   switch (req[0]) {
     case 'sleep':

@@ -1,10 +1,12 @@
 """
 The Python half of every ScriptBox Python backend, run once per engine as the module
 `_scriptbox`: by Pyodide (wasm/python) and by real CPython (native-bridge/cpython) alike.
-It holds no JavaScript object: it talks to the host through one device with bytes only
-(a JSON request written, a length-prefixed JSON reply read), and the host calls its entry
-points with strings. Values cross as JSON with tagged forms for what JSON lacks
-(src/lang/python/wire.ts is the JavaScript half).
+It holds no JavaScript object: it talks to the host through two channels with bytes only.
+On the device it writes a request and reads a length-prefixed reply; on the value channel
+an entry reads its arguments and writes its result. Values cross in marshal's format
+(version 2), which the interpreter reads and writes in C; tuples are the tags for what is
+not plain data (handles, dicts with other keys). src/lang/python/marshal.ts is the
+JavaScript half. The host calls the entry points with strings, numbers and booleans.
 
 What differs between the backends is given to init() right after this module runs; the
 lockdown entries at the end (lockdown_*, before_snapshot, after_snapshot, after_restore)
@@ -14,14 +16,15 @@ Sections: values, errors, blocking helpers, the host module, user code, the even
 and host.aio, the handle table, the lockdown. A request body awaits at its top level
 through _then.
 """
-import ast, binascii, builtins, functools, _json, linecache, math, os, reprlib, sys, time, traceback, types
+import ast, builtins, functools, _json, linecache, marshal, os, reprlib, sys, time, traceback, types
 import asyncio, asyncio.events
 
-# The host channel, set by init(): a file descriptor _os_write / _os_read reach.
+# The host channel, set by init(): a file descriptor _os_write / _os_read reach. _VAL is
+# the value channel: an entry's arguments are read from it, its result written to it.
 _DEV = None
 _DEVICE = None
-_TAG = '\x00'
-_MAX_SAFE = 2 ** 53 - 1
+_VAL = None
+_VALUES = None
 _USER_FILES = {'<input>'}
 _MAX_DEPTH = 64
 # limits.maxValueBytes (set_value_bytes): what one result, error text or host-call
@@ -33,7 +36,9 @@ _ERROR_TEXT_MAX = 64 * 1024
 # What the request path calls, taken at boot: C functions and the interpreter's own module
 # table. A script can rebind os.write or json.dumps (module attributes); these objects stay.
 _os_write, _os_read = os.write, os.read
-_b64encode, _b64decode = binascii.b2a_base64, binascii.a2b_base64
+# Values cross in marshal's version 2 (no back-references): src/lang/python/marshal.ts.
+_mdumps, _mloads = marshal.dumps, marshal.loads
+_MARSHAL = 2
 _modules = sys.modules
 _join = ''.join
 _msetattr = types.ModuleType.__setattr__
@@ -123,7 +128,7 @@ def _seal(with_builtins):
         restore.__defaults__ = (d.update, pristine, d.update, (), None, ())
 
 
-def init(device, stops_json, io=None, publish_host=None, install_globals=None):
+def init(device, stops_json, io=None, publish_host=None, install_globals=None, values=None):
     """
     What differs between the backends, given once right after this module runs (before a
     memory snapshot and before _seal, so the values below are the ones _restore puts back):
@@ -132,14 +137,18 @@ def init(device, stops_json, io=None, publish_host=None, install_globals=None):
     stopNames()): a host call stopped that way raises what the script expects; io, the
     (write, read) pair of the device when the os module cannot reach it; publish_host and
     install_globals, how the host module and the runtime's standard-library patches reach
-    a script when one interpreter serves many engines (native CPython routes them by thread).
+    a script when one interpreter serves many engines (native CPython routes them by thread);
+    values, the value channel (a path, or a descriptor io serves): entries read their
+    arguments from it and write their results to it, in marshal's format.
     """
-    global _DEV, _DEVICE, _os_write, _os_read, _BUILTIN_ERRORS, _INTERRUPTED, _publish_host, _install_globals
+    global _DEV, _DEVICE, _VAL, _VALUES, _os_write, _os_read, _BUILTIN_ERRORS, _INTERRUPTED, _publish_host, _install_globals
     stops = _loads(stops_json, _scan_plain)
     _BUILTIN_ERRORS = {'PermissionError': PermissionError, stops['timeout']['type']: TimeoutError}
     _INTERRUPTED = stops['interrupted']['type']
     _DEVICE = device
     _DEV = os.open(device, os.O_RDWR) if type(device) is str else device
+    _VALUES = values
+    _VAL = os.open(values, os.O_RDWR) if type(values) is str else values
     if io is not None:
         _os_write, _os_read = io
     if publish_host is not None:
@@ -186,52 +195,41 @@ def _loads(text, scan):
     return v
 
 
-def _request(msg):
-    _os_write(_DEV, _dumps(msg).encode())
-    head = _os_read(_DEV, 4)
-    n = int.from_bytes(head, 'little')
+_scan_plain = _scanner(None)
+
+
+def _read(fd, n):
     parts = []
     while n > 0:
-        chunk = _os_read(_DEV, n)
+        chunk = _os_read(fd, n)
         if not chunk:
             raise RuntimeError('scriptbox: the host channel closed')
         parts.append(chunk)
         n -= len(chunk)
-    raw = b''.join(parts)
-    del _dead[:]
-    reply = _loads(raw, _scan_untag)
-    if _dead:
-        # A host result held a handle this engine no longer has: that call fails.
-        reply = _host_dead(msg, raw, reply)
-    return reply
+    return parts[0] if len(parts) == 1 else b''.join(parts)
+
+
+def _request(msg):
+    """
+    One request to the host: msg in marshal's format, the reply read back (a length, a flag
+    byte saying whether its values hold handles, the value). Handles are resolved by the
+    caller, which knows where values sit in the reply.
+    """
+    _os_write(_DEV, _mdumps(msg, _MARSHAL))
+    n = int.from_bytes(_read(_DEV, 4), 'little')
+    raw = memoryview(_read(_DEV, n))
+    return raw[0] == 1, _mloads(raw[1:])
+
+
+def _host_value(value, handles, path):
+    # A value from the host, with its handle tags resolved when it has any.
+    return _resolve_tree(value, path) if handles else value
 
 
 # ---- values -------------------------------------------------------------------------
 
 # Objects the host holds handles to (WireHandle), by id; the handle table section has the rest.
 _handles = {}
-# Handle tags met by the current json.loads whose object is gone (see _resolve).
-_dead = []
-
-
-def _untag(d):
-    if len(d) == 1 and _TAG in d:
-        kind, data = d[_TAG]
-        if kind == 'h':
-            return _resolve(data)
-        if kind == 'b':
-            return _b64decode(data)
-        if kind == 'i':
-            return int(data)
-        if kind == 'f':
-            return float(data)
-        if kind == 'm':
-            return {(tuple(k) if type(k) is list else k): v for k, v in data}
-    return d
-
-
-_scan_untag = _scanner(_untag)
-_scan_plain = _scanner(None)
 
 
 class NoValueForm(Exception):
@@ -247,8 +245,9 @@ class BadValue(ValueError):
         self.path = path
 
 
-def _tag(kind, data):
-    return {_TAG: [kind, data]}
+def _tag(kind, *data):
+    # Tuples carry no value (a script's tuples become lists), so they are the tags.
+    return (kind, *data)
 
 
 def _over(path, budget):
@@ -288,17 +287,19 @@ def _enc(v, path, depth, seen, handles=False, budget=None):
     if v is None or t is bool:
         return v
     if t is int:
-        return v if -_MAX_SAFE <= v <= _MAX_SAFE else _tag('i', _big(v, path, budget))
+        if not -0x7fffffff <= v <= 0x7fffffff:
+            _big(v, path, budget)
+        return v
     if t is float:
-        return v if math.isfinite(v) else _tag('f', repr(v))
+        return v
     if depth >= _MAX_DEPTH:
         raise BadValue(path, f'{path} is nested deeper than limits.maxValueDepth ({_MAX_DEPTH})')
     if t is bytes or t is bytearray or t is memoryview:
         n = len(v) if t is not memoryview else v.nbytes
-        budget[0] -= (n + 2) // 3 * 4
+        budget[0] -= n
         if budget[0] < 0:
             raise _over(path, budget)
-        return _tag('b', _b64encode(bytes(v), newline=False).decode('ascii'))
+        return v if t is bytes else bytes(v)
     i = id(v)
     if t is list or t is tuple or t is dict:
         if i in seen:
@@ -306,7 +307,7 @@ def _enc(v, path, depth, seen, handles=False, budget=None):
         seen.add(i)
         try:
             if t is dict:
-                if all(type(k) is str for k in v) and _TAG not in v:
+                if all(type(k) is str for k in v):
                     return {k: _enc(x, f'{path}.{k}', depth + 1, seen, handles, _key(k, path, budget)) for k, x in v.items()}
                 return _tag('m', [[_enc(k, f'{path} key', depth + 1, seen, handles, budget), _enc(x, f'{path}[{k!r}]', depth + 1, seen, handles, budget)] for k, x in v.items()])
             return [_enc(x, f'{path}[{j}]', depth + 1, seen, handles, budget) for j, x in enumerate(v)]
@@ -325,16 +326,24 @@ def _key(k, path, budget):
 
 
 def _big(v, path, budget):
-    # int -> str is quadratic in the digits; Python refuses more than 4300 unless told.
-    text = str(v)
-    budget[0] -= len(text)
+    # Marshal writes a big int as base-2**15 digits, two bytes each.
+    budget[0] -= (v.bit_length() + 14) // 15 * 2
     if budget[0] < 0:
         raise _over(path, budget)
-    return text
 
 
 def _dump(v, path):
-    return _dumps(_enc(v, path, 0, set()))
+    return _mdumps(_enc(v, path, 0, set()), _MARSHAL)
+
+
+# An entry's answer when its value went to the value channel (see _answer).
+_VALUE_REPLY = '{"ok":true,"bin":true}'
+
+
+def _answer(data):
+    """The value an entry answers with, already in marshal's format: written to the value channel."""
+    _os_write(_VAL, data)
+    return _VALUE_REPLY
 
 
 # ---- errors -------------------------------------------------------------------------
@@ -404,7 +413,7 @@ def sleep(seconds):
         left = end - time.monotonic()
         if left <= 0:
             return
-        if _request(['sleep', min(left, 1.0)]) == 'interrupted':
+        if _request(['sleep', min(left, 1.0)])[1] == 'interrupted':
             raise KeyboardInterrupt
 
 
@@ -432,10 +441,14 @@ _INTERRUPTED = None
 
 def _host_call(name, args):
     wire = _wire_args(name, args)
-    reply = _request(['call', name, wire])
-    if reply[0]:
-        return reply[1]
-    raise _host_exception(reply[1])
+    handles, reply = _request(['call', name, wire])
+    if not reply[0]:
+        raise _host_exception(reply[1])
+    try:
+        return _host_value(reply[1], handles, f'host.{name} result')
+    except BadHandle as e:
+        # A host result held a handle this engine no longer has: that call fails.
+        raise _host_exception(e.info) from None
 
 
 def _host_exception(err):
@@ -732,10 +745,10 @@ def _no_value(_):
 
 def _exec_reply(value):
     try:
-        wire = _dump(value, 'result')
+        data = _dump(value, 'result')
     except NoValueForm:
-        wire = _dumps(_short_repr(value))
-    return '{"ok":true,"value":' + wire + '}'
+        data = _mdumps(_short_repr(value), _MARSHAL)
+    return _answer(data)
 
 
 def _short_repr(value):
@@ -770,7 +783,7 @@ def _lookup(fn):
     return obj
 
 
-def call(fn, args_json, optional, depth, _b=_begin):
+def call(fn, nargs, handles, optional, depth, _b=_begin):
     _b(depth)
 
     def go():
@@ -781,7 +794,7 @@ def call(fn, args_json, optional, depth, _b=_begin):
             what = 'is not defined' if f is _MISSING else f'has type {type(f).__name__}, not a function'
             return _fail({'kind': 'invalid', 'type': 'NameError',
                           'message': f"Python function '{fn}' {what}; define it with load() first (dotted names look up attributes)"})
-        return _then(f(*_args(args_json)), _result)
+        return _then(f(*_args(nargs, handles)), _result)
     return _guard(go)
 
 
@@ -862,13 +875,19 @@ def set_trampoline():
     _trampoline = True
 
 
-def _settle(results):
+def _settle(reply):
+    handles, results = reply
     for r in results:
         fut = _aio_pending.pop(r['id'], None)
         if fut is None or fut.done():
             continue
         if r['ok']:
-            fut.set_result(r['value'])
+            try:
+                value = _host_value(r['value'], handles, 'the host.aio result')
+            except BadHandle as e:
+                fut.set_exception(_host_exception(e.info))
+                continue
+            fut.set_result(value)
         else:
             fut.set_exception(_host_exception(r['error']))
 
@@ -1055,7 +1074,7 @@ def abandon(_r=_restore):
 
 async def _host_acall(name, args):
     wire = _wire_args(name, args)
-    reply = _request(['astart', name, wire])
+    _, reply = _request(['astart', name, wire])
     if not reply[0]:
         raise _host_exception(reply[1])
     fut = asyncio.get_running_loop().create_future()
@@ -1090,7 +1109,7 @@ def _new_handle(v):
     _next_handle += 1
     _handles[hid] = v
     _made.append(hid)
-    return _tag('h', [hid, type(v).__name__])
+    return _tag('h', hid, type(v).__name__)
 
 
 def _result(v, as_handle=False):
@@ -1098,39 +1117,12 @@ def _result(v, as_handle=False):
     start = len(_made)
     try:
         wire = _new_handle(v) if as_handle else _enc(v, 'result', 0, set(), True)
-        return '{"ok":true,"value":' + _dumps(wire) + '}'
+        return _answer(_mdumps(wire, _MARSHAL))
     except BaseException:
         for hid in _made[start:]:
             _handles.pop(hid, None)
         del _made[start:]
         raise
-
-
-def _resolve(data):
-    # The reply scanner's hook for a handle tag: the live object, or None and a note in _dead.
-    if data[2] == _ENGINE:
-        obj = _handles.get(data[0], _MISSING)
-        if obj is not _MISSING:
-            return obj
-    _dead.append(data)
-    return None
-
-
-class _Ref:
-    """A handle tag left unresolved, to find where a dead one sits."""
-    __slots__ = ('data',)
-
-    def __init__(self, data):
-        self.data = data
-
-
-def _ref_hook(d):
-    if len(d) == 1 and _TAG in d and d[_TAG][0] == 'h':
-        return _Ref(d[_TAG][1])
-    return _untag(d)
-
-
-_scan_ref = _scanner(_ref_hook)
 
 
 def _bad_info(data, path):
@@ -1143,23 +1135,28 @@ def _bad_info(data, path):
             'message': f'{path} is {what}, which is no longer alive in this engine; it was disposed or the engine restarted'}
 
 
-def _find_bad(v, path):
-    # Walks a tree parsed with _ref_hook (plain data only): the first dead handle's failure.
+def _resolve_tree(v, path):
+    """
+    A value from the host with its handle tags ('h', id, kind, engineId) replaced by the
+    objects they name; BadHandle for one this engine no longer holds (or another engine's).
+    The host says when a value holds handles, so plain values are never walked.
+    """
     t = type(v)
-    if t is _Ref:
-        d = v.data
-        return None if d[2] == _ENGINE and d[0] in _handles else _bad_info(d, path)
-    if t is list or t is tuple:
-        for j, x in enumerate(v):
-            f = _find_bad(x, f'{path}[{j}]')
-            if f:
-                return f
-    elif t is dict:
-        for k, x in v.items():
-            f = _find_bad(k, f'{path} key') or _find_bad(x, f'{path}.{k}' if type(k) is str else f'{path}[{k!r}]')
-            if f:
-                return f
-    return None
+    if t is tuple:
+        if len(v) == 4 and v[0] == 'h':
+            hid, kind, engine = v[1], v[2], v[3]
+            if engine == _ENGINE:
+                obj = _handles.get(hid, _MISSING)
+                if obj is not _MISSING:
+                    return obj
+            raise BadHandle(_bad_info([hid, kind, engine], path))
+        return tuple(_resolve_tree(x, f'{path}[{j}]') for j, x in enumerate(v))
+    if t is list:
+        return [_resolve_tree(x, f'{path}[{j}]') for j, x in enumerate(v)]
+    if t is dict:
+        return {_resolve_tree(k, f'{path} key'): _resolve_tree(x, f'{path}.{k}' if type(k) is str else f'{path}[{k!r}]')
+                for k, x in v.items()}
+    return v
 
 
 class BadHandle(Exception):
@@ -1168,27 +1165,12 @@ class BadHandle(Exception):
         self.info = info
 
 
-def _args(args_json):
-    del _dead[:]
-    args = _loads(args_json, _scan_untag)
-    if _dead:
-        del _dead[:]
-        # Rare: parse again without resolving, to name the path of the dead handle.
-        raise BadHandle(_find_bad(_loads(args_json, _scan_ref), 'args'))
-    return args
-
-
-def _host_dead(msg, raw, reply):
-    plain = _loads(raw, _scan_ref)
-    if msg[0] == 'call':
-        f = _find_bad(plain[1], f'host.{msg[1]} result')
-        return [False, f] if f else reply
-    if msg[0] == 'await':
-        for j, r in enumerate(plain):
-            f = r.get('ok') and _find_bad(r.get('value'), 'the host.aio result')
-            if f:
-                reply[j] = {'id': r['id'], 'ok': False, 'error': f}
-    return reply
+def _args(n, handles):
+    """An entry's arguments: n bytes of marshal the host put on the value channel."""
+    if not n:
+        return ()
+    args = _mloads(_read(_VAL, n))
+    return _resolve_tree(args, 'args') if handles else args
 
 
 def _held(hid):
@@ -1198,7 +1180,7 @@ def _held(hid):
     return obj
 
 
-def create(cls, args_json, depth, _b=_begin):
+def create(cls, nargs, handles, depth, _b=_begin):
     _b(depth)
 
     def go():
@@ -1207,7 +1189,7 @@ def create(cls, args_json, depth, _b=_begin):
             what = 'is not defined' if f is _MISSING else f'has type {type(f).__name__}, not a class or factory'
             return _fail({'kind': 'invalid', 'type': 'NameError',
                           'message': f"Python class '{cls}' {what}; define it with load() first (dotted names look up attributes)"})
-        return _then(f(*_args(args_json)), lambda obj: _made_reply(cls, obj))
+        return _then(f(*_args(nargs, handles)), lambda obj: _made_reply(cls, obj))
     return _guard(go)
 
 
@@ -1217,13 +1199,13 @@ def _made_reply(cls, obj):
     return _result(obj, True)
 
 
-def call_method(hid, method, args_json, depth, _b=_begin):
+def call_method(hid, method, nargs, handles, depth, _b=_begin):
     _b(depth)
 
     def go():
         obj = _held(hid)
         # The host checked that method is an identifier; getattr never evaluates it.
-        return _then(getattr(obj, method)(*_args(args_json)), _result)
+        return _then(getattr(obj, method)(*_args(nargs, handles)), _result)
     return _guard(go)
 
 
@@ -1376,7 +1358,7 @@ def _guard_runtime():
     what it does.
     """
     def hook(event, args, _rt=globals(), _attrs=frozenset({'__code__', '__defaults__', '__kwdefaults__'}), _get=getattr,
-             _err=RuntimeError, _taint=_TAINTING, _sent=_taint_sent, _write=_os_write, _dev=_DEV, _msg=b'["taint"]'):
+             _err=RuntimeError, _taint=_TAINTING, _sent=_taint_sent, _write=_os_write, _dev=_DEV, _msg=_mdumps(['taint'], _MARSHAL)):
         if event in _taint:
             if not _sent[0]:
                 _sent[0] = True
@@ -1440,11 +1422,13 @@ def _reset_interpreter(_s=None):
 
 def after_restore():
     """What a memory snapshot cannot carry, redone in a restored heap (lockdown_seal follows)."""
-    global _DEV
+    global _DEV, _VAL
     after_snapshot()
     # The heap was snapshotted from a module still in sys.modules: it leaves again at seal.
     # The device's file descriptor lived in the old JavaScript file system.
     _DEV = os.open(_DEVICE, os.O_RDWR)
+    if type(_VALUES) is str:
+        _VAL = os.open(_VALUES, os.O_RDWR)
     # Every engine restored from one snapshot would draw the same random numbers.
     if 'random' in sys.modules:
         sys.modules['random'].seed()
