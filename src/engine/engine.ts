@@ -30,6 +30,27 @@ const MEMBER_NAME = /^[A-Za-z_]\w*$/;
 
 let nextId = 1;
 
+/** What callSync takes of RunOptions: a signal cannot stop a call that blocks the thread (refused when given). */
+type SyncRunOptions = Pick<RunOptions, 'timeoutMs'> & { signal?: undefined };
+
+/**
+ * A copy of `args` when it is a small flat array of numbers, strings, booleans and nulls
+ * (what checkValue would answer for it, without its walk); undefined for anything else,
+ * which checkValue checks. Each item is read once, so the copy cannot change under a getter.
+ */
+function flatCopy(args: unknown[]): ScriptValue[] | undefined {
+  const n = args.length;
+  if (n > 16) return undefined;
+  const out: ScriptValue[] = new Array<ScriptValue>(n);
+  for (let i = 0; i < n; i++) {
+    const v = args[i];
+    const t = typeof v;
+    if (t !== 'number' && t !== 'string' && t !== 'boolean' && v !== null) return undefined;
+    out[i] = v as ScriptValue;
+  }
+  return out;
+}
+
 /** One engine: what createEngine returns (as a ScriptEngine). */
 export class Engine implements ScriptEngine, HandleOwner {
   readonly id: string;
@@ -256,6 +277,8 @@ export class Engine implements ScriptEngine, HandleOwner {
   /** Checks call arguments; RemoteObjects of this engine cross as handles (and pin the generation). */
   private checkArgs(args: unknown, what: string): { args: ScriptValue[]; generation: number | undefined } {
     if (!Array.isArray(args)) throw new InvalidInputError(`${what}: args must be an array`);
+    const flat = flatCopy(args);
+    if (flat) return { args: flat, generation: undefined };
     let generation: number | undefined;
     const checked = checkValue(args, {
       maxDepth: this.resolved.limits.maxValueDepth + 1,
@@ -326,6 +349,32 @@ export class Engine implements ScriptEngine, HandleOwner {
     }
     const stream = this.stream;
     return this.invoke(`call('${fn}')`, args, opts, (a, timeoutMs) => ({ t: 'call', fn, args: a, timeoutMs, stream, optional: false }));
+  }
+
+  callSync(fn: string, args: ScriptValue[] = [], opts?: SyncRunOptions): ScriptValue {
+    if (this.placement !== 'inline') {
+      throw new UnavailableError(
+        `callSync runs only on placement 'inline' engines (this engine is '${this.placement}'); use await engine.call(...)`,
+      );
+    }
+    if (typeof fn !== 'string' || !FUNCTION_NAME.test(fn)) {
+      throw new InvalidInputError(`callSync: ${describeValue(fn)} is not a function name; use a name like 'area' or 'geom.area'`);
+    }
+    const what = () => `callSync('${fn}')`;
+    if (this.supervisor.disposed) throw new DisposedError(`${what()}: engine ${this.id} was disposed; create a new engine`);
+    if (opts?.signal !== undefined) {
+      throw new InvalidInputError(`${what()} takes no signal: it blocks until the call ends; use await engine.call(fn, args, { signal })`);
+    }
+    const checked = this.checkArgs(args, what());
+    // A RemoteObject argument of an older core: the same refusal as call's (request()).
+    if (checked.generation !== undefined && checked.generation !== this.handles.generation) {
+      throw new DisposedError(`${what()}: its RemoteObjects were lost when the engine restarted; create the objects again`);
+    }
+    const timeoutMs = this.timeoutOf(opts);
+    const msg = { t: 'call', fn, args: checked.args, timeoutMs, stream: this.stream, optional: false } as const;
+    const a = this.supervisor.runSync(msg, what);
+    this.counts.calls++;
+    return this.answerValue(a);
   }
 
   /**

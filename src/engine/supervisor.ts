@@ -7,7 +7,7 @@
  */
 import type { ToEngine } from '../channel/protocol.js';
 import type { CoreInit } from '../core.js';
-import { AbortError, DisposedError, EngineCrashedError, ScriptBoxError } from '../errors.js';
+import { AbortError, DisposedError, EngineCrashedError, ScriptBoxError, UnavailableError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Answer, Connection, ConnectionFactory, RequestHandlers } from '../placement/connection.js';
 import { requestWithin, type Ending } from './escalation.js';
@@ -366,6 +366,16 @@ export class Supervisor {
 
   // ---- the inline fast path -------------------------------------------------------------
 
+  /**
+   * Handlers for requests run on the caller's thread (runNow, runSync): made once, as they
+   * read the host-call settings when called and hold no per-request state (no stop).
+   */
+  private nowHandlers: RequestHandlers | undefined;
+
+  private get handlersNow(): RequestHandlers {
+    return (this.nowHandlers ??= this.parts.hostCalls.handlers());
+  }
+
   /** True when a call may take the inline fast path (runNow): nothing queued or running, a live core on this thread. */
   canRunNow(): boolean {
     return !!this.conn?.requestNow && this.pending === 0 && !this.busy && !this.connecting && !this.disposed;
@@ -386,7 +396,7 @@ export class Supervisor {
         this.busy = true;
         let a: Answer | Promise<Answer>;
         try {
-          a = conn.requestNow(msg, this.parts.hostCalls.handlers());
+          a = conn.requestNow(msg, this.handlersNow);
         } finally {
           this.busy = false;
         }
@@ -398,6 +408,59 @@ export class Supervisor {
     // Calls queued behind this one wait for it; its own promise carries its failure to its caller.
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * The synchronous sibling of runNow (engine.callSync): runs `msg` on the caller's thread
+   * and returns the core's answer before returning, or throws why it cannot run now. It
+   * never waits: another call queued or running, a core being replaced, a placement whose
+   * core is not on this thread, each throws (UnavailableError; DisposedError once disposed).
+   * The core keeps its own deadline, so timeouts still apply.
+   */
+  runSync(msg: Call, what: () => string): Answer {
+    if (this.disposed) throw new DisposedError(`${what()}: engine ${this.id} was disposed; create a new engine`);
+    const conn = this.conn;
+    if (this.pending !== 0 || this.busy) {
+      throw new UnavailableError(
+        `${what()}: another call on engine ${this.id} is queued or running, and callSync never waits; await that call first, or use await engine.call(...)`,
+      );
+    }
+    if (!conn || this.connecting) {
+      if (this.gaveUp) throw this.gaveUp;
+      throw new UnavailableError(
+        `${what()}: engine ${this.id} is restarting (its core is being replaced), and callSync never waits; use await engine.call(...), which waits for the new core`,
+      );
+    }
+    if (!conn.requestNow) {
+      throw new UnavailableError(
+        `${what()}: callSync runs only on placement 'inline' engines (this engine is '${conn.placement}'); use await engine.call(...)`,
+      );
+    }
+    this.busy = true;
+    let a: Answer | Promise<Answer>;
+    try {
+      a = conn.requestNow(msg, this.handlersNow);
+    } finally {
+      this.busy = false;
+    }
+    if (a instanceof Promise) return this.settleLater(a, msg.t, what);
+    this.noteAnswer(a, msg.t);
+    return a;
+  }
+
+  /**
+   * A core answered a synchronous call asynchronously (no inline core does: inline cores
+   * have no non-blocking wait). The request still runs: calls after it wait for it as for
+   * any queued call, and the caller is told to use call().
+   */
+  private settleLater(a: Promise<Answer>, during: string, what: () => string): never {
+    this.pending++;
+    const settled = a.then((x) => this.noteAnswer(x, during)).finally(() => this.pending--);
+    // Its answer has no caller left (it was refused below): the queue only waits for it.
+    this.tail = settled.catch(() => undefined);
+    throw new UnavailableError(
+      `${what()}: the engine's core answered asynchronously, so callSync cannot return its value; use await engine.call(...)`,
+    );
   }
 
   private aborted(rules: RunRules, when: string): AbortError {

@@ -189,6 +189,26 @@ export interface ScriptEngine extends AsyncDisposable {
   loadInit(code: string, name?: string): Promise<void>;
   /** Calls a script function; dotted names (`geom.area`) look into tables / modules. */
   call(fn: string, args?: ScriptValue[], opts?: RunOptions): Promise<ScriptValue>;
+  /**
+   * Calls a script function synchronously and returns its value: for latency-critical paths
+   * on trusted `inline` engines (the core runs on the caller's thread, so no thread hop and
+   * no promise). It blocks the caller's thread (the event loop included) until the function
+   * returns or its time limit (`opts.timeoutMs`, else `limits.timeoutMs`) stops it: the core
+   * checks its own deadline, as for any inline call.
+   *
+   * Inline only. It refuses, without running anything:
+   * - on placement `worker` or `process`: UnavailableError (use `await call(...)`);
+   * - while another call on this engine is queued or running (it never waits; the same
+   *   while a host function of a running call calls it): UnavailableError;
+   * - while the engine replaces a lost core: UnavailableError (`call` waits for the new one);
+   * - after `dispose()`: DisposedError.
+   *
+   * Otherwise it throws what `call` rejects with, with the same message: ScriptError,
+   * TimeoutError (the engine stays usable), InvalidInputError, MemoryLimitError...
+   * Host functions the script calls meanwhile must be synchronous (as inline requires).
+   * It takes no AbortSignal: nothing else runs on the thread to abort it.
+   */
+  callSync(fn: string, args?: ScriptValue[], opts?: Pick<RunOptions, 'timeoutMs'>): ScriptValue;
   /** Makes an object in the engine (Python `geom.Rect(2, 3)`, Lua `Rect.new(2, 3)`) and returns a handle. */
   create(cls: string, args?: ScriptValue[], opts?: RunOptions): Promise<RemoteObject>;
   registerHostFunction(name: string, fn: HostFunction, opts?: { capability?: string }): void;

@@ -30,6 +30,8 @@ import { PRELUDE_LUA } from './prelude.lua.generated.js';
 import { LUA_ERRMEM, LUA_MULTRET, LUA_OK, T, luaTypeName, type LuaStack } from './stack.js';
 
 const NO_OUTPUT = { stdout: '', stderr: '', truncated: false };
+/** The paths of the first call arguments, for messages (made once, not per call). */
+const ARG_PATHS = Array.from({ length: 16 }, (_, i) => `args[${i}]`);
 
 export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineCore {
   readonly language = 'lua' as const;
@@ -41,6 +43,8 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
   private hostNames: string[];
   /** Registry refs into the current state: the host table, the prelude's builder, message handler and tostring. */
   private hostRef = 0;
+  /** The string 'host', kept in the registry: pushing a ref is cheaper than pushing text (every request does). */
+  private hostKeyRef = 0;
   private buildHostRef = 0;
   private msghRef = 0;
   private tostringRef = 0;
@@ -97,6 +101,8 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
     s.pushvalue(L, 1);
     if (s.pcall(L, 4, 4, 0) !== LUA_OK) throw new Error(`prelude failed: ${luaText(s, L, -1)}`);
     const indexRef = s.ref(L);
+    s.pushString(L, 'host');
+    this.hostKeyRef = s.ref(L);
     this.tostringRef = s.ref(L);
     this.msghRef = s.ref(L);
     this.buildHostRef = s.ref(L);
@@ -220,17 +226,24 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
 
   /** Readies the stack for a request: limits armed, `host` in place, the message handler at 1. */
   private begin(run: RunContext): void {
+    this.prepare(run);
+    this.stack.settop(this.L, 1);
+  }
+
+  /** begin(), leaving the globals at 2 as well (call looks its function up there). */
+  private prepare(run: RunContext): void {
     const s = this.stack;
     const b = this.backend;
     const L = this.L;
     b.begin(L, run.timeoutMs);
     this.out.begin(run.stream);
     s.settop(L, 0);
+    s.pushRef(L, this.msghRef);
     // Put `host` back: a script may have rawset it away. Where a script can change the
     // table itself (Lua 5.4), the prelude answers the same table while nothing was rawset
     // on it, else a new one; a stopped build falls back to the table built last.
     s.pushGlobals(L);
-    s.pushString(L, 'host');
+    s.pushRef(L, this.hostKeyRef);
     if (b.hostCanChange) {
       s.pushRef(L, this.buildHostRef);
       s.pushboolean(L, false);
@@ -240,8 +253,6 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
       }
     } else s.pushRef(L, this.hostRef);
     s.rawset(L, -3);
-    s.settop(L, 0);
-    s.pushRef(L, this.msghRef);
   }
 
   private end(): void {
@@ -294,10 +305,10 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
     return status !== LUA_OK || this.backend.stop ? this.failure(status) : null;
   }
 
-  /** Calls the function just above the message handler with `nargs` and answers its results. */
-  private run(nargs: number, policy: ReadPolicy = PLAIN_ONLY): CoreOutcome {
+  /** Calls the function below `nargs` values (at `base`; the message handler at 1) and answers its results. */
+  private run(nargs: number, policy: ReadPolicy = PLAIN_ONLY, base = 2): CoreOutcome {
     const failure = this.pcall(nargs, LUA_MULTRET);
-    return failure ? this.fail(failure) : this.results(2, policy);
+    return failure ? this.fail(failure) : this.results(base, policy);
   }
 
   /** Answers the values from `base` to the top: none is null, one is itself, more are a list. */
@@ -348,7 +359,8 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
   /** Pushes call arguments; an outcome (already ended) when one cannot cross. */
   private pushArgs(args: ScriptValue[]): CoreOutcome | null {
     try {
-      args.forEach((a, i) => this.conv.push(this.L, a, `args[${i}]`));
+      // A loop, and paths made only past the common ones: this runs on every call.
+      for (let i = 0; i < args.length; i++) this.conv.push(this.L, args[i], ARG_PATHS[i] ?? `args[${i}]`);
       return null;
     } catch (e) {
       if (!(e instanceof InvalidInputError)) throw e;
@@ -385,11 +397,26 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
 
   call(fn: string, args: ScriptValue[], run: RunContext, optional: boolean): CoreOutcome {
     return this.request(() => {
-      this.begin(run);
-      const t = resolve(this.stack, this.L, fn);
+      this.prepare(run);
+      const s = this.stack;
+      const L = this.L;
+      let t: number;
+      // Where the function sits, and so where its results start.
+      let base = 2;
+      if (fn.includes('.')) {
+        s.settop(L, 1);
+        t = resolve(s, L, fn);
+      } else {
+        // A plain global, read from the globals prepare() left at 2 (resolve's lookup with
+        // fewer stack calls: this is every call's path); the globals stay below it.
+        s.pushString(L, fn);
+        s.rawget(L, 2);
+        t = s.type(L, 3);
+        base = 3;
+      }
       if (t !== T.Function) return optional ? { ...this.done(null), defined: false } : this.fail(notFunction(fn, t));
       // Results with no value form (instances, functions) come back as handles.
-      return this.pushArgs(args) ?? this.run(args.length, this.handles.policy);
+      return this.pushArgs(args) ?? this.run(args.length, this.handles.policy, base);
     });
   }
 
