@@ -37,6 +37,8 @@ export class LuaJitLimits {
   private mayRefuse = false;
   /** The count hook points at lua_error: a stop is under way. */
   private hookStopping = false;
+  /** The periodic hook is in place in this state (no script can take it away: the prelude removes `debug`). */
+  private hookSet = false;
   private allocTick = 0;
   private L = 0;
   readonly alloc: Callback;
@@ -87,6 +89,7 @@ export class LuaJitLimits {
     this.L = L;
     this.inScript = false;
     this.mayRefuse = false;
+    this.hookSet = false;
   }
 
   /** Before `lua_newstate`: its memory counts from zero. */
@@ -98,7 +101,8 @@ export class LuaJitLimits {
   begin(timeoutMs: number): void {
     this.stop = null;
     this.deadline = performance.now() + timeoutMs;
-    this.periodicHook();
+    // A lua_sethook per request is a measurable part of a call: the hook stays between requests.
+    if (this.hookStopping || !this.hookSet) this.periodicHook();
   }
 
   /** Ends a request: a stopping hook goes back to the periodic one. */
@@ -152,6 +156,7 @@ export class LuaJitLimits {
   private periodicHook(): void {
     this.lib.lua_sethook(this.L, this.hook.address, LUA_MASKCOUNT, HOOK_EVERY);
     this.hookStopping = false;
+    this.hookSet = true;
   }
 
   dispose(): void {
