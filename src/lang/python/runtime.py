@@ -216,8 +216,10 @@ def _request(msg):
     caller, which knows where values sit in the reply.
     """
     _os_write(_DEV, _mdumps(msg, _MARSHAL))
-    n = int.from_bytes(_read(_DEV, 4), 'little')
-    raw = memoryview(_read(_DEV, n))
+    # One read takes a small reply whole (its length, then the rest); a big one reads on.
+    head = _os_read(_DEV, 4096)
+    n = int.from_bytes(head[:4], 'little')
+    raw = memoryview(head)[4:] if len(head) - 4 >= n else memoryview(head[4:] + _read(_DEV, n - len(head) + 4))
     return raw[0] == 1, _mloads(raw[1:])
 
 
@@ -250,7 +252,28 @@ def _tag(kind, *data):
     return (kind, *data)
 
 
+def _path(p):
+    """
+    A value's path as text. _enc passes a path as (parent, kind, key) and makes the text only
+    for an error: building it for every item of every value cost more than encoding it.
+    """
+    if type(p) is str:
+        return p
+    parent, kind, key = p
+    if kind == 'a':
+        return f'host.{parent} argument {key}'
+    base = _path(parent)
+    if kind == '[':
+        return f'{base}[{key}]'
+    if kind == '.':
+        return f'{base}.{key}'
+    if kind == 'r':
+        return f'{base}[{key!r}]'
+    return f'{base} key'
+
+
 def _over(path, budget):
+    path = _path(path)
     return BadValue(path, f'{path} makes the value larger than limits.maxValueBytes ({budget[1]} bytes; a string counts '
                           'every time it is referenced); send or return less data (or a handle to it), or raise limits.maxValueBytes')
 
@@ -276,7 +299,7 @@ def _enc(v, path, depth, seen, handles=False, budget=None):
             except UnicodeEncodeError:
                 # A lone surrogate has no UTF-8 form: the channel (MessagePack) would deliver
                 # it as U+FFFD, so two kv keys would become one. Refused, as the host does.
-                raise BadValue(path, 'contains a lone surrogate (half of a UTF-16 pair), which cannot cross to the host; use well-formed text') from None
+                raise BadValue(_path(path), 'contains a lone surrogate (half of a UTF-16 pair), which cannot cross to the host; use well-formed text') from None
         budget[0] -= n + 2
         if budget[0] < 0:
             raise _over(path, budget)
@@ -293,6 +316,7 @@ def _enc(v, path, depth, seen, handles=False, budget=None):
     if t is float:
         return v
     if depth >= _MAX_DEPTH:
+        path = _path(path)
         raise BadValue(path, f'{path} is nested deeper than limits.maxValueDepth ({_MAX_DEPTH})')
     if t is bytes or t is bytearray or t is memoryview:
         n = len(v) if t is not memoryview else v.nbytes
@@ -303,25 +327,26 @@ def _enc(v, path, depth, seen, handles=False, budget=None):
     i = id(v)
     if t is list or t is tuple or t is dict:
         if i in seen:
+            path = _path(path)
             raise BadValue(path, f'{path} refers to itself (a cycle); values must be trees')
         seen.add(i)
         try:
             if t is dict:
                 if all(type(k) is str for k in v):
-                    return {k: _enc(x, f'{path}.{k}', depth + 1, seen, handles, _key(k, path, budget)) for k, x in v.items()}
-                return _tag('m', [[_enc(k, f'{path} key', depth + 1, seen, handles, budget), _enc(x, f'{path}[{k!r}]', depth + 1, seen, handles, budget)] for k, x in v.items()])
-            return [_enc(x, f'{path}[{j}]', depth + 1, seen, handles, budget) for j, x in enumerate(v)]
+                    return {k: _enc(x, (path, '.', k), depth + 1, seen, handles, _key(k, path, budget)) for k, x in v.items()}
+                return _tag('m', [[_enc(k, (path, 'k', None), depth + 1, seen, handles, budget), _enc(x, (path, 'r', k), depth + 1, seen, handles, budget)] for k, x in v.items()])
+            return [_enc(x, (path, '[', j), depth + 1, seen, handles, budget) for j, x in enumerate(v)]
         finally:
             seen.discard(i)
     if handles:
         return _new_handle(v)
-    raise NoValueForm(path, v)
+    raise NoValueForm(_path(path), v)
 
 
 def _key(k, path, budget):
     budget[0] -= len(k) + 3
     if budget[0] < 0:
-        raise _over(f'{path}.{k[:40]}', budget)
+        raise _over((path, '.', k[:40]), budget)
     return budget
 
 
@@ -465,7 +490,7 @@ def _host_exception(err):
 def _wire_args(name, args):
     budget = _budget()
     try:
-        return [_enc(a, f'host.{name} argument {i + 1}', 0, set(), False, budget) for i, a in enumerate(args)]
+        return [_enc(a, (name, 'a', i + 1), 0, set(), False, budget) for i, a in enumerate(args)]
     except NoValueForm as e:
         raise TypeError(f'{e.path} is a {type(e.value).__name__}, which cannot be sent to the host; send plain data') from None
     except BadValue as e:
