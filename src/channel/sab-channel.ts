@@ -9,6 +9,7 @@
  * blocks its thread for longer than the spin.
  */
 
+import type { Ending } from '../ending.js';
 import { concatBytes } from '../values.js';
 
 const HEADER_INTS = 16;
@@ -116,14 +117,18 @@ function driveSync<T>(i32: Int32Array, steps: Steps<T>, spinMs: number, onIdle?:
   }
 }
 
-async function driveAsync<T>(i32: Int32Array, steps: Steps<T>, spinMs: number, dead: Promise<never>): Promise<T> {
+const rethrow = (e: Error): never => {
+  throw e;
+};
+
+async function driveAsync<T>(i32: Int32Array, steps: Steps<T>, spinMs: number, gone: Ending<Error>): Promise<T> {
   for (let r = steps.next(); ; r = steps.next()) {
     if (r.done) return r.value;
     const w = r.value;
     if (spinUntil(i32, w, spinMs)) continue;
     while (Atomics.load(i32, w.index) === w.value) {
       const res = Atomics.waitAsync(i32, w.index, w.value);
-      if (res.async) await Promise.race([res.value, dead]);
+      if (res.async) await gone.race(res.value, rethrow);
     }
   }
 }
@@ -143,18 +148,19 @@ export class HostChannel {
   private readonly i32: Int32Array;
   private readonly toEngine: Mailbox;
   private readonly toHost: Mailbox;
+  /** `gone` ends with the error a wait fails with once the engine's side is gone. */
   constructor(
     layout: ChannelLayout,
-    private readonly dead: Promise<never>,
+    private readonly gone: Ending<Error>,
     private readonly spinMs = 0.05,
   ) {
     ({ i32: this.i32, toEngine: this.toEngine, toHost: this.toHost } = mailboxes(layout));
   }
   send(bytes: Uint8Array): Promise<void> {
-    return driveAsync(this.i32, this.toEngine.send(bytes), this.spinMs, this.dead);
+    return driveAsync(this.i32, this.toEngine.send(bytes), this.spinMs, this.gone);
   }
   receive(): Promise<Uint8Array> {
-    return driveAsync(this.i32, this.toHost.receive(), this.spinMs, this.dead);
+    return driveAsync(this.i32, this.toHost.receive(), this.spinMs, this.gone);
   }
   interrupt(reason: InterruptReason): void {
     Atomics.store(this.i32, INTERRUPT_INDEX, reason);

@@ -10,6 +10,7 @@ import { HostCallError } from '../core.js';
 import { FAILURES } from '../errors.js';
 import type { Answer, Connection, RequestHandlers } from '../placement/connection.js';
 import { RequestStop } from './request-stop.js';
+import { endingOf } from '../ending.js';
 
 export interface StopRules {
   timeoutMs: number;
@@ -72,7 +73,8 @@ export async function requestWithin(
   const onAbort = () => escalate('abort');
   rules.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const res = await Promise.race([conn.request(msg, handlers(stop)), unresponsive, conn.died]);
+    // conn.died lives as long as the core: raced through an Ending, not Promise.race (see src/ending.ts).
+    const res = await endingOf(conn.died).race(Promise.race([conn.request(msg, handlers(stop)), unresponsive]), (e) => e);
     if (res === 'unresponsive') return { t: 'unresponsive', stoppedBy: stoppedBy! };
     if (res instanceof Error) return { t: 'died', error: res };
     return { t: 'answer', answer: res, stoppedBy };

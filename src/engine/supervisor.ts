@@ -12,6 +12,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { Answer, Connection, ConnectionFactory, RequestHandlers } from '../placement/connection.js';
 import { requestWithin, type Ending } from './escalation.js';
 import type { RequestStop } from './request-stop.js';
+import { Ending as Stopping } from '../ending.js';
 import { endedError, errorOf } from './failures.js';
 import type { EngineCrash, EngineStats } from './types.js';
 
@@ -22,7 +23,7 @@ import type { EngineCrash, EngineStats } from './types.js';
  */
 export const MAX_FAILED_REPLAYS = 3;
 
-/** What `stopped` resolves with once the engine is disposed. */
+/** What `stopped` ends with once the engine is disposed. */
 const STOPPED: unique symbol = Symbol('stopped');
 
 /** What the killed-core endings tell the caller (and `exec` reports as its error message). */
@@ -87,9 +88,11 @@ export class Supervisor {
   private readonly createdAt = performance.now();
   /** When the current core was killed or found dead: recovery time counts from here. */
   private lostAt: number | undefined;
-  /** Resolves when the engine is disposed, so a call (or a replay) in flight ends at once. */
-  private stop!: () => void;
-  private readonly stopped = new Promise<typeof STOPPED>((resolve) => (this.stop = () => resolve(STOPPED)));
+  /** Ends when the engine is disposed, so a call (or a replay) in flight ends at once (an Ending: raced by every call). */
+  private readonly stopped = new Stopping<typeof STOPPED>();
+  private stop(): void {
+    this.stopped.end(STOPPED);
+  }
 
   constructor(private readonly parts: SupervisorParts) {}
 
@@ -184,7 +187,7 @@ export class Supervisor {
     this.restarts++;
     this.parts.handles.invalidate();
     const booting = this.parts.connect(this.parts.init());
-    const booted = await Promise.race([booting, this.stopped]);
+    const booted = await this.stopped.race(booting, (): typeof STOPPED => STOPPED);
     if (booted === STOPPED) {
       // Nobody will use this core: stop it once it is up. A boot that fails has nothing to
       // stop, and its error has no caller left (the engine is disposed).
@@ -228,10 +231,10 @@ export class Supervisor {
   /** One replayed request on a new core, under the ladder. Throws ReplayFailed unless the core is still good. */
   private async replay(conn: Connection, msg: ToEngine, what: string): Promise<void> {
     const { timeoutMs, graceMs } = this.parts.resolved.limits;
-    const ending = await Promise.race([
+    const ending = await this.stopped.race(
       requestWithin(conn, msg, (stop) => this.parts.hostCalls.handlers(stop), { timeoutMs, graceMs }),
-      this.stopped,
-    ]);
+      (): typeof STOPPED => STOPPED,
+    );
     if (ending === STOPPED) throw new DisposedError(`engine ${this.id} was disposed while it replayed ${what}`);
     if (ending.t === 'answer') {
       const a = ending.answer;
@@ -292,15 +295,15 @@ export class Supervisor {
     this.busy = true;
     let ending: Ending | typeof STOPPED;
     try {
-      ending = await Promise.race([
+      ending = await this.stopped.race(
         requestWithin(conn, msg, (stop) => this.parts.hostCalls.handlers(stop), {
           timeoutMs,
           graceMs: this.parts.resolved.limits.graceMs,
           signal: rules.signal,
           onInterrupt: (fire) => (this.interruptCurrent = fire),
         }),
-        this.stopped,
-      ]);
+        (): typeof STOPPED => STOPPED,
+      );
     } finally {
       this.busy = false;
       this.interruptCurrent = undefined;

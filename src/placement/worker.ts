@@ -8,6 +8,7 @@ import { decodeMessage, maxSnapshotBytes, parseToHost, type ToEngine } from '../
 import { HostChannel, createChannelLayout, type InterruptReason } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
 import { EngineCrashedError, UnavailableError } from '../errors.js';
+import { Ending } from '../ending.js';
 import { encode } from '../values.js';
 import type { AsyncHostCalls, Connection, RequestHandlers } from './connection.js';
 import { pumpRequest, type HostResults, type RequestTransport } from './request-pump.js';
@@ -28,7 +29,11 @@ interface ByteLink {
   receive(): Promise<unknown>;
 }
 
-function messageLink(ep: Endpoint, dead: Promise<never>): ByteLink {
+const rethrow = (e: Error): never => {
+  throw e;
+};
+
+function messageLink(ep: Endpoint, gone: Ending<Error>): ByteLink {
   // Whatever the worker posted: decodeMessage checks it is bytes.
   const inbox: unknown[] = [];
   let wake: (() => void) | undefined;
@@ -41,7 +46,7 @@ function messageLink(ep: Endpoint, dead: Promise<never>): ByteLink {
       ep.post(bytes, [bytes.buffer as ArrayBuffer]);
     },
     async receive() {
-      while (inbox.length === 0) await Promise.race([new Promise<void>((r) => (wake = r)), dead]);
+      while (inbox.length === 0) await gone.race(new Promise<void>((r) => (wake = r)), rethrow);
       return inbox.shift();
     },
   };
@@ -98,14 +103,15 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   const ep = await spawn(init);
   let markDead!: (e: Error) => void;
   const died = new Promise<Error>((r) => (markDead = r));
-  ep.onExit((e) => markDead(e));
-  const dead = died.then((e) => Promise.reject(new EngineCrashedError(`the engine's worker died: ${e.message}`, { cause: e })));
-  // Every wait on the channel races `dead` and reports it; this handler only keeps an idle
-  // connection's death from being an unhandled rejection.
-  dead.catch(() => undefined);
+  // Every wait on the channel races `gone` and fails with its error.
+  const gone = new Ending<Error>();
+  ep.onExit((e) => {
+    markDead(e);
+    gone.end(new EngineCrashedError(`the engine's worker died: ${e.message}`, { cause: e }));
+  });
   const layout = opts.sharedMemory ? createChannelLayout() : undefined;
-  const host = layout ? new HostChannel(layout, dead) : undefined;
-  const link: ByteLink = host ?? messageLink(ep, dead);
+  const host = layout ? new HostChannel(layout, gone) : undefined;
+  const link: ByteLink = host ?? messageLink(ep, gone);
   const posted = host ? undefined : new PostedStops();
   // Awaited after the spawn: the compile (first engine only) overlaps the worker's start.
   const pyodideModule = init.language === 'python' ? await opts.pyodideModule : undefined;

@@ -17,8 +17,10 @@ import {
   type ChannelLayout,
 } from '../../src/channel/sab-channel.js';
 import { builtRoot } from '../../src/node/worker-host.js';
+import { Ending } from '../../src/ending.js';
 
-const never = new Promise<never>(() => {});
+/** A far end that never goes away. */
+const never = () => new Ending<Error>();
 
 /** Bytes whose every position differs from its neighbours', so a chunk out of place shows. */
 function pattern(n: number, seed = 1): Uint8Array {
@@ -49,15 +51,22 @@ function engineSide(mode: 'echo' | 'idle' | 'interrupt', layout: ChannelLayout =
   const module = pathToFileURL(join(builtRoot(), 'src', 'channel', 'sab-channel.js')).href;
   const worker = new Worker(new URL('./fixtures/engine-side.mjs', import.meta.url), { workerData: { module, layout, mode } });
   workers.push(worker);
-  const dead = new Promise<never>((_, reject) => worker.once('exit', (code) => reject(new Error(`the engine side exited (code ${code})`))));
+  const gone = new Ending<Error>();
+  const dead = new Promise<never>((_, reject) =>
+    worker.once('exit', (code) => {
+      const e = new Error(`the engine side exited (code ${code})`);
+      gone.end(e);
+      reject(e);
+    }),
+  );
   dead.catch(() => undefined); // each test that expects the end awaits `dead` or a wait that races it
-  return { host: new HostChannel(layout, dead), worker, dead };
+  return { host: new HostChannel(layout, gone), worker, dead };
 }
 
 describe('SharedArrayBuffer channel, both ends on one thread', () => {
   it('carries messages each way byte for byte, including an empty one and one of exactly a slot', async () => {
     const layout = createChannelLayout(64);
-    const host = new HostChannel(layout, never);
+    const host = new HostChannel(layout, never());
     const engine = new EngineChannel(layout);
     for (const n of [0, 1, 63, 64]) {
       const down = pattern(n, n + 1);
@@ -71,7 +80,7 @@ describe('SharedArrayBuffer channel, both ends on one thread', () => {
 
   it('a second send waits until the engine took the first, and order is kept', async () => {
     const layout = createChannelLayout(64);
-    const host = new HostChannel(layout, never);
+    const host = new HostChannel(layout, never());
     const engine = new EngineChannel(layout);
     await host.send(Uint8Array.of(1));
     let second = false;
@@ -85,7 +94,7 @@ describe('SharedArrayBuffer channel, both ends on one thread', () => {
 
   it('the received bytes are a copy: the next message does not overwrite them', async () => {
     const layout = createChannelLayout(64);
-    const host = new HostChannel(layout, never);
+    const host = new HostChannel(layout, never());
     const engine = new EngineChannel(layout);
     await host.send(pattern(10, 1));
     const first = engine.receive();
@@ -96,7 +105,7 @@ describe('SharedArrayBuffer channel, both ends on one thread', () => {
 
   it('the interrupt word: set with a reason, read by the engine end, cleared before the next request', () => {
     const layout = createChannelLayout();
-    const host = new HostChannel(layout, never);
+    const host = new HostChannel(layout, never());
     const engine = new EngineChannel(layout);
     expect(engine.interruptWord[0]).toBe(InterruptReason.None);
     for (const reason of [InterruptReason.User, InterruptReason.Timeout, InterruptReason.Abort]) {
@@ -110,11 +119,10 @@ describe('SharedArrayBuffer channel, both ends on one thread', () => {
 
   it('a host waiting on a channel whose far end is gone rejects with the reason', async () => {
     const layout = createChannelLayout(64);
-    let end!: (e: Error) => void;
-    const dead = new Promise<never>((_, reject) => (end = reject));
-    const host = new HostChannel(layout, dead);
+    const gone = new Ending<Error>();
+    const host = new HostChannel(layout, gone);
     const waiting = host.receive();
-    end(new Error('gone'));
+    gone.end(new Error('gone'));
     await expect(waiting).rejects.toThrow('gone');
   });
 });
