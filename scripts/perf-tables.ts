@@ -10,6 +10,10 @@
  *   (generated: src/bench/report.ts's table)
  *   <!-- /perf-table -->
  *
+ * The table adds mean and p99 columns when the report has them (reports from before they
+ * were kept have neither); `columns=mean` keeps only some, `columns=none` drops both. A
+ * sequential caller's numbers are the `call-rtt-sequential` rows (`workloads=call-rtt,call-rtt-sequential`).
+ *
  * Run from the repository root: `npx tsx scripts/perf-tables.ts [--check] [FILE.md ...]`
  * (default: every docs/*.md).
  * `--check` changes nothing and exits 1 when a table is not what its report gives.
@@ -17,7 +21,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { formatTable } from '../src/bench/report.js';
+import { EXTRA_COLUMNS, formatTable, type ExtraColumn } from '../src/bench/report.js';
 import { targetMatcher } from '../src/bench/targets.js';
 import type { BenchReport } from '../src/bench/types.js';
 
@@ -29,6 +33,8 @@ export interface TableSpec {
   report: string;
   workloads?: string[];
   targets?: string;
+  /** The extra statistic columns; absent: those the report has. */
+  columns?: ExtraColumn[];
 }
 
 /** Reads `bench/x.json workloads=a,b targets=p/*` from a marker. */
@@ -40,9 +46,21 @@ export function parseSpec(text: string): TableSpec {
     const [key, value] = o.split('=', 2);
     if (key === 'workloads' && value) spec.workloads = value.split(',').filter(Boolean);
     else if (key === 'targets' && value) spec.targets = value;
-    else throw new Error(`perf-table marker: unknown option ${JSON.stringify(o)} (known: workloads=a,b targets=pattern)`);
+    else if (key === 'columns' && value) spec.columns = parseColumns(value);
+    else
+      throw new Error(
+        `perf-table marker: unknown option ${JSON.stringify(o)} (known: workloads=a,b targets=pattern columns=mean,p99|none)`,
+      );
   }
   return spec;
+}
+
+function parseColumns(value: string): ExtraColumn[] {
+  if (value === 'none') return [];
+  const cols = value.split(',').filter(Boolean);
+  const bad = cols.filter((c) => !(EXTRA_COLUMNS as readonly string[]).includes(c));
+  if (bad.length) throw new Error(`perf-table marker: unknown column ${bad.join(', ')} (known: ${EXTRA_COLUMNS.join(', ')}, or none)`);
+  return cols as ExtraColumn[];
 }
 
 /** The report with only the rows a spec keeps, plus the baseline rows those are compared with. */
@@ -62,7 +80,7 @@ export function select(report: BenchReport, spec: TableSpec): BenchReport {
 export function rewrite(markdown: string, load: (path: string) => BenchReport): string {
   return markdown.replace(BLOCK, (_all, open: string, spec: string, _old: string, close: string) => {
     const s = parseSpec(spec);
-    return `${open}${formatTable(select(load(s.report), s))}\n${close}`;
+    return `${open}${formatTable(select(load(s.report), s), s.columns ? { columns: s.columns } : {})}\n${close}`;
   });
 }
 

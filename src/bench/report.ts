@@ -1,7 +1,8 @@
 /** The report as a table for people (the JSON is the report object itself). */
 import type { BenchReport, BenchResult } from './types.js';
 
-function num(v: number): string {
+/** A number as the tables print it: three significant figures or so. */
+export function num(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toPrecision(2);
@@ -26,8 +27,22 @@ function versus(r: BenchResult): string {
   return r.baseline === r.target ? r.baselineWorkload : `${r.baselineWorkload} ${target}`;
 }
 
-/** A Markdown table: workload, target, median, p95, unit, samples, ratio to the baseline. */
-export function formatTable(report: BenchReport): string {
+/** Statistics the table can add after DESIGN §7's columns. */
+export const EXTRA_COLUMNS = ['mean', 'p99'] as const;
+export type ExtraColumn = (typeof EXTRA_COLUMNS)[number];
+
+export interface TableOptions {
+  /** Extra columns, after `vs baseline` (so the first seven keep their place); default: those any row has. */
+  columns?: readonly ExtraColumn[];
+}
+
+/**
+ * A Markdown table: workload, target, median, p95, unit, samples, ratio to the baseline,
+ * then mean and p99 where the report has them (empty for single-sample rows, where they
+ * are the median).
+ */
+export function formatTable(report: BenchReport, options: TableOptions = {}): string {
+  const extra = options.columns ?? EXTRA_COLUMNS.filter((c) => report.results.some((r) => r[c] !== undefined));
   const rows = report.results.map((r) => [
     label(r),
     r.target,
@@ -36,8 +51,12 @@ export function formatTable(report: BenchReport): string {
     r.unit,
     String(r.samples),
     r.ratio !== undefined ? `${num(r.ratio)}x ${versus(r)}` : '',
+    ...extra.map((c) => {
+      const v = r[c];
+      return v !== undefined && r.samples > 1 ? num(v) : '';
+    }),
   ]);
-  const head = ['workload', 'target', 'median', 'p95', 'unit', 'samples', 'vs baseline'];
+  const head = ['workload', 'target', 'median', 'p95', 'unit', 'samples', 'vs baseline', ...extra];
   const lines = [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);
   const m = report.machine;
   // One line per target and reason, naming the workloads it covers.

@@ -7,7 +7,7 @@ import { InvalidInputError } from '../errors.js';
 import { EnginePool, type PoolOptions } from '../pool/engine-pool.js';
 import { allTargets, targetMatcher } from './targets.js';
 import type { BenchReport, BenchResult, EngineTarget, Skipped } from './types.js';
-import { BENCH_SCRIPT, WORKLOADS, type BaselineEnv, type BenchContext } from './workloads.js';
+import { BENCH_SCRIPT, WORKLOADS, type BaselineEnv, type BenchContext, type Measured } from './workloads.js';
 
 export interface BenchEnv {
   node: boolean;
@@ -37,6 +37,11 @@ export interface BenchOptions {
   /** `--targets` pattern; all when absent. */
   targets?: string;
   progress(text: string): void;
+}
+
+/** A report row from a measurement: the statistics in DESIGN §7's order, then mean and p99. */
+function row(workload: string, target: string, unit: BenchResult['unit'], m: Measured): BenchResult {
+  return { workload, target, median: m.median, p95: m.p95, mean: m.mean, p99: m.p99, unit, samples: m.samples };
 }
 
 export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<BenchReport> {
@@ -111,8 +116,13 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
         }
         opts.progress(`${w.id} on ${t.id}`);
         try {
+          const cannot = await w.unavailable?.(ctx, t);
+          if (cannot) {
+            skipped.push({ workload: w.id, target: t.id, reason: cannot });
+            continue;
+          }
           for (const m of await w.measure(ctx, t)) {
-            const r: BenchResult = { workload: w.id, target: t.id, median: m.median, p95: m.p95, unit: w.unit, samples: m.samples };
+            const r = row(w.id, t.id, w.unit, m);
             const base = w.baseline?.(t);
             if (base) r.baseline = base;
             if (base && w.baselineWorkload) r.baselineWorkload = w.baselineWorkload;
@@ -131,8 +141,7 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
         const running = w.baselines?.[id]?.(ctx);
         if (!running) continue;
         opts.progress(`${w.id} on ${id}`);
-        const m = await running;
-        mine.push({ workload: w.id, target: id, median: m.median, p95: m.p95, unit: w.unit, samples: m.samples });
+        mine.push(row(w.id, id, w.unit, await running));
       }
       results.push(...mine);
     }

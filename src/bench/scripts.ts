@@ -17,6 +17,9 @@ class Obj:
 def same(v):
     return v
 
+def add(a, b):
+    return a + b
+
 def hc(n):
     echo = host.echo
     for i in range(n):
@@ -48,6 +51,7 @@ Obj.__index = Obj
 function Obj.new() return setmetatable({}, Obj) end
 function Obj:noop() end
 function same(v) return v end
+function add(a, b) return a + b end
 function hc(n)
   local echo = host.echo
   for i = 1, n do echo(i) end

@@ -24,6 +24,13 @@ export interface BenchResult {
   baselineWorkload?: string;
   median: number;
   p95: number;
+  /**
+   * Mean and 99th percentile of the same samples (absent in reports from before they were
+   * kept). A sequential caller pays the mean, and the tail shows in p99, where the median
+   * hides both.
+   */
+  mean?: number;
+  p99?: number;
   unit: Unit;
   samples: number;
   /**
@@ -46,6 +53,34 @@ export interface BenchReport {
   quick: boolean;
   results: BenchResult[];
   skipped: Skipped[];
+  /** The ratio guards `--check` evaluated over this run (src/bench/guards.ts); absent without `--check`. */
+  guards?: GuardOutcome[];
+}
+
+/** A statistic of a row a guard compares: `p99/median` is a row's own tail against its median. */
+export type GuardStatistic = 'median' | 'mean' | 'p99' | 'p99/median';
+
+/** What one guard found for one target. `not-evaluated` is neither a pass nor a failure. */
+export interface GuardOutcome {
+  guard: string;
+  target: string;
+  workload: string;
+  status: 'pass' | 'fail' | 'not-evaluated';
+  statistic: GuardStatistic;
+  limit: number;
+  /** Whether CI enforces this guard (`--check ci`). */
+  ci: boolean;
+  /** The compared row, `workload target` (absent for `p99/median`, which compares a row with itself). */
+  versus?: string;
+  /** The measured ratio (pass and fail only). */
+  ratio?: number;
+  /** The two numbers whose quotient is `ratio`: the row's statistic and the compared row's (p99 and median for `p99/median`). */
+  compared?: [number, number];
+  /** The row's median and the compared row's (absent for `p99/median`). */
+  medians?: [number, number];
+  unit?: Unit;
+  /** Why the guard was not evaluated. */
+  reason?: string;
 }
 
 /** How many samples a workload takes, and for how long it warms up. */

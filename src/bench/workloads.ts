@@ -7,7 +7,7 @@ import type { EnginePool, PoolOptions } from '../pool/engine-pool.js';
 import { budget, noInterrupt, sleep } from './common.js';
 import { coldStart, poolAcquire, restart } from './lifecycle.js';
 import { BENCH_SCRIPT, ENDLESS, FIRST } from './scripts.js';
-import { sample, type Stats } from './sample.js';
+import { sample, sequential, type Stats } from './sample.js';
 import type { EngineTarget, Unit } from './types.js';
 
 /** What a workload needs from the harness. */
@@ -60,27 +60,51 @@ export interface Workload {
   baselineWorkload?: string;
   /** Why this target cannot run the workload, if it cannot. */
   skip?(t: EngineTarget): string | undefined;
+  /** Why this target's engine cannot run it (asked after `skip`, e.g. a method this build lacks). */
+  unavailable?(ctx: BenchContext, t: EngineTarget): Promise<string | undefined>;
   measure(ctx: BenchContext, t: EngineTarget): Promise<Measured[]>;
   /** How each baseline this workload names is measured; undefined where this platform cannot. */
   baselines?: Record<string, (ctx: BenchContext) => Promise<Measured> | undefined>;
 }
 
-const us = (s: Stats): Measured => ({ ...s, median: s.median * 1000, p95: s.p95 * 1000 });
+const us = (s: Stats): Measured => ({ ...s, median: s.median * 1000, mean: s.mean * 1000, p95: s.p95 * 1000, p99: s.p99 * 1000 });
 
 /** Round trips of `once`, in microseconds, with the budget every round-trip workload uses. */
 async function roundTrips(ctx: BenchContext, label: string, once: () => Promise<unknown>): Promise<Measured> {
   return us(await sample(label, () => once().then(() => {}), budget(ctx.quick, [300, 3000], [200, 2000])));
 }
 
+/** A plain await loop of `once`, in microseconds per call (see `sequential`). */
+async function sequentialLoop(ctx: BenchContext, once: () => Promise<unknown>): Promise<Measured> {
+  return us(await sequential(once, ctx.quick ? 200 : 2000, ctx.quick ? 5 : 10));
+}
+
 /** A round trip through a worker that echoes the same message our channel carries. */
-async function echoBaseline(ctx: BenchContext, kind: 'postMessage' | 'comlink', payload: unknown): Promise<Measured> {
+async function echoBaseline(
+  ctx: BenchContext,
+  kind: 'postMessage' | 'comlink',
+  payload: unknown,
+  how: 'sampled' | 'sequential' = 'sampled',
+): Promise<Measured> {
   const w = kind === 'postMessage' ? ctx.baselines.postMessageEcho() : await ctx.baselines.comlinkEcho();
   try {
-    return await roundTrips(ctx, `baseline/${kind}`, () => w.call(payload));
+    const once = () => w.call(payload);
+    return how === 'sampled' ? await roundTrips(ctx, `baseline/${kind}`, once) : await sequentialLoop(ctx, once);
   } finally {
     await w.close();
   }
 }
+
+/** The engine's `callSync` bound to it, where this build and placement have one. */
+type CallSync = (fn: string, args?: unknown[]) => unknown;
+function callSyncOf(e: ScriptEngine): CallSync | undefined {
+  // Looked up, not called through the type: an engine without callSync (an older build) is skipped, not failed.
+  const f = (e as { callSync?: unknown }).callSync;
+  return typeof f === 'function' ? (f as CallSync).bind(e) : undefined;
+}
+
+/** Synchronous calls per sample: one call is below the timer's resolution. */
+const SYNC_BATCH = 1000;
 
 const METHOD_MSG = { t: 'callMethod', handle: 1, method: 'noop', args: [], timeoutMs: 30000, stream: false };
 const CALL_MSG = { t: 'call', fn: 'noop', args: [], timeoutMs: 30000, stream: false, optional: false };
@@ -161,6 +185,55 @@ export const WORKLOADS: Workload[] = [
     baselines: {
       'baseline/comlink': (ctx) => echoBaseline(ctx, 'comlink', CALL_MSG),
       'baseline/postMessage': (ctx) => echoBaseline(ctx, 'postMessage', CALL_MSG),
+    },
+  },
+  {
+    id: 'call-rtt-sequential',
+    unit: 'us',
+    what: "a plain loop of awaited call('noop'), timed as a whole: per call, what a sequential caller pays",
+    baseline: () => 'baseline/comlink',
+    async measure(ctx, t) {
+      const e = await ctx.engine(t);
+      return [await sequentialLoop(ctx, () => e.call('noop'))];
+    },
+    baselines: { 'baseline/comlink': (ctx) => echoBaseline(ctx, 'comlink', CALL_MSG, 'sequential') },
+  },
+  {
+    id: 'call-sync',
+    unit: 'us',
+    what: "synchronous engine.callSync('add', [1, 2]) on inline engines, per call (batches of 1000); compared with call-rtt on the same target",
+    // Against the same engine's async call: a plain JS add(1, 2) would compare with nothing real.
+    baseline: (t) => t.id,
+    baselineWorkload: 'call-rtt',
+    skip: (t) =>
+      t.placement !== 'inline' ? 'callSync is inline-only: a call into another thread or process cannot return synchronously' : undefined,
+    async unavailable(ctx, t) {
+      const callSync = callSyncOf(await ctx.engine(t));
+      if (!callSync) return 'ScriptEngine.callSync is not in this build';
+      try {
+        callSync('add', [1, 2]);
+        return undefined;
+      } catch (e) {
+        // A typed refusal (this backend has no synchronous path) is a reason; anything else fails the row.
+        if ((e as { code?: unknown }).code === 'UNAVAILABLE') return `callSync refused: ${(e as Error).message}`;
+        throw e;
+      }
+    },
+    async measure(ctx, t) {
+      const callSync = callSyncOf(await ctx.engine(t))!;
+      const got = callSync('add', [1, 2]);
+      if (got !== 3) throw new Error(`callSync('add', [1, 2]) gave ${JSON.stringify(got)}`);
+      const s = await sample(
+        `call-sync ${t.id}`,
+        async () => {
+          const t0 = performance.now();
+          for (let i = 0; i < SYNC_BATCH; i++) callSync('add', [1, 2]);
+          return (performance.now() - t0) / SYNC_BATCH;
+        },
+        // Samples are per-call times (overridden), so the budget is in iterations only.
+        { ...budget(ctx.quick, [30, 300], [0, 0]), warmupIterations: ctx.quick ? 5 : 20, warmupTime: 0 },
+      );
+      return [us(s)];
     },
   },
   {
@@ -252,7 +325,7 @@ export const WORKLOADS: Workload[] = [
         await ctx.releaseSpareWorker();
         await ctx.settle();
         const per = (ctx.rssBytes() - before) / n / 2 ** 20;
-        out.push({ median: per, p95: per, samples: 1, params: { engines: n } });
+        out.push({ median: per, mean: per, p95: per, p99: per, samples: 1, params: { engines: n } });
       }
       return out;
     },

@@ -1,6 +1,8 @@
 /**
- * The benchmark harness: `scriptbox bench --quick --json` (what CI runs) must report every
- * workload for every available target, or say why not. Never a timing threshold.
+ * The benchmark harness: `scriptbox bench --quick --json --check ci` (what CI runs) must
+ * report every workload for every available target, or say why not, and no CI guard may
+ * fail. Guards compare ratios measured in the same run (src/bench/guards.ts), with limits
+ * far from any goal; this file holds no timing threshold of its own.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -8,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { formatGuards, GUARDS } from '../../src/bench/guards.js';
 import { formatTable } from '../../src/bench/report.js';
 import { allTargets, targetMatcher } from '../../src/bench/targets.js';
 import type { BenchReport } from '../../src/bench/types.js';
@@ -71,11 +74,22 @@ describe('scriptbox bench --quick --json', () => {
     async () => {
       const dir = await mkdtemp(join(tmpdir(), 'sb-bench-'));
       const file = join(dir, 'bench.json');
-      const { stdout } = await run(process.execPath, ['--expose-gc', 'dist/src/cli/main.js', 'bench', '--quick', '--json', file], {
-        maxBuffer: 16 * 1024 * 1024,
-        timeout: 15 * 60_000,
+      // Exit 1 when a CI guard fails: the report is written first, so the guard table below says which.
+      const { stdout, stderr, code } = await run(
+        process.execPath,
+        ['--expose-gc', 'dist/src/cli/main.js', 'bench', '--quick', '--json', file, '--check', 'ci'],
+        {
+          maxBuffer: 16 * 1024 * 1024,
+          timeout: 15 * 60_000,
+        },
+      ).then(
+        (r) => ({ ...r, code: 0 }),
+        (e: { stdout: string; stderr: string; code: number }) => e,
+      );
+      const text = await readFile(file, 'utf8').catch((e: Error) => {
+        throw new Error(`bench wrote no report (exit ${code}): ${stderr.slice(-2000)}`, { cause: e });
       });
-      const report = JSON.parse(await readFile(file, 'utf8')) as BenchReport;
+      const report = JSON.parse(text) as BenchReport;
       expect(report.machine).toMatchObject({
         cpus: expect.any(Number),
         node: process.version,
@@ -83,6 +97,16 @@ describe('scriptbox bench --quick --json', () => {
         when: expect.any(String),
       });
       expect(report.skipped.filter((s) => s.reason.startsWith('failed'))).toEqual([]);
+      const guards = report.guards ?? [];
+      expect(
+        guards.filter((g) => g.status === 'fail'),
+        `${formatGuards(guards)}\n${stderr.split('\n').slice(-20).join('\n')}`,
+      ).toEqual([]);
+      expect(code, stderr.split('\n').slice(-20).join('\n')).toBe(0);
+      // Only CI's guards, each with an outcome per target it names.
+      expect(new Set(guards.map((g) => g.guard))).toEqual(new Set(GUARDS.filter((g) => g.ci).map((g) => g.id)));
+      expect(guards.every((g) => g.ci)).toBe(true);
+      expect(stdout).toMatch(/Guards: 0 failed, \d+ passed, \d+ not evaluated/);
       const available = allTargets({ node: true, nativeMissing }).filter((c) => !c.unavailable);
       for (const w of WORKLOADS) {
         for (const { target } of available) {
@@ -94,6 +118,9 @@ describe('scriptbox bench --quick --json', () => {
       for (const r of report.results) {
         expect(r.samples, `${r.workload} ${r.target}`).toBeGreaterThan(0);
         expect(Number.isFinite(r.median) && Number.isFinite(r.p95)).toBe(true);
+        // Every row carries mean and p99 beside median and p95 (the tail p95 and p99 share one rule).
+        expect(Number.isFinite(r.mean) && Number.isFinite(r.p99), `${r.workload} ${r.target} mean ${r.mean} p99 ${r.p99}`).toBe(true);
+        expect(r.p99!, `${r.workload} ${r.target}`).toBeGreaterThanOrEqual(r.p95);
         if (r.baseline) {
           const workload = r.baselineWorkload ?? r.workload;
           expect(
@@ -130,6 +157,22 @@ describe('scriptbox bench --quick --json', () => {
         ).toBe(true);
       }
       expect(stdout).toContain('| workload | target | median | p95 | unit | samples | vs baseline |');
+      expect(stdout).toContain('| vs baseline | mean | p99 |');
+      // A plain await loop per target, and comlink's, so its ratio is like for like.
+      for (const { target } of available) {
+        const seq = report.results.find((r) => r.workload === 'call-rtt-sequential' && r.target === target.id);
+        expect(seq, target.id).toMatchObject({ unit: 'us', baseline: 'baseline/comlink', ratio: expect.any(Number) });
+      }
+      expect(report.results.some((r) => r.workload === 'call-rtt-sequential' && r.target === 'baseline/comlink')).toBe(true);
+      // callSync: inline only; elsewhere (or before it is built) skipped with the reason.
+      for (const { target } of available) {
+        const row = report.results.find((r) => r.workload === 'call-sync' && r.target === target.id);
+        const skip = report.skipped.find((s) => s.workload === 'call-sync' && s.target === target.id);
+        if (target.placement !== 'inline') expect(skip?.reason, target.id).toMatch(/inline-only/);
+        else if (row)
+          expect(row, target.id).toMatchObject({ baseline: target.id, baselineWorkload: 'call-rtt', ratio: expect.any(Number) });
+        else expect(skip?.reason, target.id).toMatch(/callSync/);
+      }
       expect(formatTable(report)).toContain('Skipped:');
     },
     20 * 60_000,

@@ -41,6 +41,22 @@ describe('perf-tables', () => {
     expect(() => parseSpec('')).toThrow(/names its bench report/);
   });
 
+  it('adds mean and p99 columns when the report has them; columns= keeps some or none', () => {
+    const withTails: BenchReport = {
+      ...report,
+      results: report.results.map((r) => ({ ...r, mean: r.median * 2, p99: r.p95 * 2 })),
+    };
+    const table = (spec: string) =>
+      rewrite(`<!-- perf-table run.json workloads=call-rtt ${spec}-->\n<!-- /perf-table -->`, () => withTails);
+    expect(table('')).toContain('| workload | target | median | p95 | unit | samples | vs baseline | mean | p99 |');
+    expect(table('')).toContain('| call-rtt | lua/wasm/worker | 16.5 | 23.9 | us | 79270 | 0.16x comlink | 33.0 | 47.8 |');
+    expect(table('columns=p99 ')).toContain('| call-rtt | lua/wasm/worker | 16.5 | 23.9 | us | 79270 | 0.16x comlink | 47.8 |');
+    expect(table('columns=none ')).toContain('| call-rtt | lua/wasm/worker | 16.5 | 23.9 | us | 79270 | 0.16x comlink |\n');
+    // A report from before mean and p99 has neither column.
+    expect(rewrite('<!-- perf-table run.json workloads=call-rtt -->\n<!-- /perf-table -->', load)).not.toContain('| mean |');
+    expect(() => parseSpec('run.json columns=p50')).toThrow(/unknown column p50/);
+  });
+
   it('rewrites files in place, and --check reports stale tables without writing', () => {
     dir = mkdtempSync(join(tmpdir(), 'sb-perf-tables-'));
     mkdirIn(dir);

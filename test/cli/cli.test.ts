@@ -57,6 +57,22 @@ describe('scriptbox help, version and mistakes', () => {
     }
     const bench = await cli('help', 'bench');
     expect(bench).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: scriptbox bench/) });
+    expect(bench.stdout).toContain('--check [all|ci]');
+  });
+
+  it('`bench --check` takes all or ci, and refuses anything else before running (exit 2)', async () => {
+    for (const args of [
+      ['--check', 'everything'],
+      ['--check=sometimes', '--quick'],
+    ]) {
+      const r = await cli('bench', ...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(
+        /^scriptbox bench: INVALID_INPUT: --check takes all or ci \(or nothing, meaning all\), not "(everything|sometimes)"/,
+      );
+      expect(r.stderr).toContain('usage: scriptbox bench');
+      expect(r.stdout).toBe('');
+    }
   });
 
   it('bare `scriptbox` prints the usage and exits 2', async () => {

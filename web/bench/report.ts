@@ -145,6 +145,8 @@ export function parseReport(json: string): BenchReport {
       unit: unit as Unit,
       samples: number(r, 'samples', where, true),
     };
+    // Optional: reports from before mean and p99 were kept have neither.
+    for (const k of ['mean', 'p99'] as const) if (r[k] !== undefined) row[k] = number(r, k, where);
     const baseline = text(r, 'baseline', where, true);
     if (baseline !== undefined) row.baseline = baseline;
     const p = params(r.params, where);
