@@ -41,7 +41,10 @@ export class HostCalls {
     return {
       hostCall: (name, args) => {
         const fn = this.authorize(name, args, signal);
-        const run = Promise.resolve(fn()).then((v) => this.finish(name, v));
+        const v = fn();
+        // A host function that answers at once is answered at once: no promise, no microtask.
+        if (!v || typeof (v as Promise<unknown>).then !== 'function') return this.finish(name, v as ScriptValue);
+        const run = Promise.resolve(v).then((x) => this.finish(name, x));
         return stop ? Promise.race([run, stop.rejected]) : run;
       },
       hostCallSync: (name, args) => {

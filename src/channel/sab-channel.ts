@@ -121,16 +121,24 @@ const rethrow = (e: Error): never => {
   throw e;
 };
 
-async function driveAsync<T>(i32: Int32Array, steps: Steps<T>, spinMs: number, gone: Ending<Error>): Promise<T> {
+/**
+ * The host's side of a transfer: synchronous while the other side keeps up (no promise,
+ * no microtask: most calls), asynchronous from the first wait that outlasts the spin.
+ */
+function driveHost<T>(i32: Int32Array, steps: Steps<T>, spinMs: number, gone: Ending<Error>): T | Promise<T> {
   for (let r = steps.next(); ; r = steps.next()) {
     if (r.done) return r.value;
     const w = r.value;
-    if (spinUntil(i32, w, spinMs)) continue;
-    while (Atomics.load(i32, w.index) === w.value) {
-      const res = Atomics.waitAsync(i32, w.index, w.value);
-      if (res.async) await gone.race(res.value, rethrow);
-    }
+    if (!spinUntil(i32, w, spinMs)) return sleepThenDrive(i32, steps, w, spinMs, gone);
   }
+}
+
+async function sleepThenDrive<T>(i32: Int32Array, steps: Steps<T>, w: WaitFor, spinMs: number, gone: Ending<Error>): Promise<T> {
+  while (Atomics.load(i32, w.index) === w.value) {
+    const res = Atomics.waitAsync(i32, w.index, w.value);
+    if (res.async) await gone.race(res.value, rethrow);
+  }
+  return driveHost(i32, steps, spinMs, gone);
 }
 
 function mailboxes(layout: ChannelLayout): { i32: Int32Array; toEngine: Mailbox; toHost: Mailbox } {
@@ -143,7 +151,7 @@ function mailboxes(layout: ChannelLayout): { i32: Int32Array; toEngine: Mailbox;
   };
 }
 
-/** The host end: asynchronous, never blocks longer than `spinMs`. */
+/** The host end: never blocks longer than `spinMs`; answers synchronously when the engine kept up. */
 export class HostChannel {
   private readonly i32: Int32Array;
   private readonly toEngine: Mailbox;
@@ -156,11 +164,11 @@ export class HostChannel {
   ) {
     ({ i32: this.i32, toEngine: this.toEngine, toHost: this.toHost } = mailboxes(layout));
   }
-  send(bytes: Uint8Array): Promise<void> {
-    return driveAsync(this.i32, this.toEngine.send(bytes), this.spinMs, this.gone);
+  send(bytes: Uint8Array): void | Promise<void> {
+    return driveHost(this.i32, this.toEngine.send(bytes), this.spinMs, this.gone);
   }
-  receive(): Promise<Uint8Array> {
-    return driveAsync(this.i32, this.toHost.receive(), this.spinMs, this.gone);
+  receive(): Uint8Array | Promise<Uint8Array> {
+    return driveHost(this.i32, this.toHost.receive(), this.spinMs, this.gone);
   }
   interrupt(reason: InterruptReason): void {
     Atomics.store(this.i32, INTERRUPT_INDEX, reason);

@@ -13,8 +13,11 @@ export type PlacementKind = 'worker' | 'inline' | 'process';
 
 /** How the engine serves a core during one request. */
 export interface RequestHandlers {
-  /** A host call from the script. Rejects with a HostCallError for the script to see. */
-  hostCall(name: string, args: ScriptValue[]): Promise<ScriptValue>;
+  /**
+   * A host call from the script: the value at once when the host function answered at once,
+   * else a promise. Throws (or rejects) with a HostCallError for the script to see.
+   */
+  hostCall(name: string, args: ScriptValue[]): ScriptValue | Promise<ScriptValue>;
   /** The same, for cores that run on the caller's thread and cannot wait. */
   hostCallSync(name: string, args: ScriptValue[]): ScriptValue;
   output(stream: 'stdout' | 'stderr', text: string): void;
@@ -66,14 +69,26 @@ export function failureOf(e: unknown): { type: string; message: string } {
   return { type: err?.name ?? 'Error', message: String(err?.message ?? e) };
 }
 
-/** Runs one host call for a core on the far side of a channel and builds its answer. */
-export async function serveHostCall(h: RequestHandlers, name: string, args: ScriptValue[], maxDepth: number): Promise<ToEngine> {
+/**
+ * Runs one host call for a core on the far side of a channel and builds its answer: at once
+ * when the host function answered at once (no promise, no microtask), else later.
+ */
+export function serveHostCall(h: RequestHandlers, name: string, args: ScriptValue[], maxDepth: number): ToEngine | Promise<ToEngine> {
+  const returned = (value: ScriptValue): ToEngine => {
+    try {
+      return { t: 'hostReturn', ok: true, value: checkValue(value, { maxDepth, root: `result of host.${name}` }) };
+    } catch (e) {
+      return failed(e);
+    }
+  };
+  const failed = (e: unknown): ToEngine => ({ t: 'hostReturn', ok: false, error: failureOf(e) });
+  let got: ScriptValue | Promise<ScriptValue>;
   try {
-    const value = await h.hostCall(name, args);
-    return { t: 'hostReturn', ok: true, value: checkValue(value, { maxDepth, root: `result of host.${name}` }) };
+    got = h.hostCall(name, args);
   } catch (e) {
-    return { t: 'hostReturn', ok: false, error: failureOf(e) };
+    return failed(e);
   }
+  return got instanceof Promise ? got.then(returned, failed) : returned(got);
 }
 
 /**
@@ -90,7 +105,7 @@ export class AsyncHostCalls {
   ) {}
 
   start(id: number, name: string, args: ScriptValue[]): void {
-    void serveHostCall(this.h, name, args, this.maxDepth).then((ret) => {
+    void Promise.resolve(serveHostCall(this.h, name, args, this.maxDepth)).then((ret) => {
       const r = ret as Extract<ToEngine, { t: 'hostReturn' }>;
       this.done.push(r.ok ? { id, ok: true, value: r.value } : { id, ok: false, error: r.error });
       this.wakeUp?.();

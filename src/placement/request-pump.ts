@@ -19,8 +19,8 @@ export type HostResults = Extract<ToEngine, { t: 'hostResults' }>;
 export interface RequestTransport {
   /** Sends one message to the core. */
   send(msg: ToEngine): void | Promise<void>;
-  /** The core's next message, already validated; rejects once the far side is gone. */
-  receive(): Promise<ToHost>;
+  /** The core's next message, already validated (at once when it is there); rejects once the far side is gone. */
+  receive(): ToHost | Promise<ToHost>;
   /**
    * Host calls that carry an id run side by side and their answers carry the id back (the
    * process child relays its worker's host.aio calls that way). Without it, every host
@@ -55,21 +55,26 @@ function capOutput(out: CapturedOutput, max: number): CapturedOutput {
 /** Sends `msg` and serves the core until it answers. Rejects when the transport does, or the core breaks the protocol. */
 export async function pumpRequest(transport: RequestTransport, msg: ToEngine, h: RequestHandlers, limits: PumpLimits): Promise<Answer> {
   const { maxValueDepth, maxOutputBytes } = limits;
-  await transport.send(msg);
+  const sent = transport.send(msg);
+  if (sent) await sent;
   const aio = new AsyncHostCalls(h, maxValueDepth);
   let streamed = 0;
   for (;;) {
-    const reply = await transport.receive();
+    // Awaited only when it is a promise: a reply that is already there costs no microtask.
+    const got = transport.receive();
+    const reply = got instanceof Promise ? await got : got;
     switch (reply.t) {
       case 'hostCall': {
         const id = reply.id;
         if (id !== undefined && transport.concurrentCalls) {
-          void serveHostCall(h, reply.name, reply.args, maxValueDepth)
+          void Promise.resolve(serveHostCall(h, reply.name, reply.args, maxValueDepth))
             .then((ret) => transport.send({ ...ret, id } as ToEngine))
             // A send fails only once the transport is over, and the request's own receive reports that.
             .catch(() => undefined);
         } else {
-          await transport.send(await serveHostCall(h, reply.name, reply.args, maxValueDepth));
+          const ret = serveHostCall(h, reply.name, reply.args, maxValueDepth);
+          const s = transport.send(ret instanceof Promise ? await ret : ret);
+          if (s) await s;
         }
         break;
       }

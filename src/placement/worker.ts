@@ -25,8 +25,8 @@ export function sharedMemoryAvailable(): boolean {
 
 /** Bytes to and from the worker, before validation. */
 interface ByteLink {
-  send(bytes: Uint8Array): Promise<void>;
-  receive(): Promise<unknown>;
+  send(bytes: Uint8Array): void | Promise<void>;
+  receive(): unknown;
 }
 
 const rethrow = (e: Error): never => {
@@ -42,7 +42,7 @@ function messageLink(ep: Endpoint, gone: Ending<Error>): ByteLink {
     wake?.();
   });
   return {
-    async send(bytes) {
+    send(bytes) {
       ep.post(bytes, [bytes.buffer as ArrayBuffer]);
     },
     async receive() {
@@ -135,7 +135,10 @@ export async function connectWorker(init: CoreInit, spawn: WorkerSpawner, opts: 
   const transport: RequestTransport = {
     send: (msg) => link.send(encode(msg)),
     // The worker runs untrusted code: its messages are validated like any input.
-    receive: async () => parseToHost(decodeMessage(await link.receive())),
+    receive: () => {
+      const got = link.receive();
+      return got instanceof Promise ? got.then((m) => parseToHost(decodeMessage(m))) : parseToHost(decodeMessage(got));
+    },
     concurrentCalls: false,
     ...(posted ? { hostWait: (aio: AsyncHostCalls, ms: number) => posted.hostWait(aio, ms) } : {}),
     // The engine ends the worker when the request fails as a crash.

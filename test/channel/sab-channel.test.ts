@@ -84,12 +84,25 @@ describe('SharedArrayBuffer channel, both ends on one thread', () => {
     const engine = new EngineChannel(layout);
     await host.send(Uint8Array.of(1));
     let second = false;
-    const sending = host.send(Uint8Array.of(2)).then(() => (second = true));
+    // The mailbox is full, so this send cannot finish at once: it is a promise.
+    const pending = host.send(Uint8Array.of(2));
+    expect(pending).toBeInstanceOf(Promise);
+    const sending = (pending as Promise<void>).then(() => (second = true));
     await new Promise((r) => setTimeout(r, 20));
     expect(second).toBe(false);
     expect(engine.receive()).toEqual(Uint8Array.of(1));
     await sending;
     expect(engine.receive()).toEqual(Uint8Array.of(2));
+  });
+
+  it('answers at once, with no promise, when the other side has kept up', () => {
+    const layout = createChannelLayout(64);
+    const host = new HostChannel(layout, never());
+    const engine = new EngineChannel(layout);
+    expect(host.send(Uint8Array.of(7))).toBeUndefined();
+    expect(engine.receive()).toEqual(Uint8Array.of(7));
+    engine.send(Uint8Array.of(8));
+    expect(host.receive()).toEqual(Uint8Array.of(8));
   });
 
   it('the received bytes are a copy: the next message does not overwrite them', async () => {
