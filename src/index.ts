@@ -168,11 +168,15 @@ async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFacto
         "placement 'process' runs the engine in a child Node process, which a browser cannot start; use placement 'worker' (the default)",
       );
     }
-    const [{ connectProcess }, { spawnEngineProcess }] = await Promise.all([
+    const [{ connectProcess }, { spawnEngineProcess }, { primedProcessSpawner }] = await Promise.all([
       import('./placement/process.js'),
       import('./node/process-host.js') as Promise<typeof import('./node/process-host.js')>,
+      import('./node/spare-child.js') as Promise<typeof import('./node/spare-child.js')>,
     ]);
-    connect = (init) => connectProcess(init, spawnEngineProcess);
+    // As the worker placement keeps a spare worker: a child started ahead, the snapshot restored.
+    const spare = resolved.snapshot && resolved.snapshot.spare !== false;
+    const spawn = spare ? primedProcessSpawner() : spawnEngineProcess;
+    connect = (init) => connectProcess(init, spawn);
   } else {
     // A fast-starting engine is worth a pre-started worker; one booting for seconds is not.
     const spare = resolved.snapshot && resolved.snapshot.spare !== false;

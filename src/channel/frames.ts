@@ -14,6 +14,13 @@ export function frame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The 4-byte header of a frame of `length` bytes (for a payload written on its own, uncopied). */
+export function frameHeader(length: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, length, true);
+  return out;
+}
+
 /** Several frames in one buffer (one write for, say, a control frame and a request). */
 export function frames(payloads: Uint8Array[]): Uint8Array {
   if (payloads.length === 1) return frame(payloads[0]!);
@@ -111,4 +118,87 @@ export class FrameReader {
       this.head = 0;
     }
   }
+}
+
+/**
+ * Reads frames from a blocking byte source (the process child's end of its pipe, read with
+ * `fs.readSync`): each call blocks until one whole frame is in. Small frames come out of
+ * one buffered read; a big one is read straight into its own buffer.
+ */
+export class BlockingFrameReader {
+  private readonly buf: Uint8Array;
+  private start = 0;
+  private end = 0;
+
+  /**
+   * @param read Reads up to `length` bytes into `into` at `offset` and returns how many; 0 at the end of the stream.
+   * @param maxBytes A header announcing more is an error (see next()).
+   */
+  constructor(
+    private readonly read: (into: Uint8Array, offset: number, length: number) => number,
+    private readonly maxBytes: number,
+    bufferBytes = 64 * 1024,
+  ) {
+    this.buf = new Uint8Array(bufferBytes);
+  }
+
+  /** The next frame's payload (its own copy), or undefined once the stream ended. Throws on a header over maxBytes. */
+  next(): Uint8Array | undefined {
+    if (!this.fill(4)) return undefined;
+    const b = this.buf;
+    const s = this.start;
+    const n = b[s]! + b[s + 1]! * 0x100 + b[s + 2]! * 0x1_0000 + b[s + 3]! * 0x100_0000;
+    if (n > this.maxBytes) throw new RangeError(`a ${n}-byte frame, over the ${this.maxBytes}-byte limit`);
+    this.start += 4;
+    if (n <= this.buf.length) {
+      if (!this.fill(n)) return undefined;
+      const payload = this.buf.slice(this.start, this.start + n);
+      this.start += n;
+      return payload;
+    }
+    const out = new Uint8Array(n);
+    let at = this.end - this.start;
+    out.set(this.buf.subarray(this.start, this.end));
+    this.start = this.end = 0;
+    while (at < n) {
+      const k = this.read(out, at, n - at);
+      if (k === 0) return undefined;
+      at += k;
+    }
+    return out;
+  }
+
+  /** Reads until `k` bytes are buffered; false if the stream ends first. */
+  private fill(k: number): boolean {
+    if (this.end - this.start >= k) return true;
+    if (this.start + k > this.buf.length) {
+      this.buf.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
+    while (this.end - this.start < k) {
+      const got = this.read(this.buf, this.end, this.buf.length - this.end);
+      if (got === 0) return false;
+      this.end += got;
+    }
+    return true;
+  }
+}
+
+/** One stop on the process child's stop pipe: int32 reason, uint32 epoch (the host's clears so far), little-endian. */
+export const STOP_RECORD_BYTES = 8;
+
+/** Encodes a stop for the stop pipe (src/node/interrupt-relay.ts reads it). */
+export function stopRecord(reason: number, epoch: number): Uint8Array {
+  const out = new Uint8Array(STOP_RECORD_BYTES);
+  const view = new DataView(out.buffer);
+  view.setInt32(0, reason, true);
+  view.setUint32(4, epoch >>> 0, true);
+  return out;
+}
+
+/** Decodes the stop record at the start of `bytes`. */
+export function readStopRecord(bytes: Uint8Array): { reason: number; epoch: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, STOP_RECORD_BYTES);
+  return { reason: view.getInt32(0, true), epoch: view.getUint32(4, true) };
 }

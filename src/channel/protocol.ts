@@ -79,12 +79,16 @@ export interface HostCallFailure {
 
 // ---- the process placement's pipe ---------------------------------------------------
 //
-// The process placement runs the core in a worker thread inside a child process. The pipe
-// between host and child carries framed messages (4-byte little-endian length, then the
-// msgpackr payload): the ToEngine messages above, out-of-band control frames that the
-// child's main thread applies at once (the core may be busy), and ToHost messages back.
+// The process placement runs the core on the main thread of a child process
+// (src/node/process-child.ts). The message pipe between host and child carries framed
+// messages (4-byte little-endian length, then the msgpackr payload): the ToEngine messages
+// above and ToHost messages back, and clears of the interrupt word in order with them.
+// Stops go as 8-byte records on a second pipe (frames.ts `stopRecord`) that a small thread
+// in the child reads while the core runs; `{ t: 'interrupt' }` on the message pipe is used
+// only where there is no stop pipe. A spare child's first message, `{ t: 'prime' }` with a
+// raw snapshot frame, is the child's own (src/node/spare-child.ts).
 
-/** Host -> child process, applied by the child's main thread at once, even while the core runs. */
+/** Host -> child process: stops and clears of the interrupt word (see above for where each travels). */
 export type ProcessControl = { t: 'interrupt'; reason: InterruptReason } | { t: 'clearInterrupt' };
 
 /** Host -> child process: first `boot`, then requests, host returns and control frames. */

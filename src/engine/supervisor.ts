@@ -389,6 +389,16 @@ export class Supervisor {
    * call, and dispose() still stops it), without timers or channel (see Connection.requestNow).
    * `fallback` is the usual path, for a core that went away meanwhile.
    */
+  /** One call on the caller's thread, the engine busy while it runs. */
+  private requestNow(conn: Connection, msg: Call): Answer | Promise<Answer> {
+    this.busy = true;
+    try {
+      return conn.requestNow!(msg, this.handlersNow);
+    } finally {
+      this.busy = false;
+    }
+  }
+
   runNow(msg: Call, fallback: () => Promise<Answer>): Promise<Answer> {
     this.pending++;
     const run = Promise.resolve()
@@ -396,13 +406,7 @@ export class Supervisor {
         if (this.disposed) throw new DisposedError(`engine ${this.id} was disposed before this call ran`);
         const conn = this.conn;
         if (!conn?.requestNow || this.busy || this.connecting) return fallback();
-        this.busy = true;
-        let a: Answer | Promise<Answer>;
-        try {
-          a = conn.requestNow(msg, this.handlersNow);
-        } finally {
-          this.busy = false;
-        }
+        const a = this.requestNow(conn, msg);
         if (a instanceof Promise) return a.then((x) => (this.noteAnswer(x, msg.t), x));
         this.noteAnswer(a, msg.t);
         return a;
@@ -439,13 +443,7 @@ export class Supervisor {
         `${what()}: callSync runs only on placement 'inline' engines (this engine is '${conn.placement}'); use await engine.call(...)`,
       );
     }
-    this.busy = true;
-    let a: Answer | Promise<Answer>;
-    try {
-      a = conn.requestNow(msg, this.handlersNow);
-    } finally {
-      this.busy = false;
-    }
+    const a = this.requestNow(conn, msg);
     if (a instanceof Promise) return this.settleLater(a, msg.t, what);
     this.noteAnswer(a, msg.t);
     return a;

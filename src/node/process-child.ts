@@ -1,30 +1,53 @@
 /**
  * Entry of the process placement's child (dist/src/node/process-child.js). It runs under
- * Node's permission model (see process-host.ts), hosts the core in a worker thread of its
- * own through the worker placement, and relays between that worker and the host over
- * fd 3: requests and host returns go to the worker, host calls, output and answers go
- * back. Control frames (interrupt / clear) are applied at once, on this thread, to the
- * worker's shared interrupt word, so they work while the core is busy.
+ * Node's permission model (see process-host.ts) and serves its core on its own main thread
+ * (src/placement/core-server.ts), straight over the pipe on fd 3: blocking reads bring the
+ * host's frames (requests, host returns, clears), blocking writes take the core's messages
+ * back. No second thread sits on the message path, so a call costs one pipe round trip.
  *
- * If the worker dies, the child says so and exits; if the host goes away, it exits too.
+ * Stops come on fd 4, which a small thread reads and applies to the core's interrupt word
+ * while the core runs (src/node/interrupt-relay.ts). When the host goes away (the pipe
+ * ends) the child exits.
+ *
+ * A spare child (src/node/spare-child.ts) first gets `prime`: it loads Python and restores
+ * the snapshot it was sent, then waits for the `boot` of the engine that takes it (a boot
+ * without a snapshot: the one it was primed with).
  *
  * Started with `--native` (the native backend, see process-host.ts), usually as pid 1 of
  * its own PID namespace and without capabilities, the child checks and reports what it
  * got and enters its remaining OS limits (os-limits.ts): no-new-privs and a network
- * namespace at once, before the worker thread exists so that it inherits them; rlimits
+ * namespace at once, before the interrupt thread exists so that it inherits them; rlimits
  * once the core has booted.
  */
+import fs from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Socket } from 'node:net';
-import { FrameReader, MAX_FRAME_BYTES, frame } from '../channel/frames.js';
-import type { FromProcess, HostCallFailure, ToEngine, ToProcess } from '../channel/protocol.js';
-import { HostCallError, type CoreInit } from '../core.js';
-import type { Answer, Connection, RequestHandlers } from '../placement/connection.js';
-import { connectWorker } from '../placement/worker.js';
-import { decode, encode, type ScriptValue } from '../values.js';
+import os from 'node:os';
+import { BlockingFrameReader, MAX_FRAME_BYTES, frame } from '../channel/frames.js';
+import type { FromProcess, ToEngine, ToProcess } from '../channel/protocol.js';
+import type { CoreInit } from '../core.js';
+import { blockingLink, serveCore } from '../placement/core-server.js';
+import { prepareRealmHardening } from '../placement/worker-realm.js';
+import { decode, encode } from '../values.js';
+import { primeCore } from '../../wasm/cores.js';
+import { InterruptGate, startInterruptRelay } from './interrupt-relay.js';
 import { applyRlimits, enterIsolation, type IsolationReport } from './os-limits.js';
-import { compilePyodideWasm } from './pyodide-wasm.js';
-import { spawnNodeWorker } from './worker-host.js';
+
+// Taken before the core boots: hardening the realm (worker-realm.ts) replaces fs and
+// process.reallyExit with functions that throw, and the pipe must keep working.
+const { readSync, writeSync } = fs;
+const collect = (globalThis as { gc?: () => void }).gc;
+const reallyExit: (code: number) => never = (process as unknown as { reallyExit: (code: number) => never }).reallyExit.bind(process);
+
+// Pyodide's NODEFS reads fs constants through process.binding('constants'), which the
+// permission model takes away on this thread (a worker started with other execArgv keeps
+// it). Only those constants are given back; everything else still throws.
+const proc = process as unknown as { binding: (name: string) => unknown };
+const deniedBinding = proc.binding;
+proc.binding = (name: string) => (name === 'constants' ? { fs: fs.constants, os: os.constants } : deniedBinding.call(process, name));
+
+/** Message pipe (both ways, blocking in this child) and stop pipe (read by the interrupt thread). */
+const MESSAGES_FD = 3;
+const STOPS_FD = 4;
 
 const native = process.argv.includes('--native');
 const isolation: IsolationReport = { applied: [], refused: [] };
@@ -43,101 +66,78 @@ function isolationPlan(): { applied: string[]; refused: string[] } {
 /** CPU seconds a native child may use in its life: a backstop, since the host kills on every timeout first. */
 const CPU_SECONDS = 3600;
 
-const pipe = new Socket({ fd: 3, readable: true, writable: true });
+/** A spare child's first message: restore ahead, before any engine asks (the snapshot, if any, is the next frame, raw). */
+interface Prime {
+  t: 'prime';
+  language: string;
+  snapshotFrame?: boolean;
+}
+
+/** Blocks while the pipe has nothing; a non-blocking descriptor (not expected) waits a little and retries. */
+function retrying<T>(op: () => T): T {
+  for (;;) {
+    try {
+      return op();
+    } catch (e) {
+      if ((e as { code?: string })?.code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
+const input = new BlockingFrameReader(
+  (into, offset, length) => retrying(() => readSync(MESSAGES_FD, into, offset, length, null)),
+  // The host is trusted; its frames are only bounded by the header.
+  MAX_FRAME_BYTES,
+);
+
+function write(bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += retrying(() => writeSync(MESSAGES_FD, bytes, at, bytes.length - at));
+}
 
 function send(msg: FromProcess): void {
-  pipe.write(frame(encode(msg)));
+  write(frame(encode(native ? nativeReport(msg) : msg)));
 }
 
-function quit(message: string): void {
-  pipe.end(frame(encode({ t: 'fatal', message } satisfies FromProcess)), () => process.exit(1));
-  setTimeout(() => process.exit(1), 1000).unref();
+/** The host's next frame; the child ends when the host has gone away. */
+function nextFrame(): ToProcess | Prime {
+  const bytes = input.next();
+  if (!bytes) reallyExit(0);
+  return decode(bytes) as ToProcess | Prime;
 }
 
-pipe.on('error', () => process.exit(1));
-pipe.on('end', () => process.exit(0));
-pipe.on('close', () => process.exit(0));
+const gate = new InterruptGate();
 
-let conn: Connection | undefined;
-let booting = false;
-const requests: ToEngine[] = [];
-let serving = false;
-/** Host calls sent to the parent and not answered yet, by id (the parent may answer out of order). */
-const hostReturns = new Map<number, (ret: Extract<ToEngine, { t: 'hostReturn' }>) => void>();
-let nextCallId = 1;
-
-const handlers: RequestHandlers = {
-  hostCall: (name: string, args: ScriptValue[]) =>
-    new Promise<ScriptValue>((resolve, reject) => {
-      const id = nextCallId++;
-      hostReturns.set(id, (ret) => (ret.ok ? resolve(ret.value) : reject(new HostCallError(ret.error as HostCallFailure))));
-      send({ t: 'hostCall', name, args, id });
-    }),
-  hostCallSync: () => {
-    throw new Error('the process placement relays host calls asynchronously');
-  },
-  output: (stream, text) => send({ t: 'output', stream, text }),
-};
+/** The host's next message for the core: clears (and, from a host without a stop pipe, stops) are applied on the way. */
+function receive(): ToEngine {
+  for (;;) {
+    const msg = nextFrame();
+    switch (msg.t) {
+      case 'clearInterrupt':
+        gate.clear();
+        break;
+      case 'interrupt':
+        gate.interrupt(msg.reason, gate.epoch);
+        break;
+      case 'boot':
+      case 'prime':
+        throw new Error(`the host sent '${msg.t}' to a running engine`);
+      default:
+        return msg;
+    }
+  }
+}
 
 let initLimits = 0;
 
-async function boot(init: CoreInit): Promise<void> {
-  booting = true;
-  initLimits = init.limits.memoryBytes;
-  try {
-    // The compile runs here while the worker thread starts, instead of after it. If it
-    // fails, the worker compiles its own copy and reports any real problem at boot.
-    const pyodideModule = init.language === 'python' && !native ? compilePyodideWasm().catch(() => undefined) : undefined;
-    conn = await connectWorker(init, spawnNodeWorker, { sharedMemory: true, pyodideModule, handOverSnapshot: true });
-    if (native) {
-      // libuv starts its thread pool on first use; with RLIMIT_NPROC at 0 it could not later.
-      // Any fs call starts it, whether or not it succeeds: the result is not needed.
-      await stat('.').catch(() => undefined);
-      applyRlimits({ memoryBytes: init.limits.memoryBytes, cpuSeconds: CPU_SECONDS }, isolation);
-    }
-  } catch (e) {
-    const err = e as Error;
-    send({
-      t: 'failed',
-      failure: { kind: 'crashed', type: err?.name ?? 'Error', message: String(err?.message ?? e) },
-      out: { stdout: '', stderr: '', truncated: false },
-    });
-    return;
-  }
-  // The worker has its own copy of the snapshot: do not keep this one for the engine's life.
-  const hadSnapshot = init.snapshot !== undefined;
-  delete init.snapshot;
-  if (hadSnapshot) setTimeout(() => (globalThis as { gc?: () => void }).gc?.(), 0);
-  void conn.died.then((e) => quit(`the engine's worker thread died: ${e.message}`)); // `died` never rejects
-  if (native) send({ t: 'ready', boot: { ...(conn.boot ?? { restored: false }), isolation } });
-  else send(conn.boot ? { t: 'ready', boot: conn.boot } : { t: 'ready' });
-  void serveQueued();
-}
-
 /**
- * Relays queued requests to the worker one at a time (the worker placement's request pump
- * serves each), and sends each answer back. Never rejects: a failure ends the child.
+ * Native engines: `ready` reports the OS limits the child entered. The address-space limit
+ * is what caps memory, and a script meets it as a MemoryError: report that as the memory
+ * stop it is, so the host restarts the engine.
  */
-async function serveQueued(): Promise<void> {
-  if (serving || !conn) return;
-  serving = true;
-  try {
-    for (let msg = requests.shift(); msg; msg = requests.shift()) {
-      send(memoryStop(await conn.request(msg, handlers)));
-    }
-  } catch (e) {
-    quit(`the engine's worker failed: ${(e as Error)?.message ?? e}`);
-  } finally {
-    serving = false;
-  }
-}
-
-/**
- * Native engines: the address-space limit is what caps memory, and a script meets it as a
- * MemoryError. Report that as the memory stop it is, so the host restarts the engine.
- */
-function memoryStop(a: Answer): Answer {
-  if (!native || a.t !== 'failed' || a.failure.kind !== 'script' || a.failure.type !== 'MemoryError') return a;
+function nativeReport(a: FromProcess): FromProcess {
+  if (a.t === 'ready') return { t: 'ready', boot: { ...(a.boot ?? { restored: false }), isolation } };
+  if (a.t !== 'failed' || a.failure.kind !== 'script' || a.failure.type !== 'MemoryError') return a;
   return {
     ...a,
     failure: {
@@ -148,30 +148,53 @@ function memoryStop(a: Answer): Answer {
   };
 }
 
-function onFrame(bytes: Uint8Array): void {
-  const msg = decode(bytes) as ToProcess;
-  switch (msg.t) {
-    case 'boot':
-      if (!booting) void boot(msg.init);
-      return;
-    case 'interrupt':
-      conn?.interrupt(msg.reason);
-      return;
-    case 'clearInterrupt':
-      conn?.clearInterrupt();
-      return;
-    case 'hostReturn': {
-      const done = msg.id === undefined ? undefined : hostReturns.get(msg.id);
-      if (msg.id !== undefined) hostReturns.delete(msg.id);
-      done?.(msg);
-      return;
-    }
-    default:
-      requests.push(msg);
-      void serveQueued();
+function quit(message: string): never {
+  try {
+    send({ t: 'fatal', message });
+  } catch {
+    // The pipe is gone too: the host sees the exit instead.
   }
+  reallyExit(1);
 }
 
-// The host is trusted; its frames are only bounded by the header.
-const reader = new FrameReader(MAX_FRAME_BYTES, onFrame, () => quit('the host sent an oversized frame'));
-pipe.on('data', (chunk: Uint8Array) => reader.push(chunk));
+async function main(): Promise<void> {
+  startInterruptRelay(gate, STOPS_FD);
+  let first = nextFrame();
+  let ahead: Promise<unknown> | undefined;
+  let primed: Uint8Array | undefined;
+  if (first.t === 'prime') {
+    primed = first.snapshotFrame ? input.next() : undefined;
+    // What the boot does next, done now: the modules hardening locks down, loaded.
+    prepareRealmHardening();
+    ahead = primeCore(first.language, { ...(primed ? { snapshot: primed } : {}) });
+    // Done before waiting for the boot: the wait blocks this thread. A failed restore
+    // surfaces at boot, which then restores (or boots from scratch) the usual way.
+    if (await ahead?.catch(() => undefined)) {
+      // Restored: the snapshot is garbage now, collected while no engine waits.
+      primed = undefined;
+      collect?.();
+    }
+    first = nextFrame();
+  }
+  if (first.t !== 'boot') return quit(`the host sent '${first.t}' before 'boot'`);
+  const init: CoreInit = first.init;
+  // A primed child's boot leaves out the snapshot: it is the one the child was primed with
+  // (kept only if the restore ahead failed).
+  if (primed && !init.snapshot) init.snapshot = primed;
+  primed = undefined;
+  initLimits = init.limits.memoryBytes;
+  const link = blockingLink({ send, receive, interruptWord: gate.word });
+  await serveCore({ init, ...(ahead ? { ahead } : {}) }, link, async () => {
+    if (!native) return;
+    // libuv starts its thread pool on first use; with RLIMIT_NPROC at 0 it could not later.
+    // Any fs call starts it, whether or not it succeeds: the result is not needed.
+    await stat('.').catch(() => undefined);
+    applyRlimits({ memoryBytes: init.limits.memoryBytes, cpuSeconds: CPU_SECONDS }, isolation);
+  });
+}
+
+// serveCore answers every request; what reaches here broke the child itself.
+main().then(
+  () => reallyExit(0),
+  (e: unknown) => quit(`the engine's process failed: ${(e as Error)?.message ?? e}`),
+);

@@ -6,7 +6,8 @@
  * type lookup) and the folders of its runtime dependencies. It may start worker threads
  * (the core runs in one) and nothing else: no fs writes, no child processes, no native
  * addons, no eval / new Function. Its environment is empty, its stdin/stdout are closed
- * and its stderr is dropped once it has booted. Messages use a pipe on fd 3.
+ * and its stderr is dropped once it has booted. Messages use a pipe on fd 3, stops one on
+ * fd 4 (read by the child's interrupt thread while its core runs).
  */
 import { spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
@@ -92,6 +93,7 @@ export function processFlags(): string[] {
   return [
     permissionFlag(),
     ...reads.map((p) => `--allow-fs-read=${p}`),
+    // The child's interrupt thread (src/node/interrupt-relay.ts).
     '--allow-worker',
     '--disallow-code-generation-from-strings',
     // The child collects once after booting: the snapshot it was sent (pipe chunks, the
@@ -120,9 +122,27 @@ export function liveProcessCount(): number {
 /** How much of the child's stderr is kept for the error message when it dies while booting. */
 const BOOT_STDERR_BYTES = 2000;
 
-/** Starts the engine's child process: permission model on, empty environment, messages on fd 3. */
+/** Starts the engine's child process: permission model on, empty environment, messages on fd 3, stops on fd 4. */
 export function spawnEngineProcess(): ProcessPipe {
+  const child = startChild(process.execPath, [...processFlags(), processEntry()], builtRoot(), {});
+  child.handOut();
+  return child;
+}
+
+/**
+ * Starts an engine child ahead of need (src/node/spare-child.ts): not counted as live and
+ * never keeping the host alive until handOut().
+ */
+export function startSpareEngineProcess(): SpareProcess {
   return startChild(process.execPath, [...processFlags(), processEntry()], builtRoot(), {});
+}
+
+/** A started engine child that may not belong to an engine yet. */
+export interface SpareProcess extends ProcessPipe {
+  /** It belongs to an engine now: counted as live, and keeps the host alive like any engine. */
+  handOut(): void;
+  /** It has exited. */
+  readonly exited: boolean;
 }
 
 /** Files a native child reads: Node, dist/, koffi and the library (with its standard library). */
@@ -164,7 +184,7 @@ export function spawnNativeProcess(init?: CoreInit): ProcessPipe {
   if (launch.id !== undefined) chownSync(scratch, launch.id, launch.id);
   const notes = Buffer.from(JSON.stringify({ applied: launch.applied, refused: launch.refused })).toString('base64url');
   const [launcher, ...launcherArgs] = launch.prefix;
-  return startChild(
+  const child = startChild(
     launcher ?? process.execPath,
     [...(launcher ? [...launcherArgs, process.execPath] : []), '--no-warnings', entry, '--native', `--isolation-plan=${notes}`],
     scratch,
@@ -174,6 +194,8 @@ export function spawnNativeProcess(init?: CoreInit): ProcessPipe {
       launched: launcher !== undefined,
     },
   );
+  child.handOut();
+  return child;
 }
 
 /** Host pids whose parent is `pid` (the launcher's child: the engine's Node, pid 1 of its namespace). */
@@ -208,17 +230,19 @@ interface ChildOptions {
   launched?: boolean;
 }
 
-function startChild(command: string, args: string[], cwd: string, { cleanup, session, launched }: ChildOptions): ProcessPipe {
+/** Starts a child, unref'd and not counted as live until handOut(). */
+function startChild(command: string, args: string[], cwd: string, { cleanup, session, launched }: ChildOptions): SpareProcess {
   const child = spawn(command, args, {
     cwd,
     env: {},
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
     windowsHide: true,
     // Its own session and process group: kill(0, sig) from the script reaches only the engine's
     // processes, and it cannot join the host's group (setpgid stays within a session).
     detached: session === true,
   });
-  live++;
+  child.unref();
+  let counted = false;
   let gone = false;
   let exitInfo = '';
   const exited = new Promise<void>((resolve) => {
@@ -226,7 +250,7 @@ function startChild(command: string, args: string[], cwd: string, { cleanup, ses
       if (gone) return;
       gone = true;
       exitInfo = info;
-      live--;
+      if (counted) live--;
       try {
         cleanup?.();
       } catch {
@@ -241,8 +265,13 @@ function startChild(command: string, args: string[], cwd: string, { cleanup, ses
     });
   });
   const messages = child.stdio[3] as Socket;
-  messages.on('error', () => {}); // EPIPE after the child died: its exit is reported instead
+  const stops = child.stdio[4] as Socket;
+  // EPIPE after the child died: its exit is reported instead.
+  messages.on('error', () => {});
+  stops.on('error', () => {});
   const stderr = child.stderr as Readable;
+  const handles = [messages, stops, stderr as Socket];
+  for (const h of handles) h.unref?.();
   let booted = false;
   let stderrTail = '';
   stderr.setEncoding('utf8');
@@ -266,8 +295,21 @@ function startChild(command: string, args: string[], cwd: string, { cleanup, ses
     if (child.pid === undefined) reportExit();
   });
   return {
+    get exited() {
+      return gone;
+    },
+    handOut: () => {
+      if (counted) return;
+      counted = true;
+      if (!gone) live++;
+      child.ref();
+      for (const h of handles) h.ref?.();
+    },
     write: (bytes) => {
       if (!gone && messages.writable) messages.write(bytes);
+    },
+    writeStop: (record) => {
+      if (!gone && stops.writable) stops.write(record);
     },
     onData: (cb) => messages.on('data', cb),
     onExit: (cb) => {

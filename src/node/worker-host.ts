@@ -98,11 +98,19 @@ export function spareWorkers(): { idle: number; started: number; taken: number }
   return { idle: spare && !spare.exited ? 1 : 0, ...spares };
 }
 
-/** Stops the pre-started worker, if any (it comes back with the next fast-starting engine). */
+/** Other spares released with the worker: the process placement's pre-started child (src/node/spare-child.ts). */
+const otherSpares: (() => Promise<void>)[] = [];
+
+/** Has `release` run by releaseSpareWorker() too (src/node/spare-child.ts registers its child; no import back, no cycle). */
+export function releaseWithSpareWorker(release: () => Promise<void>): void {
+  otherSpares.push(release);
+}
+
+/** Stops the pre-started worker, if any (it comes back with the next fast-starting engine), and the pre-started engine child. */
 export async function releaseSpareWorker(): Promise<void> {
   const s = spare;
   spare = undefined;
-  await s?.endpoint.terminate();
+  await Promise.all([s?.endpoint.terminate(), ...otherSpares.map((release) => release())]);
 }
 
 function startSpare(language: Language, ahead: BootedFrom): void {

@@ -1,17 +1,19 @@
 /**
- * The process placement: the core runs in a worker thread inside a child Node process
- * that runs under Node's permission model (src/node/process-host.ts starts it). Messages
- * travel over one pipe as length-prefixed msgpackr frames (src/channel/frames.ts).
+ * The process placement: the core runs on the main thread of a child Node process that
+ * runs under Node's permission model (src/node/process-host.ts starts it). Messages travel
+ * over one pipe as length-prefixed msgpackr frames (src/channel/frames.ts).
  *
  * Everything the child sends is untrusted. Each frame is size-checked, decoded and
  * validated (parseFromProcess); a frame that is too big, not MessagePack, not a known
  * message, or not expected at that moment kills the child, and the request fails with
- * EngineCrashedError naming the problem. Interrupts are out-of-band control frames that
- * the child's main thread applies to its worker's interrupt word while the core runs.
+ * EngineCrashedError naming the problem. Stops go on a pipe of their own, which a thread of
+ * the child applies to the core's interrupt word while the core runs; clears ride in order
+ * with the requests, and each stop carries how many clears came before it (its epoch), so
+ * a late stop never reaches the next request.
  *
  * No `node:` imports here (DESIGN §1): the spawner is injected.
  */
-import { FrameReader, frames } from '../channel/frames.js';
+import { FrameReader, frames, stopRecord } from '../channel/frames.js';
 import { maxSnapshotBytes, parseFromProcess, type FromProcess, type ToEngine, type ToHost, type ToProcess } from '../channel/protocol.js';
 import type { InterruptReason } from '../channel/sab-channel.js';
 import type { CoreInit } from '../core.js';
@@ -24,6 +26,13 @@ import { pumpRequest, type RequestTransport } from './request-pump.js';
 export interface ProcessPipe {
   /** Writes bytes to the child's message pipe (fd 3). */
   write(bytes: Uint8Array): void;
+  /**
+   * Writes a stop record to the child's stop pipe (fd 4), which the child reads even while
+   * its core runs. Without one, stops ride the message pipe.
+   */
+  writeStop?(record: Uint8Array): void;
+  /** A child started ahead of need (src/node/spare-child.ts) that restored this snapshot: the boot leaves it out. */
+  readonly primed?: Uint8Array | undefined;
   /** Bytes from the child's message pipe, in order. */
   onData(cb: (chunk: Uint8Array) => void): void;
   /** Called once when the child ends for any reason other than kill(), after its last bytes were delivered. */
@@ -34,8 +43,8 @@ export interface ProcessPipe {
   kill(): Promise<void>;
 }
 
-/** How to start the engine's child process on this platform. */
-export type ProcessSpawner = () => ProcessPipe | Promise<ProcessPipe>;
+/** How to start the engine's child process on this platform, for a core booting with `init`. */
+export type ProcessSpawner = (init: CoreInit) => ProcessPipe | Promise<ProcessPipe>;
 
 /** The part of the frame size limit that does not depend on the engine's limits. */
 export const BASE_FRAME_BYTES = 64 * 1024 * 1024;
@@ -53,7 +62,7 @@ function clip(text: string, max = 500): string {
 const CLEAR: ToProcess = { t: 'clearInterrupt' };
 
 export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Promise<Connection> {
-  const pipe = await spawn();
+  const pipe = await spawn(init);
   // Engines keep values within maxValueDepth; a little slack for the message around them.
   const maxDepth = init.limits.maxValueDepth + 8;
   const maxBytes = maxFrameBytes(init);
@@ -67,6 +76,8 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
   /** True while a boot or a request waits for messages: any other message is a forgery. */
   let expecting = false;
   let clearPending = false;
+  /** Clears sent so far: the child counts them too, and drops a stop meant for an earlier request. */
+  let epoch = 0;
   const inbox: ToHost[] = [];
   let wake: (() => void) | undefined;
   const rouse = () => {
@@ -125,6 +136,7 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
     const payloads = [encode(msg)];
     if (clearPending) {
       clearPending = false;
+      epoch++;
       payloads.unshift(encode(CLEAR));
     }
     pipe.write(frames(payloads));
@@ -142,7 +154,10 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
   let first: ToHost;
   expecting = true;
   try {
-    send({ t: 'boot', init });
+    // A spare child restored this very snapshot ahead: not sent again.
+    const sent = pipe.primed && pipe.primed === init.snapshot ? { ...init, snapshot: undefined } : init;
+    if (sent !== init) delete sent.snapshot;
+    send({ t: 'boot', init: sent });
     first = await receive();
   } catch (e) {
     killed = true;
@@ -187,7 +202,10 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
       }
     },
     interrupt(reason: InterruptReason) {
-      send({ t: 'interrupt', reason });
+      if (dead) return;
+      // A clear still waiting for the next frame comes first: the stop is for that request.
+      if (pipe.writeStop) pipe.writeStop(stopRecord(reason, epoch + (clearPending ? 1 : 0)));
+      else send({ t: 'interrupt', reason });
     },
     clearInterrupt() {
       // Rides with the next frame: one write, and still ahead of the request it clears for.

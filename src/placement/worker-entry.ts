@@ -1,7 +1,8 @@
 /**
  * Worker entry (Node worker_threads or a browser module Web Worker): boots one core and
- * serves it. The wasm cores come from wasm/cores.ts, the native ones (Node only, trusted
- * code) from native-bridge/cores.ts; this file is the one place that knows both.
+ * serves it (src/placement/core-server.ts, shared with the process placement's child).
+ * The wasm cores come from wasm/cores.ts, the native ones (Node only, trusted code) from
+ * native-bridge/cores.ts; core-server.ts is the one place that knows both.
  *
  * With SharedArrayBuffer every message goes over the Atomics channel and a script can
  * block on a host call; without it, messages go over postMessage, blocking host calls
@@ -11,11 +12,11 @@
 import { EngineChannel, type ChannelLayout } from '../channel/sab-channel.js';
 import type { ParentEndpoint } from '../channel/endpoint.js';
 import type { AsyncHostResult, ToEngine, ToHost } from '../channel/protocol.js';
-import { HostCallError, type CoreEnv, type CoreInit, type EngineCore } from '../core.js';
-import { decode, encode, type ScriptValue } from '../values.js';
-import { createCore, primeCore } from '../../wasm/cores.js';
-import { serve } from './serve.js';
-import { hardenRealm, prepareRealmHardening } from './worker-realm.js';
+import { HostCallError, type CoreEnv, type CoreInit } from '../core.js';
+import { decode, encode } from '../values.js';
+import { primeCore } from '../../wasm/cores.js';
+import { blockingLink, serveCore, sharedEnv, type HostLink } from './core-server.js';
+import { prepareRealmHardening } from './worker-realm.js';
 
 /** The first message a worker gets. */
 export interface WorkerStart {
@@ -65,53 +66,13 @@ function firstMessage(p: ParentEndpoint): Promise<WorkerStart> {
   });
 }
 
-/** The engine end of the worker's channel to its host. */
-interface HostLink {
-  /** What the core may do with the host: its CoreEnv. */
-  env: CoreEnv;
-  send(msg: ToHost): void;
-  /** The next request; over SharedArrayBuffer it blocks this thread until one comes. */
-  next(): ToEngine | Promise<ToEngine>;
-}
-
-let asyncIds = 0;
-
-/** The parts of a CoreEnv every link has: output and host.aio starts are messages like any other. */
-function sharedEnv(send: (msg: ToHost) => void): Pick<CoreEnv, 'output' | 'hostStart'> {
-  return {
-    output(stream, text) {
-      send({ t: 'output', stream, text });
-    },
-    hostStart(name, args) {
-      const id = ++asyncIds;
-      send({ t: 'hostStart', id, name, args });
-      return id;
-    },
-  };
-}
-
 /** Over the SharedArrayBuffer channel: host calls block until the host answers. */
 function sharedLink(ch: EngineChannel): HostLink {
-  const send = (msg: ToHost) => ch.send(encode(msg));
-  const receive = () => decode(ch.receive()) as ToEngine;
-  const env: CoreEnv = {
+  return blockingLink({
+    send: (msg) => ch.send(encode(msg)),
+    receive: () => decode(ch.receive()) as ToEngine,
     interruptWord: ch.interruptWord,
-    hostCall(name: string, args: ScriptValue[]): ScriptValue {
-      send({ t: 'hostCall', name, args });
-      const reply = receive();
-      if (reply.t !== 'hostReturn') throw new Error(`expected hostReturn, got ${reply.t}`);
-      if (!reply.ok) throw new HostCallError(reply.error);
-      return reply.value;
-    },
-    ...sharedEnv(send),
-    hostWait(timeoutMs) {
-      send({ t: 'hostWait', timeoutMs });
-      const reply = receive();
-      if (reply.t !== 'hostResults') throw new Error(`expected hostResults, got ${reply.t}`);
-      return reply.results;
-    },
-  };
-  return { env, send, next: receive };
+  });
 }
 
 /**
@@ -172,57 +133,12 @@ async function main(): Promise<void> {
   const p = await parent();
   const start = await firstMessage(p);
   const link = start.layout ? sharedLink(new EngineChannel(start.layout)) : postedLink(p);
-  let core: EngineCore;
-  try {
-    core = await boot(start, link.env);
-  } catch (e) {
-    link.send(bootFailure(e));
-    return;
-  }
-  link.send(ready(core));
-  for (;;) {
-    const msg = await link.next();
-    link.send(await serve(core, msg));
-    // While the host reads the answer: the next request's start, off its path.
-    core.idle?.();
-  }
-}
-
-async function boot(start: WorkerStart, env: CoreEnv): Promise<EngineCore> {
-  if (start.init.backend === 'native') {
-    // Trusted native code only: nothing in this realm to harden, and hardening would take
-    // away what koffi needs. Never bundled for browsers (hence the path Vite does not see).
-    const path = '../../native-bridge/cores.js';
-    const { createNativeCore } = (await import(/* @vite-ignore */ path)) as typeof import('../../native-bridge/cores.js');
-    return createNativeCore(start.init, env);
-  }
-  if (start.pyodideModule) env.pyodideModule = start.pyodideModule;
-  if (ahead) env.restoredAhead = ahead;
+  const primed = ahead;
   ahead = undefined;
-  prepareRealmHardening();
-  const core = await createCore(start.init, env);
-  // The snapshot may be the host's shared copy: nothing in this realm keeps a reference to
-  // it once the core has booted.
-  const copied = start.init.snapshot?.buffer instanceof ArrayBuffer;
-  delete start.init.snapshot;
-  // A private copy (the process placement's) is 30 MiB of garbage now, and this thread
-  // may not collect for a long time: collect now where Node exposes gc (that child does).
-  if (copied) (globalThis as { gc?: () => void }).gc?.();
-  await hardenRealm();
-  return core;
-}
-
-function ready(core: EngineCore): ToHost {
-  return core.bootInfo ? { t: 'ready', boot: core.bootInfo() } : { t: 'ready' };
-}
-
-function bootFailure(e: unknown): ToHost {
-  const err = e as Error;
-  return {
-    t: 'failed',
-    failure: { kind: 'crashed', type: err?.name ?? 'Error', message: `the engine failed to boot: ${err?.message ?? e}` },
-    out: { stdout: '', stderr: '', truncated: false },
-  };
+  await serveCore(
+    { init: start.init, ...(start.pyodideModule ? { pyodideModule: start.pyodideModule } : {}), ...(primed ? { ahead: primed } : {}) },
+    link,
+  );
 }
 
 // A failure outside a request (no core, a broken channel) rejects here and ends the

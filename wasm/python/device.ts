@@ -31,6 +31,22 @@ function bytesOf(buffer: Uint8Array, offset: number, length: number): Uint8Array
   return new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length).slice();
 }
 
+/** Bytes a device hands out to reads, from the start. */
+class Outbox {
+  private bytes: Uint8Array = new Uint8Array(0);
+  private at = 0;
+  set(bytes: Uint8Array): void {
+    this.bytes = bytes;
+    this.at = 0;
+  }
+  read(buffer: Uint8Array, offset: number, length: number): number {
+    const n = Math.min(length, this.bytes.length - this.at);
+    buffer.set(this.bytes.subarray(this.at, this.at + n), offset);
+    this.at += n;
+    return n;
+  }
+}
+
 /** The value channel as the core uses it: what the next entry reads, and what the last one wrote. */
 export interface ValueChannel {
   /** Puts an entry's arguments where it reads them. */
@@ -41,24 +57,19 @@ export interface ValueChannel {
 
 /** Registers the devices; `handle` answers each request the runtime writes (junk fails the script's write). */
 export function installDevice(FS: FSLike, handle: DeviceHandler): ValueChannel {
-  let reply: Uint8Array = new Uint8Array(0);
-  let pos = 0;
+  const reply = new Outbox();
   const dev = FS.makedev(64, 0);
   FS.registerDevice(dev, {
     open() {},
     close() {},
     read(_s: unknown, buffer: Uint8Array, offset: number, length: number): number {
-      const n = Math.min(length, reply.length - pos);
-      buffer.set(reply.subarray(pos, pos + n), offset);
-      pos += n;
-      return n;
+      return reply.read(buffer, offset, length);
     },
     write(_s: unknown, buffer: Uint8Array, offset: number, length: number): number {
       // A copy: the heap may grow (and move) while the request is served.
       const req = length <= MAX_REQUEST_BYTES ? parseRequest(bytesOf(buffer, offset, length)) : undefined;
       if (!req) {
-        reply = new Uint8Array(0);
-        pos = 0;
+        reply.set(new Uint8Array(0));
         if (FS.ErrnoError) throw new FS.ErrnoError(EINVAL);
         return 0;
       }
@@ -67,25 +78,20 @@ export function installDevice(FS: FSLike, handle: DeviceHandler): ValueChannel {
         handle(req);
         return length;
       }
-      reply = replyBytes(handle(req));
-      pos = 0;
+      reply.set(replyBytes(handle(req)));
       return length;
     },
   });
   FS.mkdev(DEVICE_PATH, dev);
 
-  let staged: Uint8Array = new Uint8Array(0);
-  let at = 0;
+  const staged = new Outbox();
   let written: Uint8Array | undefined;
   const valueDev = FS.makedev(64, 1);
   FS.registerDevice(valueDev, {
     open() {},
     close() {},
     read(_s: unknown, buffer: Uint8Array, offset: number, length: number): number {
-      const n = Math.min(length, staged.length - at);
-      buffer.set(staged.subarray(at, at + n), offset);
-      at += n;
-      return n;
+      return staged.read(buffer, offset, length);
     },
     write(_s: unknown, buffer: Uint8Array, offset: number, length: number): number {
       // The last write wins: the runtime writes an entry's result once, at its end.
@@ -96,8 +102,7 @@ export function installDevice(FS: FSLike, handle: DeviceHandler): ValueChannel {
   FS.mkdev(VALUE_PATH, valueDev);
   return {
     stage(bytes) {
-      staged = bytes ?? new Uint8Array(0);
-      at = 0;
+      staged.set(bytes ?? new Uint8Array(0));
       written = undefined;
     },
     take() {
