@@ -205,7 +205,9 @@ export async function connectProcess(init: CoreInit, spawn: ProcessSpawner): Pro
       if (dead) return;
       // A clear still waiting for the next frame comes first: the stop is for that request.
       if (pipe.writeStop) pipe.writeStop(stopRecord(reason, epoch + (clearPending ? 1 : 0)));
-      else send({ t: 'interrupt', reason });
+      // In band too: a host call the stop fails is answered on the message pipe, and the
+      // child must see the stop before that answer (the stop pipe's thread may be later).
+      send({ t: 'interrupt', reason });
     },
     clearInterrupt() {
       // Rides with the next frame: one write, and still ahead of the request it clears for.

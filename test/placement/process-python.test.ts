@@ -15,26 +15,8 @@ import { liveProcessCount } from '../../src/node/process-host.js';
 import { primedProcessSpawner, releaseSpareChild, spareChildren } from '../../src/node/spare-child.js';
 import { releaseSpareWorker } from '../../src/node/worker-host.js';
 import { connectProcess } from '../../src/placement/process.js';
+import { engineChildPids } from './children.js';
 import { snapshotCounts, withSnapshots } from '../../src/snapshot/fast-start.js';
-
-/** Children of this process that run the engine's child entry (Linux /proc). */
-function engineChildren(): number[] {
-  if (!existsSync('/proc/self/stat')) return [];
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a.endsWith(`${sep}process-child.js`))) found.push(Number(name));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
-}
 
 async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -112,11 +94,11 @@ describe('Python engine, process placement', () => {
     if (!existsSync('/proc/self/stat')) return;
     // No spare child here: the engine's child is the only new one.
     await releaseSpareChild();
-    const others = engineChildren();
+    const others = engineChildPids();
     const before = liveProcessCount();
     const e = await createEngine('python', { placement: 'process', snapshot: { spare: false } });
     await e.load('def sq(x):\n    return x * x', 'sq');
-    const mine = engineChildren().filter((pid) => !others.includes(pid));
+    const mine = engineChildPids().filter((pid) => !others.includes(pid));
     expect(mine.length).toBe(1);
     const running = e.exec('while True:\n    pass', { timeoutMs: 20_000 });
     await new Promise((r) => setTimeout(r, 200));
@@ -128,7 +110,7 @@ describe('Python engine, process placement', () => {
     expect((await e.stats()).restarts).toBe(1);
     await e.dispose();
     expect(liveProcessCount()).toBe(before);
-    await until('the engine children to exit', () => engineChildren().every((pid) => others.includes(pid)));
+    await until('the engine children to exit', () => engineChildPids().every((pid) => others.includes(pid)));
   }, 120_000);
 });
 
@@ -136,7 +118,7 @@ describe('the pre-started engine child', () => {
   it('takes the next engine of its snapshot (restored ahead), restarts fast after a kill, and is gone once released', async () => {
     // Spares other tests' engines left (createEngine keeps one for the process placement).
     await releaseSpareChild();
-    const others = engineChildren();
+    const others = engineChildPids();
     const before = liveProcessCount();
     const spawner = primedProcessSpawner();
     const connect = withSnapshots((init) => connectProcess(init, spawner), { key: `spare-child-test-${process.pid}` });
@@ -186,6 +168,6 @@ describe('the pre-started engine child', () => {
     await releaseSpareWorker();
     expect(spareChildren().idle).toBe(0);
     await releaseSpareChild();
-    await until('every engine child to exit', () => engineChildren().every((pid) => others.includes(pid)));
+    await until('every engine child to exit', () => engineChildPids().every((pid) => others.includes(pid)));
   }, 180_000);
 });

@@ -18,28 +18,9 @@ import { engineReadPaths, liveProcessCount, processEntry, processFlags } from '.
 import type { Connection, RequestHandlers } from '../../src/placement/connection.js';
 import { connectProcess, type ProcessPipe } from '../../src/placement/process.js';
 import { decode, encode } from '../../src/values.js';
+import { engineChildren } from './children.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** Children of this process whose command line runs the engine's child entry (Linux /proc). */
-function engineChildren(): { pid: number; argv: string[]; environ: string }[] {
-  if (!existsSync('/proc/self/stat')) return [];
-  const found: { pid: number; argv: string[]; environ: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (!argv.some((a) => a.endsWith(`${sep}process-child.js`))) continue;
-      found.push({ pid: Number(name), argv, environ: readFileSync(`/proc/${name}/environ`, 'utf8') });
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
-}
 
 describe('Lua engine, process placement', () => {
   let engine: ScriptEngine;
