@@ -20,12 +20,15 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { copySparsely } from '../snapshot/sparse-copy.js';
 import type { SnapshotRead, SnapshotStore } from '../snapshot/store.js';
 
 /** This cache's file magic (not Pyodide's snapshot magic, which the snapshot bytes start with). */
 const FILE_MAGIC = Buffer.from([0x53, 0x42, 0x53, 0x4e, 0x41, 0x50, 0x00, 0x01]);
 const HEADER_BYTES = 112;
 const KEY = /^[0-9a-f]{64}$/;
+/** Bytes read at a time (a multiple of the OS page, so the sparse copy sees whole pages). */
+const READ_CHUNK = 1 << 20;
 /** What this module writes into a cache directory (and `clear` removes): snapshots and unfinished temporary files. */
 const OWN_FILE = /^[0-9a-f]{64}\.snap(\.[\w-]+\.tmp)?$/;
 
@@ -115,13 +118,25 @@ export class DiskSnapshotStore implements SnapshotStore {
       const length = h.readBigUInt64LE(104);
       if (length !== BigInt(size - HEADER_BYTES))
         return { problem: `${file} is truncated or padded (${size - HEADER_BYTES} of ${length} bytes)` };
+      // Read through a small buffer, hashed as it goes, and copied into shared memory only
+      // where it is not zero: about half of a snapshot is zero pages, which then cost the
+      // host no resident memory (src/snapshot/sparse-copy.ts).
       const bytes = sharedBytes(size - HEADER_BYTES);
+      const hash = createHash('sha256');
+      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, bytes.byteLength));
       for (let at = 0; at < bytes.byteLength;) {
-        const { bytesRead } = await fh.read(bytes, at, bytes.byteLength - at, HEADER_BYTES + at);
-        if (bytesRead === 0) return { problem: `${file} shrank while it was read` };
-        at += bytesRead;
+        const want = Math.min(chunk.byteLength, bytes.byteLength - at);
+        let got = 0;
+        while (got < want) {
+          const { bytesRead } = await fh.read(chunk, got, want - got, HEADER_BYTES + at + got);
+          if (bytesRead === 0) return { problem: `${file} shrank while it was read` };
+          got += bytesRead;
+        }
+        hash.update(chunk.subarray(0, want));
+        copySparsely(chunk.subarray(0, want), bytes.subarray(at, at + want));
+        at += want;
       }
-      if (!createHash('sha256').update(bytes).digest().equals(h.subarray(72, 104))) {
+      if (!hash.digest().equals(h.subarray(72, 104))) {
         return { problem: `${file} is damaged (its checksum does not match)` };
       }
       return { bytes };

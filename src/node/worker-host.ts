@@ -41,7 +41,16 @@ interface Started {
 
 /** Starts a worker thread with an empty environment and its console kept out of the host's. */
 function start(): Started {
-  const worker = new Worker(workerEntry(), { env: {}, stdout: true, stderr: true, argv: [], execArgv: [] });
+  const worker = new Worker(workerEntry(), {
+    env: {},
+    stdout: true,
+    stderr: true,
+    argv: [],
+    execArgv: [],
+    // V8 lets an isolate's young generation grow to ~10 MB; 4 MB serves the call path as well
+    // and takes 7-10 MB off every engine (issue 20: a Python worker engine's memory).
+    resourceLimits: { maxYoungGenerationSizeMb: 4 },
+  });
   let terminating = false;
   let exitCb: ((e: Error) => void) | undefined;
   let failure: Error | undefined;

@@ -15,14 +15,18 @@
 import type { CoreInit } from '../core.js';
 import type { Connection, ConnectionFactory } from '../placement/connection.js';
 import { looksLikePyodideSnapshot as looksLikeSnapshot } from './pyodide-snapshot.js';
+import { copySparsely } from './sparse-copy.js';
 import type { SnapshotSetup, SnapshotStore } from './store.js';
 
-/** One copy per process, in shared memory where there is some: worker engines then restore without a copy each. */
+/**
+ * One copy per process, in shared memory where there is some: worker engines then restore
+ * without a copy each. Its zero pages are left unwritten, so they cost no resident memory.
+ */
 function share(b: Uint8Array): Uint8Array {
   const g = globalThis as { crossOriginIsolated?: boolean };
   if (typeof SharedArrayBuffer === 'undefined' || g.crossOriginIsolated === false || !(b.buffer instanceof ArrayBuffer)) return b;
   const shared = new Uint8Array(new SharedArrayBuffer(b.byteLength));
-  shared.set(b);
+  copySparsely(b, shared);
   return shared;
 }
 

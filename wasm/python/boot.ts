@@ -9,11 +9,13 @@
  * (snapshot-key.ts): the load options below, BOOTSTRAP and RUNTIME_BOOT.
  */
 import { PYODIDE_SNAPSHOT_MAGIC as SNAPSHOT_MAGIC } from '../../src/snapshot/pyodide-snapshot.js';
+import { copySparsely } from '../../src/snapshot/sparse-copy.js';
 import type { CoreInit } from '../../src/core.js';
 import { STOPS_JSON } from '../../src/lang/python/failures.js';
 import { RUNTIME_PY } from '../../src/lang/python/runtime.py.generated.js';
 import { BOOTSTRAP_PY } from './bootstrap.py.generated.js';
 import { DEVICE_PATH, VALUE_PATH } from './device.js';
+import { zeroUnusedHeap } from './snapshot-heap.js';
 
 export type PyFn<R = string> = ((...args: unknown[]) => R) & { destroy(): void };
 
@@ -112,35 +114,21 @@ function hooked(create: ModuleFactory, wasm: WebAssembly.Module | undefined, hea
   };
 }
 
-const PAGE = 65536;
-let zeroPage: Uint8Array | undefined;
-type BufferLike = { from(b: ArrayBufferLike, offset: number, length: number): Uint8Array; compare(a: Uint8Array, b: Uint8Array): number };
-
 /**
- * Makes Pyodide's restore skip pages that are zero in the snapshot and still zero in the
- * fresh heap: about half of a booted interpreter's heap is zero pages (an untouched stack,
- * free memory), and copying them would make every one resident, 15 MiB more per engine
- * than a boot from scratch. Every other page is copied, so the heap ends up equal to the
- * snapshot. Pyodide still checks the header (it is handed the snapshot without its heap).
- * Needs a native compare (Node's Buffer); elsewhere Pyodide copies everything, as it would.
+ * Makes Pyodide's restore write only the pages that hold something (src/snapshot/sparse-copy.ts):
+ * about half of a booted interpreter's heap is zero pages (an untouched stack, free memory
+ * zeroed before the snapshot was taken: ./snapshot-heap.ts), and copying them would make
+ * every one resident. Pyodide still checks the header (it is handed the snapshot without
+ * its heap) and the heap ends up equal to the snapshot.
  */
 function sparseRestore(mod: EmModule): void {
   const api = mod.API;
   const own = api?.restoreSnapshot?.bind(api);
-  const buffer = (globalThis as { Buffer?: BufferLike }).Buffer;
-  if (!api || !own || !buffer) return;
+  if (!api || !own) return;
   api.restoreSnapshot = (snapshot: Uint8Array) => {
     const heapAt = new DataView(snapshot.buffer, snapshot.byteOffset, 8).getUint32(4, true);
     const conf = own(snapshot.subarray(0, heapAt));
-    const heap = snapshot.subarray(heapAt);
-    const into = mod.HEAP8;
-    zeroPage ??= new Uint8Array(PAGE);
-    for (let at = 0; at < heap.byteLength; at += PAGE) {
-      const n = Math.min(PAGE, heap.byteLength - at);
-      const page = buffer.from(heap.buffer, heap.byteOffset + at, n);
-      const zero = zeroPage.subarray(0, n);
-      if (buffer.compare(page, zero) !== 0 || buffer.compare(buffer.from(into.buffer, at, n), zero) !== 0) into.set(page, at);
-    }
+    copySparsely(snapshot.subarray(heapAt), new Uint8Array(mod.HEAP8.buffer));
     return conf;
   };
 }
@@ -174,6 +162,15 @@ async function load(
   })) as unknown as Pyodide;
   // Pyodide keeps its options; the snapshot bytes are dead weight once restored.
   delete py._api.config._loadSnapshot;
+  if ('_makeSnapshot' in extra) {
+    // The core takes the snapshot between two calls into Python: the unused memory is
+    // zeroed first, so engines that restore it have fewer pages to hold (./snapshot-heap.ts).
+    const make = py.makeMemorySnapshot.bind(py);
+    py.makeMemorySnapshot = () => {
+      zeroUnusedHeap(py._module);
+      return make();
+    };
+  }
   return py;
 }
 

@@ -8,8 +8,12 @@
 import { version } from 'pyodide';
 import { BOOTSTRAP, PYODIDE_ENV, RUNTIME_BOOT } from './boot.js';
 
-/** Bumped when what the snapshot holds changes in a way the sources above do not show. */
-export const SNAPSHOT_FORMAT = 1;
+/**
+ * Bumped when what the snapshot holds changes in a way the sources above do not show.
+ * 2: the unused heap is zeroed before the snapshot is taken (./snapshot-heap.ts), so
+ * snapshots of format 1 are rebuilt rather than restored with their free memory dirty.
+ */
+export const SNAPSHOT_FORMAT = 2;
 
 /** What the key hashes, in order; `extra` is for callers that bake more in (a pool's init script, wheels). */
 export function snapshotKeyParts(extra: readonly string[] = [], pyodideVersion: string = version): string[] {
