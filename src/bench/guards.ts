@@ -52,6 +52,19 @@ export const GUARDS: readonly Guard[] = [
     ci: false,
   },
   {
+    // After the issue 20 fixes: 0.15x on a quiet machine and 0.15x with a vitest run beside
+    // (one full and one loaded quick pass): about 7x headroom, so CI holds Lua's worker call
+    // to comlink. Python's worker call still moved to 2.5x under load: it stays out.
+    id: 'lua-worker-call-rtt-vs-comlink',
+    workload: 'call-rtt',
+    targets: 'lua/wasm/worker',
+    versus: 'baseline',
+    statistic: 'median',
+    limit: 1,
+    why: "the issue 20 regression guard: a worker call must not cost more than comlink (Lua's holds with margin under load)",
+    ci: true,
+  },
+  {
     // seen 4-24x (python), 1.4-11x (lua).
     id: 'worker-call-rtt-mean-vs-comlink',
     workload: 'call-rtt',
