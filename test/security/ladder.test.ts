@@ -109,6 +109,31 @@ describe.each(['worker', 'process'] as const)('host requests that run script cod
     expect(s.lastCrash).toMatchObject({ kind: 'killed', during: 'stats' });
   }, 60_000);
 
+  // Between requests the worker puts the builtins and host back (the core's idle step,
+  // issue 20): dropping what a script left there can run its __del__ with no request in
+  // flight. The next request's deadline must still reach it.
+  it('a __del__ that loops when the core puts the builtins back between requests is stopped by the next request', async () => {
+    await answers(engine.exec('import builtins\nbuiltins.len = Sticky()'), 'exec leaving a looping finalizer in builtins');
+    // The loop runs while the core waits; this call's deadline interrupts it (its own answer
+    // may be that time-out), and the engine answers again afterwards, no restart needed.
+    const r = await answers(engine.exec('2 + 2'), 'exec while the finalizer loops');
+    expect(r.success ? r.value : r.timedOut).toBe(r.success ? 4 : true);
+    expect((await answers(engine.exec('3 + 3'), 'exec after the finalizer')).value).toBe(6);
+    expect((await engine.exec('len([1, 2])')).value).toBe(2);
+  }, 60_000);
+
+  it('a __del__ stuck in C when the core puts host back between requests: the core is killed and the engine answers', async () => {
+    const before = await engine.stats();
+    await answers(
+      engine.exec('import host, types\ntypes.ModuleType.__setattr__(host, "x", Stubborn())'),
+      'exec leaving a stubborn finalizer on host',
+    );
+    const r = await settles(engine.exec('5 + 5'), 'exec while the finalizer is stuck');
+    if (r.ok) expect(r.value.success ? r.value.value : r.value.timedOut).toBe(r.value.success ? 10 : true);
+    expect((await answers(engine.exec('6 + 6'), 'exec after the kill')).value).toBe(12);
+    expect((await engine.stats()).restarts).toBe(before.restarts + 1);
+  }, 60_000);
+
   it('registerHostFunction while a hook is stuck in C: the core is replaced and the new function works', async () => {
     expect(await engine.call('hook', ['set_host_names', true])).toBe('armed');
     engine.registerHostFunction('ping', () => 'pong');
