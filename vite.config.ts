@@ -1,7 +1,7 @@
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { scriptbox } from './src/node/vite-plugin.js';
-import { missingPackages, skippedTests, SYSTEM_PACKAGES } from './scripts/system-packages.mjs';
+import { CHROMIUM_ARGS, missingPackages, skippedTests, SYSTEM_PACKAGES } from './scripts/system-packages.mjs';
 import { skipReporter } from './test/setup/skip-reporter.js';
 
 // System packages still missing after `pretest` (scripts/ensure-installed.mjs): their test
@@ -10,17 +10,6 @@ const missing = missingPackages();
 const skipped = skippedTests(missing).map((s) => s.pattern);
 const browserMissing = missing.some((p) => p.browserProject);
 const chromium = SYSTEM_PACKAGES.find((p) => p.name === 'chromium')!.detect;
-
-const chromiumArgs = [
-  '--no-sandbox',
-  '--headless=new',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 export default defineConfig({
   plugins: [scriptbox()],
@@ -53,7 +42,7 @@ export default defineConfig({
                   enabled: true,
                   headless: true,
                   provider: playwright({
-                    launchOptions: { executablePath: process.env[chromium.binaryEnv!] || chromium.binary!, args: chromiumArgs },
+                    launchOptions: { executablePath: process.env[chromium.binaryEnv!] || chromium.binary!, args: CHROMIUM_ARGS },
                   }),
                   instances: [{ browser: 'chromium' }],
                 },

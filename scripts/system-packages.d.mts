@@ -13,3 +13,5 @@ export declare function forgetDetected(): void;
 export declare function installCommand(names: string[]): string;
 export declare function skippedTests(missing?: SystemPackage[]): { pattern: string; packages: string[] }[];
 export declare function missingReport(missing: SystemPackage[], reason: string): string;
+
+export declare const CHROMIUM_ARGS: string[];

@@ -19,6 +19,18 @@ import { join } from 'node:path';
  * @property {boolean} [browserProject]  the vitest `browser` project needs it as a whole
  */
 
+/** How the suites launch Chromium (Playwright in test/web, vitest's browser project): headless, no network chatter. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless=new',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 /** @type {SystemPackage[]} */
 export const SYSTEM_PACKAGES = [
   {

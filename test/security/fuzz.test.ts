@@ -42,25 +42,13 @@ import {
   seedFrom,
   Trap,
 } from './fuzz-values.js';
+import { CODES } from './codes.js';
 import { settles } from './settle.js';
 
 const N = countFrom(process.env.SCRIPTBOX_FUZZ, 0);
 const SEED = seedFrom(process.env.SCRIPTBOX_FUZZ_SEED, 0xf0220);
 /** Iterations per section: the suite's bounded default, or SCRIPTBOX_FUZZ. */
 const count = (fallback: number) => N || fallback;
-const CODES = new Set([
-  'SCRIPT_ERROR',
-  'TIMEOUT',
-  'PERMISSION_DENIED',
-  'MEMORY_LIMIT',
-  'ENGINE_CRASHED',
-  'INVALID_INPUT',
-  'UNAVAILABLE',
-  'DISPOSED',
-  'ABORTED',
-  'QUEUE_FULL',
-  'INTERRUPTED',
-]);
 /** Messages that mean an internal error leaked out as text (issue 17, class 7). */
 /** A crash report quoting the MessagePack decoder's own reason: typed, and the reason is the diagnosis. */
 const DECODER = /^the engine sent a frame that is not valid MessagePack/;

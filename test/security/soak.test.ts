@@ -28,6 +28,7 @@ import { liveProcessCount } from '../../src/node/process-host.js';
 import { koffi } from '../../src/node/native-libs.js';
 import { countFrom, Rng, seedFrom } from './fuzz-values.js';
 import { collectGarbage, HANG_MS, settles } from './settle.js';
+import { CODES } from './codes.js';
 
 const RUNS = countFrom(process.env.SCRIPTBOX_SOAK, 1000);
 const SEED = seedFrom(process.env.SCRIPTBOX_SOAK_SEED, 0x5c21b0);
@@ -44,19 +45,6 @@ const RSS_SLACK = 300 * 1024 * 1024;
 /** Short per-call deadline for attacks that must be stopped: the ladder, not the default 30 s. */
 const ATTACK_MS = 400;
 const LIMITS = { timeoutMs: 4000, graceMs: 250 };
-const CODES = new Set([
-  'SCRIPT_ERROR',
-  'TIMEOUT',
-  'PERMISSION_DENIED',
-  'MEMORY_LIMIT',
-  'ENGINE_CRASHED',
-  'INVALID_INPUT',
-  'UNAVAILABLE',
-  'DISPOSED',
-  'ABORTED',
-  'QUEUE_FULL',
-  'INTERRUPTED',
-]);
 
 type Target = 'python' | 'lua' | 'lua-process';
 type Lang = 'python' | 'lua';

@@ -7,20 +7,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type InlineConfig, type ViteDevServer } from 'vite';
+import { CHROMIUM_ARGS } from '../../scripts/system-packages.mjs';
 
 export const SHOTS = fileURLToPath(new URL('../../test-results/playground/', import.meta.url));
 mkdirSync(SHOTS, { recursive: true });
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--headless=new',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 export interface Site {
   url: string;
