@@ -16,7 +16,7 @@ Sections: values, errors, blocking helpers, the host module, user code, the even
 and host.aio, the handle table, the lockdown. A request body awaits at its top level
 through _then.
 """
-import ast, builtins, functools, _json, linecache, marshal, os, reprlib, sys, time, traceback, types
+import ast, builtins, functools, gc, _json, linecache, marshal, os, reprlib, sys, time, traceback, types
 import asyncio, asyncio.events
 
 # The host channel, set by init(): a file descriptor _os_write / _os_read reach. _VAL is
@@ -45,7 +45,8 @@ _msetattr = types.ModuleType.__setattr__
 _ModuleType = types.ModuleType
 _MethodType = types.MethodType
 _osetattr = object.__setattr__
-_parse, _extract_tb, _format_list, _format_only = ast.parse, traceback.extract_tb, traceback.format_list, traceback.format_exception_only
+_parse, _format_list, _format_only = ast.parse, traceback.format_list, traceback.format_exception_only
+_gc_enabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 _Repr = reprlib.Repr
 
 
@@ -373,9 +374,41 @@ def _answer(data):
 
 # ---- errors -------------------------------------------------------------------------
 
-def _user_frames(tb):
-    # The script's own frames only: not this runtime's, not the standard library's.
-    return [f for f in _extract_tb(tb) if f.filename in _USER_FILES]
+# Set while _user_frames reads a traceback: the audit hook then does not report the frame
+# reads as a way into the runtime (the runtime's own error texts must not taint the engine).
+_quiet = [False]
+
+
+def _user_frames(tb, _q=_quiet):
+    """
+    The script's own frames, as (file, line, function, source line): not this runtime's,
+    not the standard library's. While the frames are read no script code can run (only C
+    attributes are read and the collector is off, so no finalizer runs), so nothing can use
+    the quiet window; the source lines come after it, from the entries _remember made.
+    """
+    found = []
+    was = _gc_enabled()
+    _gc_disable()
+    _q[0] = True
+    try:
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            name = code.co_filename
+            # Exact str only: a str subclass's __hash__ would be script code in the window.
+            if type(name) is str and name in _USER_FILES:
+                found.append((name, tb.tb_lineno, code.co_name))
+            tb = tb.tb_next
+    finally:
+        _q[0] = False
+        if was:
+            _gc_enable()
+    return [(name, line, fn, _source_line(name, line)) for name, line, fn in found]
+
+
+def _source_line(name, line):
+    entry = linecache.cache.get(name)
+    lines = entry[2] if type(entry) is tuple and len(entry) > 2 else ()
+    return lines[line - 1] if type(line) is int and 0 < line <= len(lines) else ''
 
 
 def _cap(text, what):
@@ -410,7 +443,7 @@ def _error(e, stage='script'):
             last = f"{info['type']}: {info['message']}\n"
     else:
         if frames:
-            info['line'] = frames[-1].lineno
+            info['line'] = frames[-1][1]
         # The last line is made from the capped message: formatting the exception again
         # would copy a message of any size.
         last = f"{info['type']}: {info['message']}\n" if info['message'] else f"{info['type']}\n"
@@ -664,8 +697,6 @@ def reset(_r=_restore):
     """A new tenant: new namespace, handles, host module and classes, event loop and patches."""
     global G, host
     _r()
-    # The host forgets the last tenant's taint too (the new tenant holds nothing of the old).
-    _taint_sent[0] = False
     G = {'__name__': '__main__', '__builtins__': builtins}
     _handles.clear()
     _reset_interpreter()
@@ -677,6 +708,10 @@ def reset(_r=_restore):
     del _made[:]
     _fresh_loop()
     _install_globals()
+    # Last, as the host forgets the last tenant's taint (the new tenant holds nothing of the
+    # old): the steps above make audited calls of their own (sys.settrace(None) is one).
+    _taint_sent[0] = False
+    _quiet[0] = False
 
 
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -1383,8 +1418,11 @@ def _guard_runtime():
     what it does.
     """
     def hook(event, args, _rt=globals(), _attrs=frozenset({'__code__', '__defaults__', '__kwdefaults__'}), _get=getattr,
-             _err=RuntimeError, _taint=_TAINTING, _sent=_taint_sent, _write=_os_write, _dev=_DEV, _msg=_mdumps(['taint'], _MARSHAL)):
+             _err=RuntimeError, _taint=_TAINTING, _sent=_taint_sent, _write=_os_write, _dev=_DEV, _msg=_mdumps(['taint'], _MARSHAL),
+             _q=_quiet, _frame_reads=frozenset({'tb_frame', 'f_code'})):
         if event in _taint:
+            if _q[0] and event == 'object.__getattr__' and args[1] in _frame_reads:
+                return
             if not _sent[0]:
                 _sent[0] = True
                 _write(_dev, _msg)
