@@ -25,3 +25,5 @@ files["src/lang/lua/prelude.lua"] = {
 files["src/lang/lua/shim-5.4.lua"] = { std = "lua54" }
 -- The LuaJIT shim adds 5.4's table.pack / table.unpack and a text-only loadstring.
 files["src/lang/lua/shim-jit.lua"] = { std = "luajit", globals = { "table.unpack", "table.pack", "loadstring" } }
+-- RedisStore's scripts (src/state/redis/) run inside Redis: Lua 5.1 with its `redis`, KEYS and ARGV.
+files["src/state/redis/*.lua"] = { std = "lua51", read_globals = { "redis", "KEYS", "ARGV" } }

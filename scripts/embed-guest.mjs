@@ -1,5 +1,5 @@
 // Guest-language code (the Python runtime, the CPython hub and watchdog, the Lua prelude)
-// lives in real .py / .lua files (under src/lang/, wasm/ and native-bridge/), where pyflakes and luacheck read it
+// lives in real .py / .lua files (under src/lang/, src/state/, wasm/ and native-bridge/), where pyflakes and luacheck read it
 // (test/lint/guest-code.test.ts). This step embeds each one as a string constant in a
 // generated TypeScript module beside it, so the code reaches Node, workers, child processes
 // and browser bundles the same way, with no file read at boot (cold start) and no bundler
@@ -26,7 +26,7 @@ export function constantName(file) {
     .replace(/[^A-Z0-9]+/g, '_');
 }
 
-const files = ['src/lang', 'wasm', 'native-bridge'].flatMap((d) => (existsSync(join(root, d)) ? walk(join(root, d)) : []));
+const files = ['src/lang', 'src/state', 'wasm', 'native-bridge'].flatMap((d) => (existsSync(join(root, d)) ? walk(join(root, d)) : []));
 const wanted = new Set();
 for (const file of files.filter((f) => GUEST.test(f))) {
   const out = `${file}.generated.ts`;

@@ -65,6 +65,12 @@ export const SYSTEM_PACKAGES = [
     detect: { binary: '/usr/bin/luacheck', binaryEnv: 'SCRIPTBOX_LUACHECK' },
     tests: ['test/lint/guest-lua.test.ts'],
   },
+  {
+    name: 'redis-server',
+    why: 'for the distributed pool and RedisStore tests, a real Redis the tests start themselves',
+    detect: { binary: '/usr/bin/redis-server', binaryEnv: 'SCRIPTBOX_REDIS_SERVER' },
+    tests: ['test/distributed/**/*.test.ts'],
+  },
 ];
 
 const LIB_DIRS = [

@@ -27,6 +27,8 @@ export interface CoreInit {
   engineId: string;
   limits: CoreLimits;
   hostFunctions: string[];
+  /** The host gave `onInput`: Lua's `io.read` exists (without it the script has no `io`, as before). */
+  input?: boolean;
   config: ScriptValue;
   /** Where the backend's wasm lives when the default lookup does not apply (browsers). */
   assetUrls?: { luaWasm?: string; pyodideIndex?: string };
@@ -37,6 +39,14 @@ export interface CoreInit {
   snapshot?: Uint8Array;
   /** Python: take a memory snapshot while booting, before anything engine-specific, for the host to keep. */
   makeSnapshot?: boolean;
+  /** Python: a package set to install before any user code runs (src/packages/; in the snapshot when one is taken). */
+  packages?: CorePackages;
+}
+
+/** A package set as a core installs it: wheels in install order, then the modules to import. */
+export interface CorePackages {
+  wheels: { name: string; fileName: string; bytes: Uint8Array }[];
+  imports: string[];
 }
 
 /** How a core booted (Python; other cores always boot from scratch). */

@@ -10,6 +10,7 @@
  * UnavailableError on the other one. {@link MemoryStore} works everywhere.
  * @packageDocumentation
  */
+import type { DistributedWorker, WorkerOptions } from './distributed/worker.js';
 import type { CoreInit } from './core.js';
 import { Engine } from './engine/engine.js';
 import type { EngineOptions, Language, ScriptEngine } from './engine/types.js';
@@ -51,6 +52,7 @@ export type {
   Limits,
   Placement,
   RemoteObject,
+  RichOutput,
   RunOptions,
   ScriptEngine,
 } from './engine/types.js';
@@ -63,6 +65,17 @@ export type { ReceiveOptions, StateStore, StoreLimits } from './state/store.js';
 export { MemoryStore } from './state/memory.js';
 /** Node only (better-sqlite3 and a file): `SqliteStore.open` rejects with UnavailableError elsewhere. */
 export { SqliteStore } from './state/sqlite.js';
+/** Node only (ioredis): a store shared by every machine on one Redis. */
+export { RedisStore, type RedisStoreOptions } from './state/redis.js';
+/** Node only (BullMQ on Redis): the pool of many machines, and its workers. See docs/distributed.md. */
+export {
+  createDistributedPool,
+  type DistributedPool,
+  type DistributedPoolOptions,
+  type DistributedRunOptions,
+  type DistributedSession,
+} from './distributed/pool.js';
+export type { DistributedWorker, WorkerEngineOptions, WorkerOptions } from './distributed/worker.js';
 /** Browsers only (IndexedDB): `IndexedDbStore.open` rejects with UnavailableError elsewhere (Node: SqliteStore). */
 export { IndexedDbStore } from './state/indexeddb.js';
 
@@ -157,6 +170,8 @@ async function nativeConnector(placement: ResolvedOptions['placement']): Promise
 
 /** How a wasm engine reaches its core: placement, then fast start from snapshots (Python). */
 async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFactory> {
+  // A package set is fetched and checked before anything boots (src/packages/).
+  const packages = resolved.packages && (await (await import('./packages/package-set.js')).loadPackageSet(resolved.packages));
   let connect: ConnectionFactory;
   if (resolved.placement === 'inline') {
     const [{ connectInline }, { createCore }] = await Promise.all([import('./placement/inline.js'), import('../wasm/cores.js')]);
@@ -185,10 +200,15 @@ async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFacto
     const wasm = resolved.language === 'python' ? pyodideModule(assets) : undefined;
     connect = (init) => connectWorker(assets ? { ...init, assetUrls: assets } : init, spawn, { sharedMemory, pyodideModule: wasm });
   }
+  if (packages) {
+    // Every core this engine boots installs the set (in the snapshot, when one is taken).
+    const placed = connect;
+    connect = (init) => placed({ ...init, packages: packages.core });
+  }
   if (resolved.snapshot) {
     // Python: every boot (first start and restarts) restores a memory snapshot.
     const { withSnapshots } = await import('./snapshot/fast-start.js');
-    const setup = await snapshotSetup(resolved.snapshot);
+    const setup = await snapshotSetup(resolved.snapshot, packages ? [packages.keyPart] : []);
     if (setup) connect = withSnapshots(connect, setup);
   }
   return connect;
@@ -207,6 +227,16 @@ export const releaseSpareWorker = (): Promise<void> => snapshots.releaseSpareWor
  * const v = await pool.run((engine) => engine.call('score', [42]));
  * ```
  */
+/**
+ * Starts a worker of a distributed pool (Node; BullMQ on Redis): warm engine pools that take
+ * the jobs of `createDistributedPool` callers. What jobs may do is decided by `options`;
+ * a job may only narrow the capabilities. See docs/distributed.md.
+ */
+export async function startWorker(options: WorkerOptions): Promise<DistributedWorker> {
+  const { startWorkerWith } = await import('./distributed/worker.js');
+  return startWorkerWith(options, createEngine);
+}
+
 export async function createPool(language: Language, options?: EngineOptions & PoolOptions): Promise<EnginePool> {
   checkLanguage(language);
   return EnginePool.start(language, options, createEngine);

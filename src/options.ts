@@ -7,6 +7,7 @@ import { checkGrantPattern } from './capabilities/registry.js';
 import type { CoreLimits } from './core.js';
 import type { EngineOptions, Language, Limits } from './engine/types.js';
 import { InvalidInputError } from './errors.js';
+import { checkPackages, type PackageRequest } from './packages/check.js';
 import { markMade } from './factory-token.js';
 import { checkValue } from './values.js';
 
@@ -31,12 +32,15 @@ const KNOWN_OPTIONS = [
   'limits',
   'config',
   'onOutput',
+  'onInput',
   'onLog',
   'state',
   'allowedHosts',
   'mounts',
   'snapshot',
   'signal',
+  'packages',
+  'packageSource',
 ];
 const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'dispose'];
 
@@ -55,6 +59,8 @@ export interface ResolvedOptions {
    * keep snapshots (`dir` absent: the default cache directory). Default: on.
    */
   snapshot: false | { dir?: string; spare?: boolean };
+  /** The package set to install at start (Python, wasm), checked; fetched by createEngine. */
+  packages?: PackageRequest;
   /** Set by createEngine once `mounts` were checked against the host's file system (Node). */
   files?: import('./capabilities/builtins.js').MountedFiles;
   options: EngineOptions;
@@ -112,7 +118,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   // 'auto' may use native code only for code the caller trusts: an untrusted script stays in the sandbox.
   const requested = o.backend ?? 'wasm';
   // Mounts exist only in the sandbox, so asking for them settles 'auto' too.
-  const backend = requested === 'auto' && (o.trusted !== true || o.mounts !== undefined) ? 'wasm' : requested;
+  const backend = requested === 'auto' && (o.trusted !== true || o.mounts !== undefined || o.packages !== undefined) ? 'wasm' : requested;
   const placement = o.placement ?? (backend === 'native' ? 'process' : 'worker');
   if (!['worker', 'inline', 'process'].includes(placement)) {
     throw new InvalidInputError(`placement must be 'worker', 'inline' or 'process' (got ${describeValue(placement)})`);
@@ -139,7 +145,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   if (o.hostFunctions !== undefined && !isPlainObject(o.hostFunctions)) {
     throw new InvalidInputError('hostFunctions must be an object mapping names to functions');
   }
-  for (const k of ['authorize', 'onHostCall', 'onOutput', 'onLog'] as const) {
+  for (const k of ['authorize', 'onHostCall', 'onOutput', 'onInput', 'onLog'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'function') throw new InvalidInputError(`${k} must be a function`);
   }
   if (o.config !== undefined && !isPlainObject(o.config)) throw new InvalidInputError('config must be a plain object');
@@ -192,6 +198,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   // Checked for both languages, so a typo shows; Lua boots in milliseconds and needs none.
   const checkedSnapshot = checkSnapshot(o.snapshot);
   const snapshot = lang === 'python' && backend !== 'native' ? checkedSnapshot : false;
+  const packages = checkPackages(o.packages, o.packageSource, lang, backend);
   // Marked: the Engine takes only options resolved here (requireMade).
   return markMade({
     language: lang,
@@ -202,6 +209,7 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
     capabilities,
     allowedHosts,
     snapshot,
+    ...(packages ? { packages } : {}),
     options: o,
   });
 }

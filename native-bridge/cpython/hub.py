@@ -7,7 +7,7 @@ routed here to the engine running on the current thread: JS names that engine's 
 `_local.m` when a request starts. The runtime gets these routes, and the device emulated
 over a ctypes callback into JS, as its init() parameters (new_engine).
 """
-import asyncio, asyncio.events, asyncio.runners, ctypes, io, json, marshal, os, sys, threading, time, types
+import asyncio, asyncio.events, asyncio.runners, builtins, ctypes, io, json, marshal, os, sys, threading, time, types
 import _scriptbox_watchdog as _watchdog
 from _scriptbox_watchdog import C_RUNNING, C_IDENT, C_PENDING, C_STREAM, C_SEQ, C_SIZE
 
@@ -46,6 +46,20 @@ def _engine():
 def _sleep(seconds):
     m = _engine()
     return _real_sleep(seconds) if m is None else m.sleep(seconds)
+
+
+def _input(prompt=''):
+    m = _engine()
+    if m is None:
+        raise EOFError('input(): no ScriptBox engine runs on this thread')
+    return m._input(prompt)
+
+
+def _display(*objs):
+    m = _engine()
+    if m is None:
+        raise RuntimeError('display(): no ScriptBox engine runs on this thread')
+    return m.display(*objs)
 
 
 def _new_event_loop():
@@ -168,6 +182,48 @@ class _Stream(io.TextIOBase):
 _streams = (_Stream(0, sys.stdout), _Stream(1, sys.stderr))
 
 
+class _Stdin(io.TextIOBase):
+    """sys.stdin: the current engine's (lines from its onInput, runtime.py _Stdin), else the process's stream."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def _target(self):
+        m = _engine()
+        if m is not None:
+            return m._stdin
+        if self._real is None:
+            raise OSError('no stdin')
+        return self._real
+
+    def readable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def readline(self, size=-1):
+        return self._target().readline(size)
+
+    def read(self, size=-1):
+        return self._target().read(size)
+
+    def readlines(self, hint=-1):
+        return self._target().readlines(hint)
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def __iter__(self):
+        return self
+
+
+_stdin = _Stdin(sys.stdin)
+
+
 def _install():
     time.sleep = _sleep
     asyncio.new_event_loop = asyncio.events.new_event_loop = _new_event_loop
@@ -175,6 +231,9 @@ def _install():
     asyncio.run = asyncio.runners.run = _asyncio_run
     sys.modules['host'] = host_proxy
     sys.stdout, sys.stderr = _streams
+    # input(), sys.stdin and display() reach the engine's onInput and outputs (runtime.py).
+    builtins.input, builtins.display = _input, _display
+    sys.stdin = _stdin
 
 
 # ---- per-engine output buffer ---------------------------------------------------------

@@ -12,6 +12,11 @@ function label(r: BenchResult): string {
   const p = r.params ?? {};
   const engines = p.engines;
   if (engines !== undefined && !Array.isArray(engines)) return `${r.workload} (${engines} engine${engines === 1 ? '' : 's'})`;
+  const workers = p.workers;
+  if (workers !== undefined && !Array.isArray(workers)) {
+    const callers = p.callers !== undefined && !Array.isArray(p.callers) ? `, ${p.callers} callers` : '';
+    return `${r.workload} (${workers} worker${workers === 1 ? '' : 's'}${callers})`;
+  }
   if (p.snapshot === 0) return `${r.workload} (boot from scratch)`;
   if (p.snapshotFromDisk === 1) return `${r.workload} (snapshot from disk)`;
   if (p.snapshotFromCache === 1) return `${r.workload} (snapshot from Cache Storage)`;

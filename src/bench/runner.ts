@@ -122,8 +122,9 @@ export async function runBench(opts: BenchOptions, env: BenchEnv): Promise<Bench
             continue;
           }
           for (const m of await w.measure(ctx, t)) {
-            const r = row(w.id, t.id, w.unit, m);
-            const base = w.baseline?.(t);
+            const r = row(w.id, t.id, m.unit ?? w.unit, m);
+            // A row in another unit than its workload's (jobs/s beside latencies) has no ratio to that baseline.
+            const base = m.unit === undefined || m.unit === w.unit ? w.baseline?.(t) : undefined;
             if (base) r.baseline = base;
             if (base && w.baselineWorkload) r.baselineWorkload = w.baselineWorkload;
             if (m.params) r.params = m.params;

@@ -2,9 +2,10 @@
  * The workloads of DESIGN §7, each defined once: how to measure it on any engine target,
  * which baseline it is compared with, and when a target cannot run it (and why).
  */
-import type { EngineOptions, ScriptEngine } from '../engine/types.js';
+import type { EngineOptions, Language, ScriptEngine } from '../engine/types.js';
 import type { EnginePool, PoolOptions } from '../pool/engine-pool.js';
 import { budget, noInterrupt, sleep } from './common.js';
+import { distributed } from './distributed.js';
 import { coldStart, poolAcquire, restart } from './lifecycle.js';
 import { BENCH_SCRIPT, ENDLESS, FIRST } from './scripts.js';
 import { sample, sequential, type Stats } from './sample.js';
@@ -44,10 +45,26 @@ export interface BaselineEnv {
   stockWasmoonColdStart?(): Promise<number>;
   postMessageEcho(): { call(p: unknown): Promise<unknown>; close(): Promise<void> };
   comlinkEcho(): Promise<{ call(p: unknown): Promise<unknown>; close(): Promise<void> }>;
+  /**
+   * A distributed deployment (Node: a private redis-server, `scriptbox worker` processes and
+   * a distributed pool); absent where the platform has none (browsers).
+   */
+  distributed?(language: Language): Promise<DistributedDeployment>;
+  /** Why `distributed` cannot run here (redis-server is not installed), or undefined. */
+  distributedMissing?(): string | undefined;
+}
+
+/** What the `distributed` workloads drive: one pool, workers added one at a time. */
+export interface DistributedDeployment {
+  addWorker(): Promise<void>;
+  exec(code: string): Promise<{ success: boolean; value?: unknown }>;
+  close(): Promise<void>;
 }
 
 export interface Measured extends Stats {
   params?: Record<string, number | number[]>;
+  /** This row's unit when it is not the workload's (then it has no ratio to the workload's baseline). */
+  unit?: Unit;
 }
 
 export interface Workload {
@@ -173,6 +190,7 @@ function transfer(id: string, bytes: number): Workload {
 export const WORKLOADS: Workload[] = [
   coldStart,
   poolAcquire,
+  distributed,
   {
     id: 'call-rtt',
     unit: 'us',

@@ -9,6 +9,7 @@ import type { RequestStop } from '../engine/request-stop.js';
 import type { RequestHandlers } from '../placement/connection.js';
 import { failureOf } from '../placement/connection.js';
 import { checkValue, type ScriptValue, type WireHandle } from '../values.js';
+import { INPUT_CALL, readInput } from './input.js';
 import { granted, invoke, type HostFunctionRegistry } from './registry.js';
 
 export interface HostCallSettings {
@@ -17,7 +18,7 @@ export interface HostCallSettings {
   capabilities: string[];
   quotas: [string, number][];
   maxValueDepth: number;
-  options: Pick<EngineOptions, 'authorize' | 'onHostCall' | 'onOutput'>;
+  options: Pick<EngineOptions, 'authorize' | 'onHostCall' | 'onOutput' | 'onInput'>;
   /** Host functions may return RemoteObjects of this engine: they cross as handles. */
   handle?: (v: object, path: string) => WireHandle | undefined;
   /** Counts every call, allowed or not. */
@@ -40,7 +41,8 @@ export class HostCalls {
     const signal = stop ? () => stop.signal : undefined;
     return {
       hostCall: (name, args) => {
-        const fn = this.authorize(name, args, signal);
+        // A terminal read (./input.ts) is no host function: no grant, quota or audit.
+        const fn = name === INPUT_CALL ? () => readInput(this.s.options.onInput, args, false) : this.authorize(name, args, signal);
         const v = fn();
         // A host function that answers at once is answered at once: no promise, no microtask.
         if (!v || typeof (v as Promise<unknown>).then !== 'function') return this.finish(name, v as ScriptValue);
@@ -48,7 +50,7 @@ export class HostCalls {
         return stop ? Promise.race([run, stop.rejected]) : run;
       },
       hostCallSync: (name, args) => {
-        const fn = this.authorize(name, args);
+        const fn = name === INPUT_CALL ? () => readInput(this.s.options.onInput, args, true) : this.authorize(name, args);
         const v = fn();
         if (v && typeof (v as Promise<unknown>).then === 'function') {
           (v as Promise<unknown>).catch(() => {}); // it was audited; nobody awaits it

@@ -57,6 +57,14 @@ export interface CapturedOutput {
   stdout: string;
   stderr: string;
   truncated: boolean;
+  /** Rich outputs (`display`), in call order; absent when there are none. */
+  outputs?: RichOutput[];
+}
+
+/** One rich output: a media type and its data (text types as a string, binary types as bytes). */
+export interface RichOutput {
+  mime: string;
+  data: string | Uint8Array;
 }
 
 /** Why a request failed inside the engine. */
@@ -245,7 +253,20 @@ function coreBoot(x: unknown, maxSnapshot: number): CoreBoot {
 
 function captured(x: unknown): CapturedOutput {
   const o = fields(x, 'out');
-  return { stdout: str(o, 'stdout', 'out'), stderr: str(o, 'stderr', 'out'), truncated: bool(o, 'truncated', 'out') };
+  const out: CapturedOutput = { stdout: str(o, 'stdout', 'out'), stderr: str(o, 'stderr', 'out'), truncated: bool(o, 'truncated', 'out') };
+  if (o.outputs !== undefined) out.outputs = richOutputs(o.outputs);
+  return out;
+}
+
+function richOutputs(x: unknown): RichOutput[] {
+  if (!Array.isArray(x)) malformed('out.outputs is not an array');
+  return x.map((item, i) => {
+    const o = fields(item, `out.outputs[${i}]`);
+    const data = o.data;
+    const bytes = data instanceof Uint8Array && Object.getPrototypeOf(data) === Uint8Array.prototype && isRealUint8Array(data);
+    if (typeof data !== 'string' && !bytes) malformed(`out.outputs[${i}].data is neither a string nor bytes`);
+    return { mime: str(o, 'mime', `out.outputs[${i}]`), data };
+  });
 }
 
 /**

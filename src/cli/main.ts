@@ -13,6 +13,10 @@ commands:
   run FILE|-|-c CODE   run a Python or Lua script in a sandboxed engine (scriptbox run --help)
   bench                run the benchmark harness (scriptbox bench --help)
   snapshot build|clear build or clear the Python start-up snapshot cache (scriptbox snapshot --help)
+  worker --redis URL   serve a distributed pool's jobs from Redis (scriptbox worker --help)
+  packages lock DIR    write DIR/pyodide-lock.json for a folder of wheels (scriptbox packages --help)
+  mcp                  serve sandboxed Python and Lua to MCP clients (scriptbox mcp --help)
+  repl                 an interactive Python or Lua prompt (scriptbox repl --help)
   help [COMMAND]       print this help, or a command's
 
 options:
@@ -28,6 +32,10 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: async (argv) => (await import('./run.js')).runMain(argv),
   bench: async (argv) => (await import('./bench.js')).benchMain(argv),
   snapshot: async (argv) => (await import('./snapshot.js')).snapshotMain(argv),
+  worker: async (argv) => (await import('./worker.js')).workerMain(argv),
+  packages: async (argv) => (await import('./packages.js')).packagesMain(argv),
+  mcp: async (argv) => (await import('./mcp.js')).mcpMain(argv),
+  repl: async (argv) => (await import('./repl.js')).replMain(argv),
 };
 
 /** The package's version, from the package.json two folders above dist/src/cli. */
@@ -67,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
 function unknown(word: string): number {
   const what = word.startsWith('-') ? 'option' : 'command';
   process.stderr.write(
-    `scriptbox: unknown ${what} '${word}'; did you mean '${closest(word.replace(/^-+/, ''), [...Object.keys(COMMANDS), 'help'])}'? (scriptbox --help lists them)\n`,
+    `scriptbox: unknown ${what} '${word}'; did you mean '${closest(word.replace(/^-+/, ''), word.startsWith('-') ? ['help', 'version'] : [...Object.keys(COMMANDS), 'help'])}'? (scriptbox --help lists them)\n`,
   );
   return 2;
 }

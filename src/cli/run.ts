@@ -8,8 +8,9 @@ import { parseArgs } from 'node:util';
 import type { Language } from '../engine/types.js';
 import { ScriptBoxError } from '../errors.js';
 import { createEngine } from '../index.js';
+import { lineReader, writeOutputs } from './terminal.js';
 
-export const RUN_USAGE = `usage: scriptbox run FILE [--lang python|lua] [--timeout MS] [--allow CAP,...] [--json]
+export const RUN_USAGE = `usage: scriptbox run FILE [--lang python|lua] [--timeout MS] [--allow CAP,...] [--outputs DIR] [--json]
        scriptbox run - --lang python|lua [...]       (the script from stdin)
        scriptbox run -c CODE --lang python|lua [...]  (the script as an argument)
 
@@ -19,7 +20,14 @@ export const RUN_USAGE = `usage: scriptbox run FILE [--lang python|lua] [--timeo
   -l, --lang LANG python or lua (needed for - and -c)
   --timeout MS    stop the script after MS milliseconds (default 30000)
   --allow CAPS    grant capabilities, comma-separated (e.g. log,kv.*); none by default
+  --packages P,.. Python packages to install before the script runs (docs/packages.md)
+  --package-source DIR|URL  where --packages come from: a folder of wheels with its
+                  pyodide-lock.json (scriptbox packages lock DIR), or an index URL;
+                  default: the Pyodide package index (needs the network)
+  --outputs DIR   write each rich output (display, host.display) to DIR/output-N.EXT
   --json          print the ExecResult as JSON instead of the script's output
+
+input() / io.read() read lines from standard input (a terminal or a pipe; none left after -).
 
 exit status: 0 the script succeeded, 1 it failed (error on stderr), 2 bad usage or no engine`;
 
@@ -49,7 +57,10 @@ export async function runMain(argv: string[]): Promise<number> {
         lang: { type: 'string', short: 'l' },
         timeout: { type: 'string' },
         allow: { type: 'string' },
+        packages: { type: 'string' },
+        'package-source': { type: 'string' },
         json: { type: 'boolean', default: false },
+        outputs: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -97,21 +108,24 @@ export async function runMain(argv: string[]): Promise<number> {
     }
   }
 
-  const capabilities = values.allow
-    ? values.allow
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : [];
+  const capabilities = values.allow ? splitList(values.allow) : [];
+  // The script's input() reads the CLI's stdin (after `-`, it is at its end already).
+  const stdin = lineReader(process.stdin);
   try {
     await using engine = await createEngine(language, {
       capabilities,
+      onInput: stdin.onInput,
       // host.log goes to stderr, so stdout stays the script's own output (or the JSON).
       onLog: ({ level, message }) => void process.stderr.write(`[${level}] ${message}\n`),
       ...(timeoutMs ? { limits: { timeoutMs } } : {}),
+      ...(values.packages !== undefined ? { packages: splitList(values.packages) } : {}),
+      ...(values['package-source'] !== undefined ? { packageSource: values['package-source'] } : {}),
       ...(values.json ? {} : { onOutput: ({ stream, text }) => (stream === 'stdout' ? process.stdout : process.stderr).write(text) }),
     });
     const result = await engine.exec(code);
+    if (values.outputs !== undefined && result.outputs.length > 0) {
+      for (const path of await writeOutputs(values.outputs, result.outputs)) process.stderr.write(`scriptbox: wrote ${path}\n`);
+    }
     if (values.json) {
       process.stdout.write(`${JSON.stringify(result, jsonValue, 2)}\n`);
     } else if (!result.success && result.error) {
@@ -122,7 +136,17 @@ export async function runMain(argv: string[]): Promise<number> {
     const err = e as ScriptBoxError;
     process.stderr.write(`scriptbox: ${err.code ?? 'ERROR'}: ${err.message}\n`);
     return 2;
+  } finally {
+    stdin.close();
   }
+}
+
+/** `a, b,c` -> ['a', 'b', 'c'] */
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** Script values JSON cannot hold as they are: bigints as strings, bytes as arrays, maps as objects. */

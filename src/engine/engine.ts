@@ -165,6 +165,7 @@ export class Engine implements ScriptEngine, HandleOwner {
       engineId: this.id,
       limits: coreLimits(this.resolved.limits),
       hostFunctions: this.registry.names(),
+      ...(this.opts.onInput ? { input: true } : {}),
       config: this.config,
       ...(this.backend === 'native' ? { backend: 'native' as const } : {}),
     };
@@ -212,6 +213,7 @@ export class Engine implements ScriptEngine, HandleOwner {
             success: false,
             stdout: '',
             stderr: '',
+            outputs: [],
             truncated: false,
             error: ended.error,
             durationMs: performance.now() - t0,
@@ -220,11 +222,12 @@ export class Engine implements ScriptEngine, HandleOwner {
         }
         const durationMs = performance.now() - t0;
         if (a.t === 'done') {
-          return { success: true, value: a.value, ...a.out, durationMs, timedOut: false };
+          return { success: true, value: a.value, ...a.out, outputs: a.out.outputs ?? [], durationMs, timedOut: false };
         }
         if (a.t !== 'failed') throw new EngineCrashedError(`unexpected answer ${a.t}`);
         this.supervisor.failed(errorOf(a.failure));
-        return { success: false, ...a.out, error: execErrorOf(a.failure), durationMs, timedOut: a.failure.kind === 'timeout' };
+        const outputs = a.out.outputs ?? [];
+        return { success: false, ...a.out, outputs, error: execErrorOf(a.failure), durationMs, timedOut: a.failure.kind === 'timeout' };
       },
       signal,
       'exec',

@@ -6,6 +6,9 @@ import type { LogEntry } from '../capabilities/builtins.js';
 import type { ScriptBoxError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { ScriptValue } from '../values.js';
+import type { RichOutput } from '../channel/protocol.js';
+
+export type { RichOutput };
 
 export type Language = 'python' | 'lua';
 export type Backend = 'wasm' | 'native';
@@ -57,6 +60,14 @@ export interface EngineOptions {
   config?: Record<string, ScriptValue>;
   /** Streams output while a call runs. */
   onOutput?: (chunk: { stream: 'stdout' | 'stderr'; text: string }) => void;
+  /**
+   * What the script reads as its terminal: Python's `input()` / `sys.stdin`, Lua's
+   * `io.read()` wait for it (the prompt is printed to stdout and passed here). Answer a line
+   * (no newline needed) or `null` for end of input. Without it, reads see end of input
+   * (Python: EOFError naming this option). Async answers need the `worker` or `process`
+   * placement; see docs/script-api.md "input".
+   */
+  onInput?: (prompt: string) => string | null | Promise<string | null>;
   /** Where `host.log` goes (capability `log`). Default: the console, prefixed with the engine id. */
   onLog?: (entry: LogEntry) => void;
   /** host[:port] patterns `host.fetch` may reach (`api.example.com`, `127.0.0.1:8080`, `*.example.com`). Default: none. */
@@ -78,6 +89,19 @@ export interface EngineOptions {
   snapshot?: boolean | { dir?: string; spare?: boolean };
   /** Disposes the engine when aborted. */
   signal?: AbortSignal;
+  /**
+   * Python (wasm): packages installed, with their dependencies, before any user code runs,
+   * and on every restart; in the snapshot key, so a snapshot starts with them imported.
+   * Resolved with the source's `pyodide-lock.json`; each wheel's sha256 is checked. See docs/packages.md.
+   */
+  packages?: string[];
+  /**
+   * Where `packages` come from (only from here: a script cannot name another source): a
+   * URL laid out like Pyodide's index (`<url>/pyodide-lock.json`, wheels beside it), or a
+   * directory of wheels with its lock file (Node, offline). Default: the Pyodide package
+   * index of the installed `pyodide` version on its CDN.
+   */
+  packageSource?: string | URL;
 }
 
 export interface RunOptions {
@@ -97,6 +121,8 @@ export interface ExecResult {
   value?: ScriptValue;
   stdout: string;
   stderr: string;
+  /** Rich outputs (`display`, `host.display`) in call order; `[]` when none. They count against `limits.maxOutputBytes`. */
+  outputs: RichOutput[];
   truncated: boolean;
   error?: { type: string; message: string; traceback?: string; line?: number };
   durationMs: number;

@@ -1,7 +1,8 @@
 /**
  * Node glue for the benchmark harness: the baselines of DESIGN §7 that need threads
  * (stock Pyodide and wasmoon boots, plain postMessage and comlink round trips) and the
- * resident memory of this process with its engine child processes.
+ * resident memory of this process with its engine child processes, and the distributed
+ * deployment of the `distributed` workload.
  */
 import { findNative } from './native-libs.js';
 import { readFileSync } from 'node:fs';
@@ -10,6 +11,9 @@ import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
+import type { DistributedDeployment } from '../bench/workloads.js';
+import type { DistributedPool } from '../distributed/pool.js';
+import type { WorkerProcess } from './worker-process.js';
 
 const require = createRequire(import.meta.url);
 
@@ -122,5 +126,38 @@ export function nativeMissing(language: 'python' | 'lua'): string | undefined {
     return undefined;
   } catch (e) {
     return (e as Error).message;
+  }
+}
+
+export { redisMissing as distributedMissing } from './redis-server.js';
+
+/**
+ * A distributed deployment for the `distributed` workload: a private redis-server, workers
+ * started one at a time as `scriptbox worker` processes, and a distributed pool.
+ */
+export async function distributed(language: 'python' | 'lua'): Promise<DistributedDeployment> {
+  const { startRedis } = await import('./redis-server.js');
+  const { startWorkerProcess } = await import('./worker-process.js');
+  const { createDistributedPool } = await import('../distributed/pool.js');
+  const redis = await startRedis();
+  const workers: WorkerProcess[] = [];
+  const args = ['--redis', redis.url, '--lang', language];
+  let pool: DistributedPool | undefined;
+  const close = async () => {
+    await pool?.dispose();
+    for (const w of workers) await w.stop();
+    await redis.stop();
+  };
+  try {
+    pool = await createDistributedPool(language, { redis: redis.url });
+    const addWorker = async () => {
+      workers.push(await startWorkerProcess(args, `bench-${workers.length + 1}`));
+    };
+    await addWorker();
+    const p = pool;
+    return { addWorker, exec: (code) => p.exec(code), close };
+  } catch (e) {
+    await close();
+    throw e;
   }
 }

@@ -56,19 +56,26 @@ function writableDir(dir: string): boolean {
   }
 }
 
-let defaultDir: string | undefined;
+const defaultDirs = new Map<string, string>();
 
 /**
- * Where `snapshot: true` keeps snapshots: `node_modules/.cache/scriptbox/snapshots` under
- * the package the process runs in (the nearest package.json above the working directory,
- * as other tools' caches do), else `<os.tmpdir()>/scriptbox-snapshots`.
+ * A cache directory of scriptbox (`sub`: `snapshots`, `packages`): `node_modules/.cache/scriptbox/<sub>`
+ * under the package the process runs in (the nearest package.json above the working
+ * directory, as other tools' caches do), else `<os.tmpdir()>/scriptbox-<sub>`.
  */
-export function defaultSnapshotDir(): string {
-  if (defaultDir) return defaultDir;
+export function defaultCacheDir(sub: string): string {
+  let dir = defaultDirs.get(sub);
+  if (dir) return dir;
   const root = packageRoot(process.cwd());
-  const local = root && join(root, 'node_modules', '.cache', 'scriptbox', 'snapshots');
-  defaultDir = local && writableDir(local) ? local : join(tmpdir(), 'scriptbox-snapshots');
-  return defaultDir;
+  const local = root && join(root, 'node_modules', '.cache', 'scriptbox', sub);
+  dir = local && writableDir(local) ? local : join(tmpdir(), `scriptbox-${sub}`);
+  defaultDirs.set(sub, dir);
+  return dir;
+}
+
+/** Where `snapshot: true` keeps snapshots (defaultCacheDir('snapshots')). */
+export function defaultSnapshotDir(): string {
+  return defaultCacheDir('snapshots');
 }
 
 /** The file holding the snapshot for `key` in `dir`. */

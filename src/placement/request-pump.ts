@@ -47,9 +47,14 @@ export interface PumpLimits {
 
 /** Output as the core must report it: at most `max` units in all, else cut and marked. */
 function capOutput(out: CapturedOutput, max: number): CapturedOutput {
-  if (out.stdout.length + out.stderr.length <= max) return out;
+  const rich = out.outputs?.reduce((n, o) => n + o.data.length, 0) ?? 0;
+  if (out.stdout.length + out.stderr.length + rich <= max) return out;
   const stdout = out.stdout.slice(0, max);
-  return { stdout, stderr: out.stderr.slice(0, max - stdout.length), truncated: true };
+  const stderr = out.stderr.slice(0, max - stdout.length);
+  // Rich outputs count too (src/lang/output.ts): those that do not fit are dropped whole.
+  let room = max - stdout.length - stderr.length;
+  const outputs = out.outputs?.filter((o) => o.data.length <= room && (room -= o.data.length) >= 0);
+  return { stdout, stderr, truncated: true, ...(outputs?.length ? { outputs } : {}) };
 }
 
 /** Sends `msg` and serves the core until it answers. Rejects when the transport does, or the core breaks the protocol. */

@@ -1,4 +1,4 @@
-// The guest-language files the lint tests read: every .py / .lua under src/lang/, wasm/, native-bridge/.
+// The guest-language files the lint tests read: every .py / .lua under src/lang/, src/state/, wasm/, native-bridge/.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,5 +10,5 @@ function walk(dir: string): string[] {
 }
 
 export function guestFiles(ext: '.py' | '.lua'): string[] {
-  return ['src/lang', 'wasm', 'native-bridge'].flatMap((d) => walk(join(ROOT, d))).filter((f) => f.endsWith(ext));
+  return ['src/lang', 'src/state', 'wasm', 'native-bridge'].flatMap((d) => walk(join(ROOT, d))).filter((f) => f.endsWith(ext));
 }

@@ -66,6 +66,54 @@ describe('the playground page (cross-origin isolated)', () => {
     expect(await pg.pane('notes')).toBe('');
   });
 
+  it('shows rich outputs: images and SVG as img, HTML in a script-less sandboxed iframe, markdown as text', async () => {
+    await pg.setCode(
+      [
+        'import host',
+        'host.display(\'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="red"/></svg>\', \'image/svg+xml\')',
+        "host.display('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'image/png')",
+        'class Page:',
+        '    def _repr_html_(self): return \'<p id="p">hello</p><script>parent.document.title = "pwned"</script>\'',
+        'display(Page())',
+        "host.display('# title', 'text/markdown')",
+      ].join('\n'),
+    );
+    await pg.run();
+    expect(await pg.pane('error')).toBe('');
+    const items = pg.el.locator('.pane.outputs figure.output');
+    expect(await items.count()).toBe(4);
+    expect(await items.evaluateAll((fs) => fs.map((f) => (f as HTMLElement).dataset.mime))).toEqual([
+      'image/svg+xml',
+      'image/png',
+      'text/html',
+      'text/markdown',
+    ]);
+    // Both images decode (an <img>, never inline SVG DOM).
+    await expect
+      .poll(() => items.locator('img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth)))
+      .toEqual([40, 1]);
+    const frame = items.nth(2).locator('iframe');
+    expect(await frame.getAttribute('sandbox')).toBe('');
+    expect(await page.frameLocator('scriptbox-playground iframe').locator('#p').innerText()).toBe('hello');
+    // The HTML's script never ran.
+    expect(await page.title()).not.toBe('pwned');
+    expect(await items.nth(3).locator('pre').innerText()).toBe('# title');
+    await page.screenshot({ path: `${SHOTS}playground-outputs-1280.png` });
+  });
+
+  it('input() shows a prompt row; Enter answers it', async () => {
+    await pg.setCode("name = input('Your name? ')\nprint('hello', name)");
+    const done = pg.run();
+    const row = pg.el.locator('.input-row');
+    await row.waitFor({ state: 'visible' });
+    expect(await row.locator('.prompt').innerText()).toBe('Your name?');
+    await row.locator('input').fill('Ada');
+    await row.locator('input').press('Enter');
+    await done;
+    expect(await pg.pane('stdout')).toBe('Your name? hello Ada\n');
+    expect(await row.isVisible()).toBe(false);
+  });
+
   it('a capability that is off gives PermissionError; turning it on starts a new session where the call works', async () => {
     await page.locator('scriptbox-playground input[name="kv"]').uncheck();
     await pg.setCode('import host\nhost.kv.get("visits", 0)\n');

@@ -16,6 +16,7 @@ import { interpreterFailure, replyOutcome, stopFailure, stopOf, type Stop } from
 import { serveRequest, type RequestContext } from '../../src/lang/python/requests.js';
 import { installDevice, type ValueChannel } from './device.js';
 import { BOOTSTRAP, RUNTIME_BOOT, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
+import { installPackages } from './packages.js';
 
 /** How a runtime entry's reply starts when the request waits for the host (runtime.py `_drive`). */
 const PENDING = '{"pending"';
@@ -122,14 +123,18 @@ export class PythonCore implements EngineCore {
     // File system devices live on the JavaScript side: a snapshot never holds them.
     this.values = installDevice(py.FS, (req) => serveRequest(req, this.requests));
     let m: Record<string, PyFn>;
+    const packages = this.init.packages;
     if (loaded.restored) {
       m = this.runtimeModule();
       once(m.after_restore!);
+      // The snapshot (keyed by the package set) has the modules; the files come back here.
+      if (packages) installPackages(py, m, packages, false);
     } else {
       // bootstrap.py takes _sb_boot out of the globals again.
       py.globals.set('_sb_boot', RUNTIME_BOOT);
       py.runPython(BOOTSTRAP, { filename: '<scriptbox>' });
       m = this.runtimeModule();
+      if (packages) installPackages(py, m, packages, true);
       if (loaded.making) {
         // The snapshot holds what every engine shares; all below is this engine's own and
         // JavaScript-side, so it is set up again after every restore.

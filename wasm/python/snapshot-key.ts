@@ -15,7 +15,11 @@ import { BOOTSTRAP, PYODIDE_ENV, RUNTIME_BOOT } from './boot.js';
  */
 export const SNAPSHOT_FORMAT = 2;
 
-/** What the key hashes, in order; `extra` is for callers that bake more in (a pool's init script, wheels). */
+/**
+ * What the key hashes, in order; `extra` is for callers that bake more in: a package set
+ * (src/packages/package-set.ts `keyPart`: its names, versions and sha256s, installed and
+ * imported before the snapshot), a pool's init script.
+ */
 export function snapshotKeyParts(extra: readonly string[] = [], pyodideVersion: string = version): string[] {
   return [
     `scriptbox-snapshot/${SNAPSHOT_FORMAT}`,

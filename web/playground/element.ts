@@ -10,6 +10,7 @@ import { EXAMPLES } from './examples.js';
 import { dedent, formatBytes, formatMs, formatValue } from './format.js';
 import { KvInspector } from './kv-inspector.js';
 import { ObservedStore } from './observed-store.js';
+import { renderOutputs } from './rich-outputs.js';
 import { PlaygroundSessions, TOGGLE_NAMES, parseToggles, type RunOutcome, type Toggle } from './session.js';
 import { STYLES } from './styles.js';
 import { NOT_ISOLATED, TEMPLATE, TOGGLE_HELP } from './template.js';
@@ -30,6 +31,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
   private readonly sessions = new PlaygroundSessions(this.store, {
     output: (stream, text) => this.appendText(stream, text),
     log: (e) => this.appendLog(e),
+    input: (prompt) => this.askLine(prompt),
     booting: (lang, busy) => this.onBooting(lang, busy),
   });
   private editor?: Editor;
@@ -42,6 +44,10 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
   private ticker: ReturnType<typeof setInterval> | undefined;
   private disposed = false;
   private seen: IntersectionObserver | undefined;
+  /** Frees the blob URLs of the outputs on show. */
+  private revokeOutputs: (() => void) | undefined;
+  /** Answers the script's pending read, if it waits for one. */
+  private answerLine: ((line: string | null) => void) | undefined;
 
   private $<T extends Element = HTMLElement>(sel: string): T {
     return this.root.querySelector(sel) as T;
@@ -234,6 +240,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
       return undefined;
     } finally {
       this.running = false;
+      this.answerLine?.(null); // a read still waiting when the run ended (stopped) sees end of input
       this.finished++;
       this.setBusy(false);
     }
@@ -258,6 +265,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
   private show(lang: Language, o: RunOutcome): void {
     const r: ExecResult = o.result;
     this.pane('stdout', r.stdout);
+    this.showOutputs(r);
     this.pane('stderr', r.stderr + (r.truncated ? '\n[output truncated at the engine\u2019s maxOutputBytes]' : ''));
     if (r.success) {
       if (r.value !== undefined && r.value !== null) this.pane('result', formatValue(r.value, lang));
@@ -339,6 +347,42 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     pane.querySelector('pre')!.textContent += text;
   }
 
+  private showOutputs(r: ExecResult): void {
+    this.revokeOutputs?.();
+    this.revokeOutputs = undefined;
+    const pane = this.$('.pane.outputs');
+    const items = pane.querySelector('.items')!;
+    const shown = renderOutputs(document, r.outputs ?? []);
+    items.replaceChildren(...shown.nodes);
+    this.revokeOutputs = shown.revoke;
+    pane.hidden = shown.nodes.length === 0;
+  }
+
+  /** Shows the input row until the user presses Enter (or the run ends: end of input). */
+  private askLine(prompt: string): Promise<string | null> {
+    this.answerLine?.(null);
+    const form = this.$<HTMLFormElement>('.input-row');
+    const field = form.querySelector('input')!;
+    form.querySelector('.prompt')!.textContent = prompt;
+    field.value = '';
+    form.hidden = false;
+    this.$('.placeholder').hidden = true;
+    field.focus();
+    return new Promise((resolve) => {
+      const done = (line: string | null) => {
+        form.hidden = true;
+        form.onsubmit = null;
+        this.answerLine = undefined;
+        resolve(line);
+      };
+      this.answerLine = done;
+      form.onsubmit = (ev) => {
+        ev.preventDefault();
+        done(field.value);
+      };
+    });
+  }
+
   private appendLog(e: LogEntry): void {
     this.appendText('log', `[${e.level}] ${e.message}\n`);
   }
@@ -357,6 +401,9 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
       p.hidden = true;
       p.querySelector('pre')!.textContent = '';
     }
+    this.$('.pane.outputs .items').replaceChildren();
+    this.revokeOutputs?.();
+    this.revokeOutputs = undefined;
   }
 
   /** Stops every engine this element started and its kv store. */
@@ -366,6 +413,8 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     this.seen?.disconnect();
     clearInterval(this.ticker);
     this.kv?.dispose();
+    this.answerLine?.(null);
+    this.revokeOutputs?.();
     await this.sessions.dispose();
     await this.store.dispose();
   }

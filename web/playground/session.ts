@@ -35,6 +35,8 @@ export interface SessionEvents {
   /** Streaming output while a script runs. */
   output(stream: 'stdout' | 'stderr', text: string): void;
   log(entry: LogEntry): void;
+  /** The script waits for a line (input(), io.read()): answer it, or null for end of input. */
+  input(prompt: string): Promise<string | null>;
   /** The engine for `language` started booting (true) or finished (false). */
   booting(language: Language, busy: boolean): void;
 }
@@ -86,6 +88,7 @@ export class PlaygroundSessions {
         limits: { timeoutMs: this.timeoutMs, graceMs: 300 },
         onOutput: (c) => this.events.output(c.stream, c.text),
         onLog: (e) => this.events.log(e),
+        onInput: (prompt) => this.events.input(prompt),
       });
       this.bootMs.set(language, performance.now() - started);
       return { engine, grants: grants.join(','), restarts: 0 };

@@ -24,6 +24,15 @@ kbd { font: 11px ui-monospace, monospace; opacity: .8; }
 .pane.error pre { background: #fdecea; color: var(--err); }
 .pane.result pre { background: #e9f6ee; color: #0d5a2b; }
 .pane.stderr pre { color: #8a4b00; }
+.input-row { display: flex; gap: 6px; align-items: center; }
+.input-row[hidden] { display: none; }
+.input-row label { flex: 1; display: flex; gap: 6px; align-items: center; font: 12.5px ui-monospace, monospace; }
+.input-row input { flex: 1; font: inherit; height: 28px; border: 1px solid var(--accent); border-radius: 6px; padding: 0 6px; }
+.outputs .items { display: flex; flex-direction: column; gap: 8px; }
+.output { margin: 0; }
+.output img { max-width: 100%; background: #fff; border: 1px solid var(--line); border-radius: 6px; }
+.output iframe { width: 100%; min-height: 120px; border: 1px solid var(--line); border-radius: 6px; background: #fff; }
+.output figcaption { font-size: 11px; color: #5b6473; }
 .placeholder { color: #8a93a3; font-style: italic; margin: 4px 0; }
 .side { padding: 8px; overflow: auto; display: flex; flex-direction: column; gap: 12px; }
 fieldset { border: 0; padding: 0; margin: 0; }

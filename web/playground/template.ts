@@ -20,6 +20,8 @@ export const TEMPLATE = `
       <div class="pane error" hidden><h3>Error</h3><pre></pre></div>
       <div class="pane result" hidden><h3>Result</h3><pre></pre></div>
       <div class="pane stdout" hidden><h3>stdout</h3><pre></pre></div>
+      <form class="input-row" hidden><label><span class="prompt"></span><input name="line" autocomplete="off" aria-label="Input for the script"></label><button type="submit">Enter</button></form>
+      <div class="pane outputs" hidden><h3>Outputs</h3><pre hidden></pre><div class="items"></div></div>
       <div class="pane stderr" hidden><h3>stderr</h3><pre></pre></div>
       <div class="pane log" hidden><h3>host.log</h3><pre></pre></div>
     </section>

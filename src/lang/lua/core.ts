@@ -21,7 +21,7 @@ import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type Engi
 import { InvalidInputError } from '../../errors.js';
 import { StoppedRequest } from '../../placement/stopped.js';
 import type { ScriptValue } from '../../values.js';
-import { OutputCapture } from '../output.js';
+import { DISPLAY_CALL, OutputCapture } from '../output.js';
 import type { LuaBackend } from './backend.js';
 import { LuaConvert, PLAIN_ONLY, TO_HOST, ValueBudget, luaText, type ReadPolicy } from './convert.js';
 import { errorTextLimit, scriptFailure, stopFailure, stopOf } from './failures.js';
@@ -91,7 +91,7 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
     // The metatable host.bytes() marks strings with, kept in the registry.
     s.createtable(L);
     this.conv.bytesRef = s.ref(L);
-    // shim() -> its parts; prelude(hostcall, print, bytesmt, shim) -> build, msgh, tostring, index
+    // shim() -> its parts; prelude(hostcall, print, bytesmt, shim, input) -> build, msgh, tostring, index
     if (s.load(L, b.shim, 'shim') !== LUA_OK || s.pcall(L, 0, 1, 0) !== LUA_OK)
       throw new Error(`the Lua shim failed: ${luaText(s, L, -1)}`);
     if (s.load(L, PRELUDE_LUA, 'prelude') !== LUA_OK) throw new Error(`prelude failed to compile: ${luaText(s, L, -1)}`);
@@ -99,7 +99,8 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
     b.pushFunction(L, this.printFn);
     s.pushRef(L, this.conv.bytesRef);
     s.pushvalue(L, 1);
-    if (s.pcall(L, 4, 4, 0) !== LUA_OK) throw new Error(`prelude failed: ${luaText(s, L, -1)}`);
+    s.pushboolean(L, this.init.input === true);
+    if (s.pcall(L, 5, 4, 0) !== LUA_OK) throw new Error(`prelude failed: ${luaText(s, L, -1)}`);
     const indexRef = s.ref(L);
     s.pushString(L, 'host');
     this.hostKeyRef = s.ref(L);
@@ -185,7 +186,8 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
       const budget = new ValueBudget(this.init.limits.maxValueBytes);
       for (let i = 2; i <= top; i++) args.push(this.conv.read(L, i, `host.${name} argument ${i - 1}`, TO_HOST, budget));
       this.out.flush();
-      const result = this.env.hostCall(name, args);
+      // host.display(data, mime) (prelude.lua) is kept with the output, in order with print.
+      const result = name === DISPLAY_CALL ? this.display(args) : this.env.hostCall(name, args);
       s.settop(L, 0);
       s.pushboolean(L, true);
       this.conv.push(L, result, `result of host.${name}`);
@@ -203,6 +205,15 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
     s.pushboolean(L, false);
     s.pushString(L, failure);
     return 2;
+  }
+
+  private display([data, mime]: ScriptValue[]): null {
+    try {
+      this.out.display(mime, data);
+    } catch (e) {
+      throw new HostCallError({ type: 'InvalidInputError', message: (e as Error).message });
+    }
+    return null;
   }
 
   /** print's C half: the prelude made every argument a string (LuaJIT's joined them already). */

@@ -7,14 +7,16 @@
 --   sbprint   the C function that writes its string arguments to stdout, tab-separated
 --   bytesmt   the metatable host.bytes() marks strings with
 --   shim      what the shim returned: the parts that differ between 5.1 and 5.4
+--   hasinput  true when the host gave onInput: only then is there an `io` (with `read`)
 -- It keeps only safe libraries, makes `load` text-only, locks the shared metatables, and
 -- returns the builder of the read-only `host` table, the message handler of every request,
 -- an unreplaceable `tostring`, and `o[k]` (indexing runs __index: the host calls it
 -- protected).
 --
 -- Removed, and why:
--- - `io`, `os` (but clock/time/date/difftime), `debug`, `package`, `require`, `dofile`,
---   `loadfile`: files, processes, environment and the debug library's re-typing powers.
+-- - `io` (but `io.read` when the host gave onInput, see below), `os` (but
+--   clock/time/date/difftime), `debug`, `package`, `require`, `dofile`, `loadfile`:
+--   files, processes, environment and the debug library's re-typing powers.
 --   With `package`/`require` gone, LuaJIT's `ffi` and `string.buffer` are unreachable too.
 -- - LuaJIT only: `jit` (`jit.attach` runs callbacks on VM events, `jit.off/flush` change
 --   the compiler for every later request), `module` (writes into other chunks' globals),
@@ -28,7 +30,7 @@
 -- Everything the builder, the stubs and the handler call is a local taken here, before any
 -- script ran: a script that replaces `string.find`, `tostring` or `error` changes nothing
 -- they do.
-local hostcall, sbprint, bytesmt, shim = ...
+local hostcall, sbprint, bytesmt, shim, hasinput = ...
 local G = _G
 local rawload, select, error, type, next, tostring, pcall = load, select, error, type, next, tostring, pcall
 local setmetatable = setmetatable
@@ -41,6 +43,90 @@ G.os = { clock = oslib.clock, time = oslib.time, date = oslib.date, difftime = o
 G.io, G.debug, G.package, G.require, G.dofile, G.loadfile, G.module = nil, nil, nil, nil, nil, nil, nil
 G.jit, G.newproxy, G.setfenv, G.getfenv, G.gcinfo, G.warn = nil, nil, nil, nil, nil, nil
 string.dump = nil
+
+-- io.read: lines from the host's onInput (a host call under a name no host function has,
+-- src/capabilities/input.ts), buffered here. Formats as Lua's: "l" (default), "L", "n",
+-- "a", a byte count, and 5.1's "*l" forms. At end of input (onInput answered null, or the
+-- host gave no onInput) a read returns nil and a message, as reading a closed file does:
+-- Lua code checks for nil (`while line do`). A stop or another failure raises.
+local inbuf = ""
+local tonumber, match = tonumber, string.match
+local function fill()
+  local ok, v = hostcall("@input", "")
+  if ok then
+    if type(v) ~= "string" then return false end
+    inbuf = inbuf .. v
+    if sub(inbuf, -1) ~= "\n" then inbuf = inbuf .. "\n" end
+    return true
+  end
+  if type(v) == "string" and find(v, "EOFError: ", 1, true) == 1 then return false, sub(v, 11) end
+  error(v or "HostError: io.read failed in the bridge", 0)
+end
+local function take(n)
+  local s = sub(inbuf, 1, n)
+  inbuf = sub(inbuf, n + 1)
+  return s
+end
+local function readone(fmt)
+  if type(fmt) == "number" then
+    while #inbuf < fmt do
+      local ok, why = fill()
+      if not ok then
+        if inbuf == "" and fmt > 0 then return nil, why end
+        break
+      end
+    end
+    if fmt == 0 and inbuf == "" then
+      local ok, why = fill()
+      if not ok then return nil, why end
+    end
+    return take(fmt)
+  end
+  if type(fmt) ~= "string" then error("bad argument to 'read' (invalid format)", 3) end
+  local f = sub(fmt, 1, 1) == "*" and sub(fmt, 2, 2) or sub(fmt, 1, 1)
+  if f == "a" then
+    while fill() do end
+    return take(#inbuf)
+  elseif f == "l" or f == "L" then
+    while not find(inbuf, "\n", 1, true) do
+      local ok, why = fill()
+      if not ok then
+        if inbuf == "" then return nil, why end
+        return take(#inbuf)
+      end
+    end
+    local line = take((find(inbuf, "\n", 1, true)))
+    return f == "L" and line or sub(line, 1, -2)
+  elseif f == "n" then
+    while not find(inbuf, "%S") do
+      local ok, why = fill()
+      if not ok then inbuf = ""; return nil, why end
+    end
+    local num = match(inbuf, "^%s*([%+%-]?%d*%.?%d+[eE][%+%-]?%d+)") or match(inbuf, "^%s*([%+%-]?%d*%.?%d+)")
+      or match(inbuf, "^%s*([%+%-]?%d+%.?)")
+    if not num then return nil end
+    local _, e = find(inbuf, num, 1, true)
+    inbuf = sub(inbuf, e + 1)
+    return tonumber(num)
+  end
+  error("bad argument to 'read' (invalid format)", 3)
+end
+local function ioread(...)
+  local n = select("#", ...)
+  if n == 0 then return readone("l") end
+  local results = {}
+  for i = 1, n do
+    local v, why = readone((select(i, ...)))
+    if v == nil then
+      results[i], results[i + 1] = nil, why
+      return unpack(results, 1, i + 1)
+    end
+    results[i] = v
+  end
+  return unpack(results, 1, n)
+end
+-- Without onInput there is no `io` at all, as before issue 21: nothing to read.
+if hasinput then G.io = { read = ioread } end
 
 local joinprint = shim.joinprint
 G.print = function(...)
@@ -85,6 +171,15 @@ local function bytes(s)
   return setmetatable({ s }, bytesmt)
 end
 
+-- host.display(data, mime): data (a string: Lua strings hold bytes, or host.bytes(s)) kept
+-- as a rich output of that media type, in order with print (src/lang/output.ts). The core
+-- keeps it: no host function runs, so no capability is needed (like print).
+local function display(data, mime)
+  if type(mime) ~= "string" then error("host.display(data, mime): mime must be a string such as 'image/png' or 'text/html'", 2) end
+  local ok, err = hostcall("@display", data, mime)
+  if not ok then error(err, 2) end
+end
+
 -- The message handler of every request: the error, its text and where it happened, boxed.
 -- It runs inside the request's protected call, so a __tostring here is stopped like any
 -- script code.
@@ -117,7 +212,7 @@ local function build(names)
     for i = 1, #names do copy[i] = names[i] end
     granted = copy
   end
-  local root = { bytes = bytes }
+  local root = { bytes = bytes, display = display }
   for i = 1, #granted do
     local name = granted[i]
     local node, start = root, 1

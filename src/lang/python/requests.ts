@@ -10,9 +10,17 @@ import type { AsyncHostResult } from '../../channel/protocol.js';
 import type { ScriptValue } from '../../values.js';
 import type { OutputCapture } from '../output.js';
 import { fromMarshal, toMarshal } from './marshal.js';
+import { INPUT_CALL } from '../../capabilities/input.js';
 
 /** A request from the runtime, after the wire is decoded. */
-export type PythonRequest = ['call', string, unknown[]] | ['sleep', number] | ['astart', string, unknown[]] | ['await', number] | ['taint'];
+export type PythonRequest =
+  | ['call', string, unknown[]]
+  | ['sleep', number]
+  | ['astart', string, unknown[]]
+  | ['await', number]
+  | ['taint']
+  | ['display', string, unknown]
+  | ['input', string];
 
 /** How deep a request's values may nest before the host's own checks (limits.maxValueDepth) see them. */
 const MAX_REQUEST_DEPTH = 1000;
@@ -46,6 +54,10 @@ export function requestOf(req: unknown): PythonRequest | undefined {
       return req.length === 2 && typeof a === 'number' && !Number.isNaN(a) ? [op, a] : undefined;
     case 'taint':
       return req.length === 1 ? [op] : undefined;
+    case 'display':
+      return req.length === 3 && typeof a === 'string' ? [op, a, b] : undefined;
+    case 'input':
+      return req.length === 2 && typeof a === 'string' ? [op, a] : undefined;
     default:
       return undefined;
   }
@@ -99,6 +111,17 @@ export function serveRequest(req: PythonRequest, c: RequestContext): unknown {
       // A script may write this itself: it only makes its own engine restore more often.
       c.taint?.();
       return null;
+    case 'display':
+      // Kept with the output (src/lang/output.ts), in order with what was printed: `[true, null]` or `[false, message]`.
+      try {
+        c.out.display(req[1], req[2]);
+        return [true, null];
+      } catch (e) {
+        return [false, (e as Error).message];
+      }
+    case 'input':
+      // A terminal read is a host call the host answers with onInput (src/capabilities/input.ts).
+      return hostAnswer(c, () => c.env.hostCall(INPUT_CALL, [req[1]]), true);
   }
   // Only a channel that does not check its requests (parseRequest) gets here.
   throw new Error(`unknown request ${String((req as unknown[])[0])}`);

@@ -16,7 +16,7 @@ Sections: values, errors, blocking helpers, the host module, user code, the even
 and host.aio, the handle table, the lockdown. A request body awaits at its top level
 through _then.
 """
-import ast, builtins, functools, gc, _json, linecache, marshal, os, reprlib, sys, time, traceback, types
+import ast, binascii, builtins, functools, gc, io, _json, linecache, marshal, os, reprlib, sys, time, traceback, types
 import asyncio, asyncio.events
 
 # The host channel, set by init(): a file descriptor _os_write / _os_read reach. _VAL is
@@ -475,12 +475,181 @@ def sleep(seconds):
             raise KeyboardInterrupt
 
 
-def _no_input(prompt=''):
-    raise EOFError('input() has no terminal in a sandbox; pass data through call() arguments or host functions')
+# ---- input and rich outputs (issue 21) ------------------------------------------------
+#
+# A terminal read is a request the host answers with the engine's onInput option (a host
+# call under a name no host function has, src/capabilities/input.ts): it blocks like a host
+# call and a stop ends it. A display is a request the core keeps with the request's output
+# (src/lang/output.ts), so it is counted against the same cap and kept in call order.
+
+def _read_line(prompt):
+    # One line from the host (its newline optional), or None at end of input.
+    _, reply = _request(['input', prompt])
+    if reply[0]:
+        v = reply[1]
+        return v if type(v) is str else None
+    err = reply[1]
+    if err['type'] == 'EOFError':
+        raise EOFError(err['message'])
+    raise _host_exception(err)
+
+
+def _flush_std():
+    # What was printed goes out before the host is asked (a prompt with no newline too).
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.flush()
+        except Exception:
+            pass  # a script's own stream that cannot flush: its text is still captured
+
+
+def _input(prompt=''):
+    """input(): the prompt printed to stdout (and passed to onInput), then one line from the host."""
+    prompt = str(prompt)
+    if prompt:
+        sys.stdout.write(prompt)
+    _flush_std()
+    text = _read_line(prompt)
+    if text is None:
+        raise EOFError('EOF when reading a line')
+    return text[:-1] if text.endswith('\n') else text
+
+
+class _Stdin(io.TextIOBase):
+    """sys.stdin: lines from the host (onInput), read on demand. End of input is asked again on every read, like a terminal."""
+
+    def __init__(self):
+        self._buf = ''
+
+    def readable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    # A plain attribute, not a property: a property's fget would be a function of this
+    # module that _opaque_methods does not wrap (its __globals__ is the runtime's).
+    encoding = 'utf-8'
+
+    def _fill(self):
+        _flush_std()
+        try:
+            line = _read_line('')
+        except EOFError:
+            return False
+        if line is None:
+            return False
+        self._buf += line if line.endswith('\n') else line + '\n'
+        return True
+
+    def _take(self, n):
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def readline(self, size=-1):
+        size = -1 if size is None else size.__index__()
+        while '\n' not in self._buf and (size < 0 or len(self._buf) < size) and self._fill():
+            pass
+        i = self._buf.find('\n')
+        n = len(self._buf) if i < 0 else i + 1
+        return self._take(n if size < 0 else min(n, size))
+
+    def read(self, size=-1):
+        size = -1 if size is None else size.__index__()
+        while (size < 0 or len(self._buf) < size) and self._fill():
+            pass
+        return self._take(len(self._buf) if size < 0 else size)
+
+    def readlines(self, hint=-1):
+        lines = []
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def __iter__(self):
+        return self
+
+
+_opaque_methods(_Stdin)
+_stdin = _Stdin()
+
+# The Jupyter reprs display() looks for, richest first; image data may come as base64 text.
+_REPRS = (('_repr_png_', 'image/png'), ('_repr_jpeg_', 'image/jpeg'), ('_repr_svg_', 'image/svg+xml'),
+          ('_repr_html_', 'text/html'), ('_repr_markdown_', 'text/markdown'))
+_RICH_NAMES = frozenset(n for n, _ in _REPRS)
+
+
+def _send_output(mime, data):
+    if type(mime) is not str:
+        raise TypeError(f'display: the mime type must be a str, not {type(mime).__name__}')
+    if type(data) is not str and type(data) is not bytes:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data)
+        elif isinstance(data, str):
+            data = str(data)
+        else:
+            raise TypeError(f'display: the data must be str or bytes, not {type(data).__name__}')
+    _flush_std()
+    ok, err = _request(['display', mime, data])[1]
+    if not ok:
+        raise ValueError(err)
+
+
+def _rich(obj):
+    """obj's richest Jupyter repr as (mime, data), or None. A class is not its instances: its reprs are unbound."""
+    if isinstance(obj, type):
+        return None
+    for name, mime in _REPRS:
+        f = getattr(obj, name, None)
+        if f is None or not callable(f):
+            continue
+        data = f()
+        if type(data) is tuple and len(data) == 2:
+            data = data[0]  # (data, metadata), as IPython allows
+        if data is None:
+            continue
+        if mime != 'image/svg+xml' and mime.startswith('image/') and isinstance(data, str):
+            data = binascii.a2b_base64(data)
+        return mime, data
+    return None
+
+
+def display(*objs):
+    """Shows each object as a rich output: its richest Jupyter repr (_repr_png_, _repr_svg_, _repr_html_, ...), else its repr as text/plain."""
+    for obj in objs:
+        r = _rich(obj)
+        _send_output(*(r if r is not None else ('text/plain', _short_repr(obj))))
+
+
+def _host_display(data, mime=None):
+    """host.display(data, mime): data (str, or bytes for binary types) as an output of that media type; without mime, display(data)."""
+    if mime is None:
+        return display(data)
+    if mime != 'image/svg+xml' and mime.startswith('image/') and isinstance(data, str):
+        data = binascii.a2b_base64(data)
+    _send_output(mime, data)
+
+
+def _display_last(value):
+    # The REPL's last value, when it has a rich repr, is shown too (its value stays as it is).
+    if value is not None and not isinstance(value, type) and any(hasattr(value, n) for n in _RICH_NAMES):
+        r = _rich(value)
+        if r is not None:
+            _send_output(*r)
 
 
 _opaque_sleep = _opaque(sleep)
-_opaque_input = _opaque(_no_input)
+_opaque_input = _opaque(_input)
+_opaque_display = _opaque(display)
+_opaque_host_display = _opaque(_host_display)
 
 
 # ---- the host module ----------------------------------------------------------------
@@ -632,7 +801,8 @@ def _new_host():
         _osetattr(host, '__class__', _HostModule)
     d = vars(host)
     d.clear()
-    d.update(__name__='host', __doc__=_HOST_DOC, __package__='', __loader__=None, __spec__=None, HostError=HostError)
+    d.update(__name__='host', __doc__=_HOST_DOC, __package__='', __loader__=None, __spec__=None, HostError=HostError,
+             display=_opaque_host_display)
     _host_module('host', '', False, m=host)
     _host_items = tuple(d.items())
 
@@ -669,6 +839,8 @@ def _install_globals():
     # __import__ too: a script's `import host` must find the host module put back above.
     time.sleep = _opaque_sleep
     builtins.input = _opaque_input
+    builtins.display = _opaque_display
+    sys.stdin = _stdin
     builtins.__import__ = _import
     _install_aio()
 
@@ -804,6 +976,7 @@ def _no_value(_):
 
 
 def _exec_reply(value):
+    _display_last(value)
     try:
         data = _dump(value, 'result')
     except NoValueForm:
@@ -894,6 +1067,27 @@ def install_wheel(path, _r=_restore):
         os.unlink(path)
     importlib.invalidate_caches()
     return '{"ok":true,"value":null}'
+
+
+def import_packages(names_json):
+    """
+    Boot, before the snapshot (wasm/python/packages.ts): imports a package set's modules.
+    Package code runs before the lockdown seal, so the modules that reach JavaScript are
+    hidden and refused meanwhile, as a script would find them. Returns what failed, or None.
+    """
+    import importlib
+    hidden = {k: sys.modules.pop(k) for k in list(sys.modules) if k.partition('.')[0] in _BLOCKED}
+    sys.meta_path.insert(0, _Blocker)
+    try:
+        for name in _loads(names_json, _scan_plain):
+            try:
+                importlib.import_module(name)
+            except Exception as e:
+                return f'{name}: {type(e).__name__}: {e}'
+        return None
+    finally:
+        sys.meta_path.remove(_Blocker)
+        sys.modules.update(hidden)
 
 # ==== the event loop and host.aio =============================================
 
