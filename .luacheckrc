@@ -12,6 +12,8 @@ stds.scriptbox = {
     "rawget", "rawlen", "rawset", "select", "setmetatable", "getmetatable", "tonumber", "tostring", "type", "xpcall",
     "coroutine", "math", "string", "table", "utf8", "_VERSION",
     os = { fields = { "clock", "time", "date", "difftime" } },
+    -- Only where the host gives it something: onInput (io.read) or mounts (io.open, io.lines, io.type).
+    io = { fields = { "read", "open", "lines", "type" } },
   },
 }
 

@@ -27,6 +27,8 @@ export interface CoreInit {
   engineId: string;
   limits: CoreLimits;
   hostFunctions: string[];
+  /** wasm: the mount points (`mounts`) the engine's file APIs see, as script paths; files are reached by host calls. */
+  mounts?: { path: string; readOnly: boolean }[];
   /** The host gave `onInput`: Lua's `io.read` exists (without it the script has no `io`, as before). */
   input?: boolean;
   config: ScriptValue;

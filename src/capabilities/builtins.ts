@@ -42,6 +42,16 @@ export interface MountedFiles {
   read(path: unknown, encoding?: unknown): Promise<string | Uint8Array>;
   list(path: unknown): Promise<string[]>;
   write(path: unknown, data: unknown): Promise<null>;
+  /** The engine's own file system (mounts as files): positioned, bounded ops; see src/node/mounts.ts. */
+  points(): { path: string; readOnly: boolean }[];
+  stat(path: unknown): Promise<unknown>;
+  readdir(path: unknown): Promise<unknown>;
+  pread(path: unknown, offset: unknown, length: unknown): Promise<unknown>;
+  pwrite(path: unknown, offset: unknown, data: unknown): Promise<unknown>;
+  create(path: unknown): Promise<unknown>;
+  truncate(path: unknown, size: unknown): Promise<unknown>;
+  mkdir(path: unknown): Promise<unknown>;
+  remove(path: unknown, dir?: unknown): Promise<unknown>;
 }
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -138,6 +148,16 @@ export function builtinFunctions(ctx: BuiltinContext): Record<string, { fn: Host
     'fs.read': { capability: 'fs.read', fn: (path: unknown, encoding?: unknown) => files().read(path, encoding) },
     'fs.list': { capability: 'fs.read', fn: (path: unknown) => files().list(path) },
     'fs.write': { capability: 'fs.write', fn: (path: unknown, data: unknown) => files().write(path, data) },
+    // What the engine's own file system runs on (mounts as files: open(), io.open): an ordinary
+    // condition (a missing path) answers { errno }, refusals fail like the calls above.
+    'fs.stat': { capability: 'fs.read', fn: (path: unknown) => files().stat(path) },
+    'fs.readdir': { capability: 'fs.read', fn: (path: unknown) => files().readdir(path) },
+    'fs.pread': { capability: 'fs.read', fn: (path: unknown, at: unknown, n: unknown) => files().pread(path, at, n) },
+    'fs.pwrite': { capability: 'fs.write', fn: (path: unknown, at: unknown, data: unknown) => files().pwrite(path, at, data) },
+    'fs.create': { capability: 'fs.write', fn: (path: unknown) => files().create(path) },
+    'fs.truncate': { capability: 'fs.write', fn: (path: unknown, size: unknown) => files().truncate(path, size) },
+    'fs.mkdir': { capability: 'fs.write', fn: (path: unknown) => files().mkdir(path) },
+    'fs.remove': { capability: 'fs.write', fn: (path: unknown, dir: unknown) => files().remove(path, dir) },
     log: {
       capability: 'log',
       fn: (message: unknown, level: unknown = 'info') => {

@@ -165,6 +165,7 @@ export class Engine implements ScriptEngine, HandleOwner {
       engineId: this.id,
       limits: coreLimits(this.resolved.limits),
       hostFunctions: this.registry.names(),
+      ...(this.resolved.files ? { mounts: this.resolved.files.points() } : {}),
       ...(this.opts.onInput ? { input: true } : {}),
       config: this.config,
       ...(this.backend === 'native' ? { backend: 'native' as const } : {}),

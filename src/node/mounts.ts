@@ -5,7 +5,7 @@
  * can leave the mounted directory (see MountedFiles for the residual race).
  */
 import { constants as fsConstants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, posix, resolve, sep } from 'node:path';
 import { InvalidInputError, PermissionDeniedError } from '../errors.js';
 
@@ -57,6 +57,43 @@ function within(root: string, p: string): boolean {
 }
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fsConstants;
+
+/** The most one positioned read or write moves (mount-fs and files.lua split larger ones). */
+export const MAX_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * What a file-system op of the engine's own FS answers for an ordinary condition of the
+ * file system (the path is missing, not a directory, ...): a value, not a failure, because
+ * `os.path.exists` and `io.open` ask it all the time. Refusals (capability, read-only, a
+ * path leading out of its mount, a FIFO) still throw.
+ */
+export interface FsCondition {
+  errno: 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'EEXIST' | 'ENOTEMPTY';
+}
+const CONDITIONS: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY']);
+
+function conditionOf(e: unknown): FsCondition | undefined {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return typeof code === 'string' && CONDITIONS.has(code) ? { errno: code as FsCondition['errno'] } : undefined;
+}
+
+/** A condition thrown from inside an op, answered by `answer`. */
+function condition(errno: FsCondition['errno']): Error {
+  return Object.assign(new Error(errno), { code: errno });
+}
+
+/** What `stat` answers: what the engine's FS makes of a path. */
+export interface FileInfo {
+  type: 'file' | 'dir' | 'other';
+  size: number;
+  mtimeMs: number;
+}
+
+function count(v: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max)
+    throw new InvalidInputError(`${what} must be an integer from 0 to ${max} (got ${String(v)})`);
+  return v;
+}
 
 /** What a non-regular file is, for messages. */
 function kindOf(st: Stats): string {
@@ -118,12 +155,13 @@ export class MountedFiles {
   }
 
   /** The real path must stay inside the mount too: a symlink may point anywhere. */
-  private async real(mount: Resolved, host: string, scriptPath: string, op: string): Promise<string> {
+  private async real(mount: Resolved, host: string, scriptPath: string, op: string, conditions = false): Promise<string> {
     let real: string;
     try {
       real = await realpath(host);
     } catch (e) {
-      throw fsError(e, scriptPath, op);
+      // `conditions`: an op of the engine's FS answers a missing path as a condition.
+      throw conditions && conditionOf(e) ? e : fsError(e, scriptPath, op);
     }
     if (!within(mount.root, real)) throw new PermissionDeniedError(`host.fs.${op}: ${scriptPath} leads out of its mount (a symlink)`);
     return real;
@@ -178,7 +216,7 @@ export class MountedFiles {
    * missing. Existing parts are resolved and checked first; only then, and only inside a
    * checked directory, is a missing one made, one level at a time, and checked again.
    */
-  private async parentDir(mount: Resolved, rel: string[], scriptPath: string): Promise<string> {
+  private async parentDir(mount: Resolved, rel: string[], scriptPath: string, make = true): Promise<string> {
     let dir = mount.root;
     let i = 0;
     // 1. Existing parts, nothing changed: each resolved (symlinks included) and kept inside.
@@ -197,6 +235,7 @@ export class MountedFiles {
         throw new InvalidInputError(`host.fs.write: a part of ${scriptPath} is a file, not a directory`);
       dir = real;
     }
+    if (i < rel.length && !make) throw condition('ENOENT');
     // 2. Missing parts, made one level at a time inside the checked directory.
     for (; i < rel.length; i++) {
       const next = join(dir, rel[i]!);
@@ -216,32 +255,8 @@ export class MountedFiles {
 
   async write(path: unknown, data: unknown): Promise<null> {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new InvalidInputError('host.fs.write data must be text or bytes');
-    const { mount, host, rel } = this.locate(path, true);
-    const scriptPath = String(path);
-    if (host === mount.root || rel.length === 0) throw new InvalidInputError('host.fs.write needs a file path, not the mount itself');
-    const dir = await this.parentDir(mount, rel.slice(0, -1), scriptPath);
-    const target = join(dir, rel[rel.length - 1]!);
+    const { fh, scriptPath } = await this.openWrite(path, 'write', true, true);
     try {
-      const st = await lstat(target);
-      if (st.isSymbolicLink()) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} is a symlink; write to a plain file`);
-      if (!st.isFile()) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} is ${kindOf(st)}; only regular files can be written`);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, scriptPath, 'write');
-    }
-    let fh: FileHandle;
-    try {
-      // O_NOFOLLOW: a symlink put there since the check is refused (ELOOP); O_NONBLOCK: a FIFO
-      // cannot block the open. No O_TRUNC: the file is checked (fstat) before it is emptied.
-      fh = await open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o666);
-    } catch (e) {
-      throw fsError(e, scriptPath, 'write');
-    }
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw new PermissionDeniedError(`host.fs.write: ${scriptPath} is ${kindOf(st)}; only regular files can be written`);
-      // Checked again now that the file is open: its directory must still be inside the mount.
-      if (!within(mount.root, await realpath(dir)))
-        throw new PermissionDeniedError(`host.fs.write: ${scriptPath} leads out of its mount (a symlink)`);
       await fh.truncate(0);
       await fh.writeFile(data);
     } catch (e) {
@@ -250,5 +265,186 @@ export class MountedFiles {
       await fh.close();
     }
     return null;
+  }
+
+  /**
+   * A regular file inside a writable mount, opened for writing: every part of its path
+   * checked first (missing directories made when `make`), created when `create`, never
+   * truncated here (the caller does that once the file is known to be a regular file).
+   */
+  private async openWrite(path: unknown, op: string, create: boolean, make: boolean): Promise<{ fh: FileHandle; scriptPath: string }> {
+    const { mount, host, rel } = this.locate(path, true);
+    const scriptPath = String(path);
+    if (host === mount.root || rel.length === 0) throw new InvalidInputError(`host.fs.${op} needs a file path, not the mount itself`);
+    const dir = await this.parentDir(mount, rel.slice(0, -1), scriptPath, make);
+    const target = join(dir, rel[rel.length - 1]!);
+    try {
+      const st = await lstat(target);
+      if (st.isSymbolicLink()) throw new PermissionDeniedError(`host.fs.${op}: ${scriptPath} is a symlink; write to a plain file`);
+      if (st.isDirectory()) throw condition('EISDIR');
+      if (!st.isFile()) throw new PermissionDeniedError(`host.fs.${op}: ${scriptPath} is ${kindOf(st)}; only regular files can be written`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw e;
+    }
+    let fh: FileHandle;
+    try {
+      // O_NOFOLLOW: a symlink put there since the check is refused (ELOOP); O_NONBLOCK: a FIFO
+      // cannot block the open. No O_TRUNC: the file is checked (fstat) before it is emptied.
+      fh = await open(target, O_WRONLY | (create ? O_CREAT : 0) | O_NOFOLLOW | O_NONBLOCK, 0o666);
+    } catch (e) {
+      throw conditionOf(e) ? e : fsError(e, scriptPath, op);
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new PermissionDeniedError(`host.fs.${op}: ${scriptPath} is ${kindOf(st)}; only regular files can be written`);
+      // Checked again now that the file is open: its directory must still be inside the mount.
+      if (!within(mount.root, await realpath(dir)))
+        throw new PermissionDeniedError(`host.fs.${op}: ${scriptPath} leads out of its mount (a symlink)`);
+    } catch (e) {
+      await fh.close();
+      throw fsError(e, scriptPath, op);
+    }
+    return { fh, scriptPath };
+  }
+
+  // ---- the engine's own file system (wasm/python/mount-fs.ts, src/lang/lua/files.lua) ----
+  // Positioned, bounded operations: a file is never read or written whole, so a large file
+  // costs the host one chunk at a time. Ordinary conditions answer an FsCondition.
+
+  /** Runs one op: an ordinary condition becomes its FsCondition, anything else a typed error. */
+  private async answer<T>(path: unknown, op: string, run: () => Promise<T>): Promise<T | FsCondition> {
+    try {
+      return await run();
+    } catch (e) {
+      const c = conditionOf(e);
+      if (c) return c;
+      throw fsError(e, String(path), op);
+    }
+  }
+
+  /** The mount points, as plain data for the core (no host paths). */
+  points(): { path: string; readOnly: boolean }[] {
+    return this.mounts.map((m) => ({ path: m.path, readOnly: m.readOnly }));
+  }
+
+  /** What a path is (a symlink is followed while it stays inside the mount). */
+  stat(path: unknown): Promise<FileInfo | FsCondition> {
+    return this.answer(path, 'stat', async () => {
+      const { mount, host } = this.locate(path, false);
+      const real = await this.real(mount, host, String(path), 'stat', true);
+      const st = await lstat(real);
+      const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
+      return { type, size: st.isFile() ? st.size : 0, mtimeMs: st.mtimeMs };
+    });
+  }
+
+  /** A directory's entries. */
+  readdir(path: unknown): Promise<string[] | FsCondition> {
+    return this.answer(path, 'readdir', async () => {
+      const { mount, host } = this.locate(path, false);
+      const real = await this.real(mount, host, String(path), 'readdir', true);
+      return (await readdir(real)).sort();
+    });
+  }
+
+  /** Up to `length` bytes (at most MAX_CHUNK_BYTES) from `offset`; fewer at the end of the file. */
+  pread(path: unknown, offset: unknown, length: unknown): Promise<Uint8Array | FsCondition> {
+    const at = count(offset, 'host.fs.pread offset');
+    const n = count(length, 'host.fs.pread length', MAX_CHUNK_BYTES);
+    return this.answer(path, 'pread', async () => {
+      const { mount, host } = this.locate(path, false);
+      const scriptPath = String(path);
+      const real = await this.real(mount, host, scriptPath, 'pread', true);
+      const st = await lstat(real);
+      if (st.isDirectory()) throw condition('EISDIR');
+      if (!st.isFile()) throw new PermissionDeniedError(`host.fs.pread: ${scriptPath} is ${kindOf(st)}; only regular files can be read`);
+      const fh = await open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      try {
+        const now = await fh.stat();
+        if (!now.isFile())
+          throw new PermissionDeniedError(`host.fs.pread: ${scriptPath} is ${kindOf(now)}; only regular files can be read`);
+        const buf = new Uint8Array(Math.max(0, Math.min(n, now.size - at)));
+        let got = 0;
+        while (got < buf.length) {
+          const { bytesRead } = await fh.read(buf, got, buf.length - got, at + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        return got === buf.length ? buf : buf.subarray(0, got);
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  /** Writes `data` (at most MAX_CHUNK_BYTES) at `offset` of an existing file; answers the bytes written. */
+  pwrite(path: unknown, offset: unknown, data: unknown): Promise<number | FsCondition> {
+    const at = count(offset, 'host.fs.pwrite offset');
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    if (!(bytes instanceof Uint8Array) || bytes.length > MAX_CHUNK_BYTES)
+      throw new InvalidInputError(`host.fs.pwrite data must be bytes or text of at most ${MAX_CHUNK_BYTES} bytes`);
+    return this.answer(path, 'pwrite', async () => {
+      const { fh } = await this.openWrite(path, 'pwrite', false, false);
+      try {
+        let done = 0;
+        while (done < bytes.length) done += (await fh.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+        return done;
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  /** Makes a file if there is none (its directory must exist); an existing file is left as it is. */
+  create(path: unknown): Promise<null | FsCondition> {
+    return this.answer(path, 'create', async () => {
+      const { fh } = await this.openWrite(path, 'create', true, false);
+      await fh.close();
+      return null;
+    });
+  }
+
+  /** Cuts (or extends with zeros) an existing file to `size` bytes. */
+  truncate(path: unknown, size: unknown): Promise<null | FsCondition> {
+    const n = count(size, 'host.fs.truncate size');
+    return this.answer(path, 'truncate', async () => {
+      const { fh } = await this.openWrite(path, 'truncate', false, false);
+      try {
+        await fh.truncate(n);
+      } finally {
+        await fh.close();
+      }
+      return null;
+    });
+  }
+
+  /** Makes one directory (its parent must exist). */
+  mkdir(path: unknown): Promise<null | FsCondition> {
+    return this.answer(path, 'mkdir', async () => {
+      const { mount, rel } = this.locate(path, true);
+      if (rel.length === 0) throw condition('EEXIST');
+      const dir = await this.parentDir(mount, rel.slice(0, -1), String(path), false);
+      await mkdir(join(dir, rel[rel.length - 1]!));
+      return null;
+    });
+  }
+
+  /** Removes a file (or a symlink itself), or with `dir` an empty directory. */
+  remove(path: unknown, dir: unknown = false): Promise<null | FsCondition> {
+    return this.answer(path, 'remove', async () => {
+      const { mount, rel } = this.locate(path, true);
+      if (rel.length === 0) throw new PermissionDeniedError(`host.fs.remove: ${String(path)} is a mount point; it cannot be removed`);
+      const parent = await this.parentDir(mount, rel.slice(0, -1), String(path), false);
+      const target = join(parent, rel[rel.length - 1]!);
+      const st = await lstat(target);
+      if (dir === true) {
+        if (!st.isDirectory()) throw condition('ENOTDIR');
+        await rmdir(target);
+      } else {
+        if (st.isDirectory()) throw condition('EISDIR');
+        await unlink(target);
+      }
+      return null;
+    });
   }
 }

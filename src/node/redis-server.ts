@@ -83,8 +83,12 @@ function launch(port: number, dir: string): Promise<ChildProcess> {
       });
     };
     const retry = () => {
-      if (Date.now() > deadline) reject(new Error(`redis-server did not answer on port ${port}: ${out}`));
-      else setTimeout(probe, 20);
+      if (Date.now() > deadline) {
+        // Not left running behind a failed start.
+        child.off('exit', exited);
+        child.kill('SIGKILL');
+        reject(new Error(`redis-server did not answer on port ${port}: ${out}`));
+      } else setTimeout(probe, 20);
     };
     probe();
   });

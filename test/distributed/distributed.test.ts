@@ -86,6 +86,14 @@ describe('distributed pool on BullMQ + Redis, three worker processes', () => {
     expect(await python.call('add', [2, 3])).toBe(5);
     await expect(python.call('nope', [])).rejects.toBeInstanceOf(InvalidInputError);
     await expect(python.call('add', [1, 'x'])).rejects.toBeInstanceOf(ScriptError);
+    // Rich outputs come back too, binary ones as bytes.
+    const shown = await python.exec(
+      "import host\nhost.display(b'\\x89PNG-not-really', 'image/png')\nhost.display('<b>hi</b>', 'text/html')",
+    );
+    expect(shown.outputs).toEqual([
+      { mime: 'image/png', data: new Uint8Array([0x89, ...Buffer.from('PNG-not-really')]) },
+      { mime: 'text/html', data: '<b>hi</b>' },
+    ]);
     // Values cross as MessagePack: bytes and big integers survive the JSON queue.
     expect(await python.call('add', [new Uint8Array([1, 2]), new Uint8Array([3])])).toEqual(new Uint8Array([1, 2, 3]));
   }, 60_000);

@@ -15,6 +15,7 @@ import { entryCall, type EntryCall, type RequestEntry } from '../../src/lang/pyt
 import { interpreterFailure, replyOutcome, stopFailure, stopOf, type Stop } from '../../src/lang/python/failures.js';
 import { serveRequest, type RequestContext } from '../../src/lang/python/requests.js';
 import { installDevice, type ValueChannel } from './device.js';
+import { mountFiles, type EmscriptenFS } from './mount-fs.js';
 import { BOOTSTRAP, RUNTIME_BOOT, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
 import { installPackages } from './packages.js';
 
@@ -196,6 +197,8 @@ export class PythonCore implements EngineCore {
     const fsys = (py.FS as unknown as { filesystems: Record<string, unknown> }).filesystems;
     delete fsys.NODEFS;
     delete fsys.NODERAWFS;
+    // Mounts as files: JavaScript-side, so mounted again after every restore.
+    mountFiles(py.FS as unknown as EmscriptenFS, this.init.mounts ?? [], (name, args) => this.env.hostCall(name, args));
     once(m.lockdown_seal!);
   }
 

@@ -26,8 +26,12 @@ import type { LuaBackend } from './backend.js';
 import { LuaConvert, PLAIN_ONLY, TO_HOST, ValueBudget, luaText, type ReadPolicy } from './convert.js';
 import { errorTextLimit, scriptFailure, stopFailure, stopOf } from './failures.js';
 import { DeadHandleError, LuaHandles, invalid, notFunction, resolve } from './handles.js';
+import { FILES_LUA } from './files.lua.generated.js';
 import { PRELUDE_LUA } from './prelude.lua.generated.js';
 import { LUA_ERRMEM, LUA_MULTRET, LUA_OK, T, luaTypeName, type LuaStack } from './stack.js';
+
+/** The most one host call of files.lua moves (src/node/mounts.ts MAX_CHUNK_BYTES). */
+const FILE_CHUNK_BYTES = 1024 * 1024;
 
 const NO_OUTPUT = { stdout: '', stderr: '', truncated: false };
 /** The paths of the first call arguments, for messages (made once, not per call). */
@@ -109,6 +113,13 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
     this.buildHostRef = s.ref(L);
     this.handles.attach(L, indexRef);
     this.hostRef = 0;
+    // Mounts as files (files.lua): io.open / io.lines over the fs host calls.
+    if (this.init.mounts?.length) {
+      if (s.load(L, FILES_LUA, 'files') !== LUA_OK) throw new Error(`files.lua failed to compile: ${luaText(s, L, -1)}`);
+      b.pushFunction(L, this.hostcallFn);
+      s.pushNumber(L, FILE_CHUNK_BYTES);
+      if (s.pcall(L, 2, 0, 0) !== LUA_OK) throw new Error(`files.lua failed: ${luaText(s, L, -1)}`);
+    }
     b.begin(L, Infinity); // no stop left from before; the periodic hook in place
     this.buildHost();
     b.end(L);
