@@ -132,6 +132,17 @@ function fsError(e: unknown, scriptPath: string, op: string): Error {
  * processes need their own care.
  */
 export class MountedFiles {
+  /**
+   * The chunk buffer `pread` reads into while no other pread uses it. A fresh 1 MiB buffer
+   * per chunk was garbage V8 collected late: a 300 MB read through open() raised the host's
+   * array-buffer memory by 300 MB. Every consumer of a host call's answer encodes or copies
+   * it in the microtasks after it resolves (the channel, the pipe, postMessage; host.aio
+   * results are copied as they are kept: src/placement/connection.ts), so the buffer is free
+   * again at the next macrotask.
+   */
+  private scratch: Uint8Array | undefined;
+  private scratchBusy = false;
+
   constructor(private readonly mounts: Resolved[]) {}
 
   private locate(scriptPath: unknown, write: boolean): { mount: Resolved; host: string; rel: string[] } {
@@ -358,12 +369,16 @@ export class MountedFiles {
       const st = await lstat(real);
       if (st.isDirectory()) throw condition('EISDIR');
       if (!st.isFile()) throw new PermissionDeniedError(`host.fs.pread: ${scriptPath} is ${kindOf(st)}; only regular files can be read`);
+      let shared = false;
       const fh = await open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
       try {
         const now = await fh.stat();
         if (!now.isFile())
           throw new PermissionDeniedError(`host.fs.pread: ${scriptPath} is ${kindOf(now)}; only regular files can be read`);
-        const buf = new Uint8Array(Math.max(0, Math.min(n, now.size - at)));
+        const size = Math.max(0, Math.min(n, now.size - at));
+        shared = !this.scratchBusy;
+        if (shared) this.scratchBusy = true;
+        const buf = shared ? (this.scratch ??= new Uint8Array(MAX_CHUNK_BYTES)).subarray(0, size) : new Uint8Array(size);
         let got = 0;
         while (got < buf.length) {
           const { bytesRead } = await fh.read(buf, got, buf.length - got, at + got);
@@ -373,6 +388,8 @@ export class MountedFiles {
         return got === buf.length ? buf : buf.subarray(0, got);
       } finally {
         await fh.close();
+        // Free again once this answer was handed on (the microtasks after it resolves).
+        if (shared) setImmediate(() => (this.scratchBusy = false));
       }
     });
   }

@@ -107,7 +107,10 @@ export class AsyncHostCalls {
   start(id: number, name: string, args: ScriptValue[]): void {
     void Promise.resolve(serveHostCall(this.h, name, args, this.maxDepth)).then((ret) => {
       const r = ret as Extract<ToEngine, { t: 'hostReturn' }>;
-      this.done.push(r.ok ? { id, ok: true, value: r.value } : { id, ok: false, error: r.error });
+      // Kept until the engine collects it: bytes are copied, since a host function may answer
+      // with a view of a buffer it reuses once its answer was handed on (MountedFiles.pread).
+      const value = r.ok && r.value instanceof Uint8Array ? r.value.slice() : r.ok ? r.value : undefined;
+      this.done.push(r.ok ? { id, ok: true, value: value as ScriptValue } : { id, ok: false, error: r.error });
       this.wakeUp?.();
     });
   }

@@ -41,6 +41,19 @@ describe('mounts as files', () => {
     await rm(base, { recursive: true, force: true });
   });
 
+  it('chunks read at the same time (host.aio) each get their own bytes: the host reuses its chunk buffer only between answers', async () => {
+    await writeFile(join(ro, 'a.bin'), Buffer.alloc(3000, 1));
+    await writeFile(join(ro, 'b.bin'), Buffer.alloc(3000, 2));
+    const r = await py.exec(`
+import asyncio, host
+got = await asyncio.gather(*[host.aio.fs.pread('/ref/a.bin' if i % 2 else '/ref/b.bin', 0, 3000) for i in range(8)])
+with open('/ref/a.bin', 'rb') as f, open('/ref/b.bin', 'rb') as g:
+    both = (f.read(), g.read())
+[sorted(set(x)) for x in got] + [sorted(set(x)) for x in both]`);
+    expect(r.error).toBeUndefined();
+    expect(r.value).toEqual([[2], [1], [2], [1], [2], [1], [2], [1], [1], [2]]);
+  });
+
   it('Python: open, os and pathlib read, write, append, list and stat mounted files', async () => {
     const r = await py.exec(`
 import os, pathlib
