@@ -3,8 +3,9 @@
  * BullMQ uses), and the names of what they share in Redis. BullMQ's own keys live under
  * `<prefix>:<queue>:*`; ScriptBox's beside them under `<prefix>:sb:*`.
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { InvalidInputError, UnavailableError } from '../errors.js';
+import { loadRedis, quit } from '../state/redis.js';
 
 export const DEFAULT_PREFIX = 'scriptbox';
 
@@ -51,23 +52,6 @@ export function checkRedisUrl(v: unknown, where: string): string {
   return url;
 }
 
-type RedisClass = new (url: string, options: RedisOptions) => Redis;
-
-async function driver(): Promise<RedisClass> {
-  const specifier = 'ioredis';
-  try {
-    const mod = (await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier)) as { Redis?: RedisClass; default?: RedisClass };
-    return mod.Redis ?? mod.default!;
-  } catch (e) {
-    throw new UnavailableError(
-      `the distributed pool needs the ioredis and bullmq packages (npm install bullmq ioredis): ${(e as Error).message}`,
-      {
-        cause: e,
-      },
-    );
-  }
-}
-
 /** Where a URL points, for messages (never its password). */
 export function where(url: string): string {
   try {
@@ -83,7 +67,7 @@ export function where(url: string): string {
  * across reconnects), ready within `timeoutMs` or UnavailableError naming the server.
  */
 export async function connect(url: string, timeoutMs: number): Promise<Redis> {
-  const Redis = await driver();
+  const Redis = await loadRedis();
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null, enableReadyCheck: true });
   let last = '';
   const onError = (e: Error) => void (last = e.message);
@@ -130,16 +114,4 @@ export function quiet(redis: Redis): Redis {
 }
 
 /** Closes a connection: politely when it is up, at once otherwise. */
-export async function close(redis: Redis): Promise<void> {
-  if (redis.status === 'end') return;
-  if (redis.status !== 'ready') {
-    redis.disconnect();
-    return;
-  }
-  try {
-    await redis.quit();
-  } catch {
-    // The server went away first: the connection is closed either way.
-    redis.disconnect();
-  }
-}
+export const close = quit;

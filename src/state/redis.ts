@@ -66,14 +66,15 @@ interface Scripts {
 }
 
 type Connection = Redis & Scripts;
-type RedisClass = new (url: string, options: RedisOptions) => Redis;
+export type RedisClass = new (url: string, options: RedisOptions) => Redis;
 
 const DEFAULT_PREFIX = 'scriptbox';
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
 let driver: Promise<RedisClass> | undefined;
 
-function loadDriver(): Promise<RedisClass> {
+/** ioredis's Redis class, loaded once (Node only); UnavailableError naming the fix when it is missing. Also used by src/distributed/. */
+export function loadRedis(): Promise<RedisClass> {
   driver ??= (async () => {
     const specifier = 'ioredis';
     try {
@@ -82,7 +83,7 @@ function loadDriver(): Promise<RedisClass> {
     } catch (e) {
       driver = undefined;
       throw new UnavailableError(
-        `RedisStore needs the ioredis package, which could not be loaded (${(e as Error).message}); install it (npm install ioredis) in Node, or use SqliteStore`,
+        `ScriptBox needs the ioredis package for Redis, and it could not be loaded (${(e as Error).message}); install it (npm install ioredis) in Node, or use SqliteStore`,
         { cause: e },
       );
     }
@@ -226,7 +227,7 @@ export class RedisStore implements StateStore {
       if (!/^rediss?:\/\//.test(url)) {
         throw new InvalidInputError(`RedisStore.open(url): ${quote(url)} is not a Redis URL; use redis://host:port (rediss:// for TLS)`);
       }
-      const Redis = await loadDriver();
+      const Redis = await loadRedis();
       where = describe(url);
       conn = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
       owns = true;
@@ -439,8 +440,8 @@ export class RedisStore implements StateStore {
   }
 }
 
-/** Closes a connection politely, or at once if it is not connected. */
-async function quit(redis: Redis): Promise<void> {
+/** Closes a connection politely, or at once if it is not connected. Also used by src/distributed/. */
+export async function quit(redis: Redis): Promise<void> {
   if (redis.status === 'end') return;
   if (redis.status !== 'ready') {
     redis.disconnect();
