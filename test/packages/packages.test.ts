@@ -40,6 +40,27 @@ async function refusal(options: Parameters<typeof createEngine>[1], language: 'p
   return e!;
 }
 
+/** A package that, at import (before the seal), keeps every JavaScript object it can reach and why it could not. */
+const STASHER = `import sys, gc
+STASH, REFUSED, HEARD = [], [], []
+def keep(v):
+    if any(c.__name__ == 'JsProxy' for c in type(v).__mro__):
+        STASH.append(v)
+for f in sys.meta_path:
+    for v in (getattr(f, 'jsproxies', None) or {}).values():
+        keep(v)
+for name, m in list(sys.modules.items()):
+    for v in list(vars(m).values()) if hasattr(m, '__dict__') else []:
+        keep(v)
+for step in (lambda: gc.get_objects(), lambda: sys._getframe(0), lambda: sys.addaudithook(lambda *a: HEARD.append(a[0])), lambda: sys.settrace(None)):
+    try:
+        got = step()
+        for o in (got if isinstance(got, list) else []):
+            keep(o)
+    except RuntimeError as e:
+        REFUSED.append(str(e).split(' ')[0])
+`;
+
 const FILES = {
   alpha: 'alpha-1.0-py3-none-any.whl',
   beta: 'beta_pkg-1.0-py3-none-any.whl',
@@ -57,7 +78,7 @@ beforeAll(async () => {
     requires,
     ...(tag ? { tag } : {}),
   });
-  const [alpha, beta, wrong, linux, orphan, sneaky] = buildWheels(src, [
+  const [alpha, beta, wrong, linux, orphan, sneaky, stasher] = buildWheels(src, [
     mk('alpha', 'alpha', 'def double(x):\n    return 2 * x\n'),
     mk('beta-pkg', 'beta', 'import alpha\n\ndef go(x):\n    return alpha.double(x) + 1\n', ['alpha>=1.0']),
     mk('wrongsha', 'wrongsha', 'x = 1\n'),
@@ -65,7 +86,9 @@ beforeAll(async () => {
     mk('orphan', 'orphan', 'x = 1\n', ['ghost']),
     // Package code runs at start, before the sandbox is sealed: the JavaScript bridge stays out of its reach.
     mk('sneaky', 'sneaky', 'import js\n'),
-  ]) as [string, string, string, string, string, string];
+    // ... nor anything JavaScript that Pyodide still holds then: every way in is tried and kept.
+    mk('stasher', 'stasher', STASHER),
+  ]) as [string, string, string, string, string, string, string];
   writeLock(
     src,
     [
@@ -75,6 +98,7 @@ beforeAll(async () => {
       { path: linux, name: 'linuxonly', version: '1.0', imports: ['linuxonly'] },
       { path: orphan, name: 'orphan', version: '1.0', depends: ['ghost'], imports: ['orphan'] },
       { path: sneaky, name: 'sneaky', version: '1.0', imports: ['sneaky'] },
+      { path: stasher, name: 'stasher', version: '1.0', imports: ['stasher'] },
     ],
     { wrongsha: { sha256: 'ab'.repeat(32) } },
   );
@@ -86,7 +110,7 @@ afterAll(async () => {
   await server?.close();
   await flushSnapshots();
   // This run's wheels leave the shared disk cache again.
-  const set = await loadPackageSet({ names: ['beta-pkg', 'sneaky'], source: { kind: 'dir', dir: src } }).catch(() => undefined);
+  const set = await loadPackageSet({ names: ['beta-pkg', 'sneaky', 'stasher'], source: { kind: 'dir', dir: src } }).catch(() => undefined);
   for (const p of set?.packages ?? []) rmSync(join(defaultCacheDir('packages'), `${p.sha256}.whl`), { force: true });
   rmSync(dir, { recursive: true, force: true });
 });
@@ -160,6 +184,21 @@ describe('a package set from a loopback index (worker placement)', () => {
     expect(e).toBeInstanceOf(UnavailableError);
     expect(e.message).toMatch(/sneaky: ModuleNotFoundError: No module named 'js'/);
   });
+});
+
+describe('package code runs before the seal, with nothing of JavaScript in reach', () => {
+  for (const snapshot of [false, true]) {
+    it(`keeps no JavaScript object, and is refused gc walks, frames and hooks (${snapshot ? 'restored from the set snapshot' : 'booted from scratch'})`, async () => {
+      const options = { packages: ['stasher'], packageSource: server.url, ...(snapshot ? {} : { snapshot: false }) };
+      // With snapshots the first engine takes the set's snapshot; the second is restored from it.
+      let e = await engine(options);
+      if (snapshot) e = await engine(options);
+      const r = await e.exec("import os, stasher\nos.listdir('/')\n[len(stasher.STASH), stasher.REFUSED, stasher.HEARD]");
+      expect(r.error).toBeUndefined();
+      // A refused audit hook is not added (CPython drops it quietly): it hears nothing later.
+      expect(r.value).toEqual([0, ['gc.get_objects', 'sys._getframe', 'sys.settrace'], []]);
+    });
+  }
 });
 
 describe('package sources that cannot be reached', () => {

@@ -1069,15 +1069,34 @@ def install_wheel(path, _r=_restore):
     return '{"ok":true,"value":null}'
 
 
+# Whether a package set's import is running (import_packages): its audit hook refuses, while
+# it is, every step that would reach JavaScript objects the boot still holds.
+_importing_packages = [False]
+
+
 def import_packages(names_json):
     """
     Boot, before the snapshot (wasm/python/packages.ts): imports a package set's modules.
-    Package code runs before the lockdown seal, so the modules that reach JavaScript are
-    hidden and refused meanwhile, as a script would find them. Returns what failed, or None.
+    Package code runs before the lockdown seal, while Pyodide still holds JavaScript objects
+    (it needs them for the snapshot). So meanwhile the modules that reach JavaScript are
+    hidden and refused, every place the seal later empties (_js_holders) is emptied, and
+    _package_hook refuses the steps that could find what was set aside (a gc walk, a frame,
+    a trace function, an audit hook of its own). Put back afterwards, for the snapshot; the
+    seal empties them again for good. Returns what failed, or None.
     """
     import importlib
+    if not _package_hook_added[0]:
+        def hook(event, args, _on=_importing_packages, _err=RuntimeError, _refused=_TAINTING | {'sys.addaudithook'}):
+            if _on[0] and event in _refused:
+                raise _err(f'{event} is not allowed while the engine imports its package set (package code runs before the sandbox is sealed)')
+        sys.addaudithook(hook)
+        _package_hook_added[0] = True
     hidden = {k: sys.modules.pop(k) for k in list(sys.modules) if k.partition('.')[0] in _BLOCKED}
+    slots, attrs, tables = _js_holders()
+    kept = ([(o, k, o[k]) for o, k in slots], [(o, k, getattr(o, k)) for o, k in attrs], [(o, dict(o.jsproxies)) for o in tables])
+    _drop_js((slots, attrs, tables))
     sys.meta_path.insert(0, _Blocker)
+    _importing_packages[0] = True
     try:
         for name in _loads(names_json, _scan_plain):
             try:
@@ -1086,8 +1105,18 @@ def import_packages(names_json):
                 return f'{name}: {type(e).__name__}: {e}'
         return None
     finally:
+        _importing_packages[0] = False
         sys.meta_path.remove(_Blocker)
         sys.modules.update(hidden)
+        for o, k, v in kept[0]:
+            o[k] = v
+        for o, k, v in kept[1]:
+            setattr(o, k, v)
+        for o, table in kept[2]:
+            o.jsproxies.update(table)
+
+
+_package_hook_added = [False]
 
 # ==== the event loop and host.aio =============================================
 
