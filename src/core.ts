@@ -41,6 +41,12 @@ export interface CoreInit {
   snapshot?: Uint8Array;
   /** Python: take a memory snapshot while booting, before anything engine-specific, for the host to keep. */
   makeSnapshot?: boolean;
+  /**
+   * Boot from this session snapshot instead of a fresh state: the core's part of a
+   * `SessionSnapshot` (docs/session-snapshots.md), which the host checked. A core that
+   * cannot restore it fails to boot with a failure of type `SessionRefused` (src/session/refused.ts).
+   */
+  session?: Uint8Array;
   /** Python: a package set to install before any user code runs (src/packages/; in the snapshot when one is taken). */
   packages?: CorePackages;
 }
@@ -142,6 +148,17 @@ export interface EngineCore {
    * it undone does it itself.
    */
   idle?(): void;
+  /**
+   * The core's state as bytes (a session snapshot's payload: docs/session-snapshots.md),
+   * taken between requests. Cores that cannot snapshot leave it out.
+   */
+  saveSession?(): MaybePromise<Uint8Array>;
+  /**
+   * Replaces the state in place with a session payload this backend took (the host checked
+   * it), faster than booting a new core from it. Throws if it cannot; the host then boots a
+   * new core from the payload instead.
+   */
+  restoreSession?(payload: Uint8Array): void;
   /** How the core booted; hands over the snapshot it took, once. */
   bootInfo?(): CoreBoot;
   dispose(): void;

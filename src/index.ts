@@ -14,6 +14,7 @@ import type { DistributedWorker, WorkerOptions } from './distributed/worker.js';
 import type { CoreInit } from './core.js';
 import { Engine } from './engine/engine.js';
 import type { EngineOptions, Language, ScriptEngine } from './engine/types.js';
+export { SessionSnapshot, type SessionInfo } from './session/snapshot.js';
 import { UnavailableError } from './errors.js';
 import { pyodideModule } from './snapshot/pyodide-module.js';
 import { snapshotSetup } from './snapshot/setup.js';
@@ -140,11 +141,16 @@ export async function createEngine(language: Language, options?: EngineOptions):
       }
     }
   }
-  return started(new Engine(resolved, await wasmConnector(resolved)));
+  const { connect, packagesKeyPart } = await wasmConnector(resolved);
+  // Session snapshots: the engine's identity for them, and the one it starts from (checked before anything boots).
+  const { EngineSessions } = await import('./session/engine-sessions.js');
+  const sessions = await EngineSessions.create(resolved.language, packagesKeyPart, resolved.options.snapshotKey);
+  const first = resolved.options.restore === undefined ? undefined : await sessions.check(resolved.options.restore, 'restore');
+  return started(new Engine(resolved, connect, sessions), first);
 }
 
-async function started(engine: Engine): Promise<ScriptEngine> {
-  await engine.start();
+async function started(engine: Engine, session?: Uint8Array): Promise<ScriptEngine> {
+  await engine.start(session);
   return engine;
 }
 
@@ -169,7 +175,7 @@ async function nativeConnector(placement: ResolvedOptions['placement']): Promise
 }
 
 /** How a wasm engine reaches its core: placement, then fast start from snapshots (Python). */
-async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFactory> {
+async function wasmConnector(resolved: ResolvedOptions): Promise<{ connect: ConnectionFactory; packagesKeyPart?: string }> {
   // A package set is fetched and checked before anything boots (src/packages/).
   const packages = resolved.packages && (await (await import('./packages/package-set.js')).loadPackageSet(resolved.packages));
   let connect: ConnectionFactory;
@@ -203,7 +209,8 @@ async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFacto
   if (packages) {
     // Every core this engine boots installs the set (in the snapshot, when one is taken).
     const placed = connect;
-    connect = (init) => placed({ ...init, packages: packages.core });
+    // A session snapshot has them already, files and all.
+    connect = (init) => placed(init.session ? init : { ...init, packages: packages.core });
   }
   if (resolved.snapshot) {
     // Python: every boot (first start and restarts) restores a memory snapshot.
@@ -211,7 +218,7 @@ async function wasmConnector(resolved: ResolvedOptions): Promise<ConnectionFacto
     const setup = await snapshotSetup(resolved.snapshot, packages ? [packages.keyPart] : []);
     if (setup) connect = withSnapshots(connect, setup);
   }
-  return connect;
+  return packages ? { connect, packagesKeyPart: packages.keyPart } : { connect };
 }
 
 /** @deprecated Use `snapshots.releaseSpareWorker()`; kept for one release. */

@@ -6,7 +6,7 @@ import { checkAllowedHosts } from './capabilities/fetch.js';
 import { checkGrantPattern } from './capabilities/registry.js';
 import type { CoreLimits } from './core.js';
 import type { EngineOptions, Language, Limits } from './engine/types.js';
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError, UnavailableError } from './errors.js';
 import { checkPackages, type PackageRequest } from './packages/check.js';
 import { markMade } from './factory-token.js';
 import { checkValue } from './values.js';
@@ -41,6 +41,8 @@ const KNOWN_OPTIONS = [
   'signal',
   'packages',
   'packageSource',
+  'restore',
+  'snapshotKey',
 ];
 const STORE_METHODS = ['get', 'set', 'delete', 'keys', 'send', 'receive', 'dispose'];
 
@@ -118,7 +120,11 @@ export function resolveOptions(language: unknown, options: unknown): ResolvedOpt
   // 'auto' may use native code only for code the caller trusts: an untrusted script stays in the sandbox.
   const requested = o.backend ?? 'wasm';
   // Mounts exist only in the sandbox, so asking for them settles 'auto' too.
-  const backend = requested === 'auto' && (o.trusted !== true || o.mounts !== undefined || o.packages !== undefined) ? 'wasm' : requested;
+  const backend =
+    requested === 'auto' && (o.trusted !== true || o.mounts !== undefined || o.packages !== undefined || o.restore !== undefined)
+      ? 'wasm'
+      : requested;
+  checkSessionOptions(o, backend);
   const placement = o.placement ?? (backend === 'native' ? 'process' : 'worker');
   if (!['worker', 'inline', 'process'].includes(placement)) {
     throw new InvalidInputError(`placement must be 'worker', 'inline' or 'process' (got ${describeValue(placement)})`);
@@ -224,6 +230,31 @@ export function settleBackend(r: ResolvedOptions, nativeAvailable: boolean): ass
   if (r.backend !== 'native') return;
   r.snapshot = false;
   if (r.options.placement === undefined) r.placement = 'process';
+}
+
+/** `restore` and `snapshotKey`: their types (a snapshot's bytes are read by createEngine). */
+function checkSessionOptions(o: EngineOptions, backend: string): void {
+  if (o.restore !== undefined) {
+    if (backend === 'native') {
+      throw new UnavailableError(
+        "restore: native engines take no session snapshots (their interpreter's memory is the process's own, not a heap ScriptBox can copy); use backend 'wasm'",
+      );
+    }
+    const r = o.restore as unknown;
+    if (!(r instanceof Uint8Array) && !(r instanceof ArrayBuffer) && (typeof r !== 'object' || r === null || !('info' in r))) {
+      throw new InvalidInputError(`restore takes a SessionSnapshot (from engine.snapshot()) or its bytes (got ${describeValue(r)})`);
+    }
+  }
+  const k = o.snapshotKey as unknown;
+  if (k !== undefined) {
+    const size = typeof k === 'string' ? new TextEncoder().encode(k).byteLength : k instanceof Uint8Array ? k.byteLength : -1;
+    if (size < 0) throw new InvalidInputError(`snapshotKey must be a string or a Uint8Array (got ${describeValue(k)})`);
+    if (size < 32) {
+      throw new InvalidInputError(
+        `snapshotKey is ${size} bytes; use at least 32 random bytes (e.g. crypto.getRandomValues(new Uint8Array(32))), kept secret like a password`,
+      );
+    }
+  }
 }
 
 /** `snapshot: true | false | { dir?, spare? }`; absent means on. */

@@ -15,6 +15,9 @@ import { DisposedError, EngineCrashedError, InvalidInputError, UnavailableError,
 import { requireMade } from '../factory-token.js';
 import { checkTimeout, coreLimits, type ResolvedOptions } from '../options.js';
 import type { Answer, ConnectionFactory } from '../placement/connection.js';
+import type { EngineSessions } from '../session/engine-sessions.js';
+import { SESSION_REFUSED } from '../session/refused.js';
+import type { SessionSnapshot } from '../session/snapshot.js';
 import { engineStoreLimits } from '../state/engine-limits.js';
 import { MemoryStore } from '../state/memory.js';
 import type { StateStore } from '../state/store.js';
@@ -71,9 +74,14 @@ export class Engine implements ScriptEngine, HandleOwner {
   /** Aborted by dispose(): built-ins still running for this engine (host.fetch) stop then. */
   private readonly builtinsAbort = new AbortController();
 
+  /** The session payload cores boot from (createEngine's `restore`, then the last restore()); absent: a fresh state. */
+  private session: Uint8Array | undefined;
+
   constructor(
     private readonly resolved: ResolvedOptions,
     connect: ConnectionFactory,
+    /** Session snapshots (wasm engines); absent for native ones. */
+    private readonly sessions?: EngineSessions,
   ) {
     // `new (engine.constructor)(...)` from JavaScript: refuse before anything starts.
     requireMade(resolved, 'a ScriptEngine', 'await createEngine(language, options)');
@@ -124,9 +132,14 @@ export class Engine implements ScriptEngine, HandleOwner {
     this.warnUnknownGrants();
   }
 
-  /** Boots the first core; called once by createEngine. */
-  start(): Promise<void> {
-    return this.supervisor.start();
+  /** Boots the first core, from `session` (a checked payload) if given; called once by createEngine. */
+  async start(session?: Uint8Array): Promise<void> {
+    this.session = session;
+    try {
+      await this.supervisor.start();
+    } catch (e) {
+      throw sessionBootError(e);
+    }
   }
 
   /** The last failure of any call on this engine. */
@@ -169,7 +182,50 @@ export class Engine implements ScriptEngine, HandleOwner {
       ...(this.opts.onInput ? { input: true } : {}),
       config: this.config,
       ...(this.backend === 'native' ? { backend: 'native' as const } : {}),
+      ...(this.session ? { session: this.session } : {}),
     };
+  }
+
+  // ---- session snapshots -----------------------------------------------------------
+
+  private sessionsFor(what: string): EngineSessions {
+    if (!this.sessions) {
+      throw new UnavailableError(
+        `${what}: native engines take no session snapshots (their interpreter's memory is the process's own, not a heap ScriptBox can copy); use backend 'wasm'`,
+      );
+    }
+    return this.sessions;
+  }
+
+  async snapshot(): Promise<SessionSnapshot> {
+    const sessions = this.sessionsFor('snapshot()');
+    const timeoutMs = this.resolved.limits.timeoutMs;
+    const payload = await this.supervisor.enqueue(async () => {
+      const a = await this.supervisor.run({ t: 'saveSession' }, timeoutMs, { what: 'snapshot()' });
+      if (!(a.value instanceof Uint8Array))
+        throw this.supervisor.failed(new EngineCrashedError('the engine answered a snapshot request without its bytes'));
+      return a.value;
+    });
+    return sessions.pack(payload);
+  }
+
+  async restore(snapshot: SessionSnapshot | Uint8Array): Promise<void> {
+    if (this.supervisor.disposed) throw new DisposedError(`engine ${this.id} was disposed; create a new engine`);
+    const payload = await this.sessionsFor('restore()').check(snapshot, 'restore()');
+    return this.supervisor.enqueue(
+      async () => {
+        try {
+          // Lua restores in its own memory in milliseconds; a Python heap comes back in a new interpreter.
+          await this.supervisor.replaceState(payload, this.language === 'lua');
+        } catch (e) {
+          const err = sessionBootError(e);
+          throw err instanceof InvalidInputError ? this.supervisor.failed(err) : err;
+        }
+        this.session = payload;
+      },
+      undefined,
+      'restore()',
+    );
   }
 
   // ---- public API ------------------------------------------------------------------
@@ -562,4 +618,18 @@ export class Engine implements ScriptEngine, HandleOwner {
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }
+}
+
+/**
+ * A core that refused a session payload fails to boot with a `SessionRefused` failure
+ * (src/session/refused.ts): bad input, not a crash. The placements report a boot failure
+ * as UnavailableError with the core's message, or (inline) throw the core's own error.
+ */
+function sessionBootError(e: unknown): unknown {
+  const err = e as { name?: unknown; message?: unknown } | undefined;
+  if (err?.name === SESSION_REFUSED || (typeof err?.message === 'string' && err.message.includes(`${SESSION_REFUSED}:`))) {
+    const message = String(err?.message).replace(/^.*?SessionRefused: /, '');
+    return new InvalidInputError(`the session snapshot was refused: ${message}`);
+  }
+  return e;
 }

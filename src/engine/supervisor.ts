@@ -7,7 +7,7 @@
  */
 import type { ToEngine } from '../channel/protocol.js';
 import type { CoreInit } from '../core.js';
-import { AbortError, DisposedError, EngineCrashedError, ScriptBoxError, UnavailableError } from '../errors.js';
+import { AbortError, DisposedError, EngineCrashedError, InvalidInputError, ScriptBoxError, UnavailableError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Answer, Connection, ConnectionFactory, RequestHandlers } from '../placement/connection.js';
 import { requestWithin, type Ending } from './escalation.js';
@@ -113,6 +113,47 @@ export class Supervisor {
   /** Boots the first core; called once by createEngine. */
   async start(): Promise<void> {
     this.conn = await this.parts.connect(this.parts.init());
+  }
+
+  /**
+   * Replaces the core's state with a session payload (engine.restore, inside a queued
+   * task). `inPlace`: the core restores it in its own memory (Lua); a refusal is thrown
+   * as is, and any other failure falls back to a new core. Otherwise a new core boots from
+   * the payload and replaces the old one only once it is up, so a payload that fails to
+   * boot leaves the engine as it was. Either way the handles and the replay list start
+   * over: the payload is the state now.
+   */
+  async replaceState(payload: Uint8Array, inPlace: boolean): Promise<void> {
+    const { timeoutMs } = this.parts.resolved.limits;
+    let done = false;
+    if (inPlace && this.conn) {
+      try {
+        await this.run({ t: 'restoreSession', payload }, timeoutMs, { what: 'restore()' });
+        done = true;
+      } catch (e) {
+        if (e instanceof InvalidInputError || e instanceof DisposedError) throw e;
+        // The core broke while restoring (it is being replaced): a new one boots from the payload below.
+      }
+    }
+    if (!done) {
+      // A core being replaced in the background (after a crash) is the old one here, once it is up.
+      if (this.connecting) await this.connecting.catch(() => undefined);
+      await this.killing;
+      const booting = this.parts.connect({ ...this.parts.init(), session: payload });
+      const conn = await this.stopped.race(booting, (): typeof STOPPED => STOPPED);
+      if (conn === STOPPED) {
+        // Nobody will use this core: stop it once it is up (a boot that fails has nothing to stop).
+        void booting.then((c) => c.kill()).catch(() => undefined);
+        throw new DisposedError(`engine ${this.id} was disposed while it restored a snapshot`);
+      }
+      const old = this.conn;
+      this.conn = conn;
+      // The old core is abandoned either way: a kill that fails changes nothing.
+      if (old) this.killing = old.kill().catch(() => undefined);
+    }
+    this.loads.clear();
+    this.wheels.length = 0;
+    this.parts.handles.invalidate();
   }
 
   /** Records `err` as the engine's last error and returns it, for `throw`. */

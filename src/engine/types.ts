@@ -10,6 +10,8 @@ import type { RichOutput } from '../channel/protocol.js';
 
 export type { RichOutput };
 
+import type { SessionSnapshot } from '../session/snapshot.js';
+
 export type Language = 'python' | 'lua';
 export type Backend = 'wasm' | 'native';
 export type Placement = 'worker' | 'inline' | 'process';
@@ -47,6 +49,20 @@ export interface EngineOptions {
   placement?: Placement;
   /** Must be true for placements that do not isolate the script (`inline`). */
   trusted?: boolean;
+  /**
+   * Start from a session snapshot (`engine.snapshot()`, or its bytes) instead of a fresh
+   * state: the script's globals, functions, imports and files as they were. The engine
+   * keeps its own options (capabilities, host functions, limits): a snapshot grants
+   * nothing. It must be of the same language, runtime version and package set; restarts
+   * boot from it too. wasm only. See docs/session-snapshots.md.
+   */
+  restore?: SessionSnapshot | Uint8Array;
+  /**
+   * A secret (at least 32 bytes or characters) that signs the snapshots this engine takes
+   * (HMAC-SHA256) and without whose signature it restores none: set it wherever snapshots
+   * travel or rest outside your control. See docs/session-snapshots.md.
+   */
+  snapshotKey?: string | Uint8Array;
   /** Granted capability patterns: `log`, `kv.read`, `kv.*`, `*`. Default none. */
   capabilities?: string[];
   /** Host functions the script may call as `host.<name>`, each guarded by a capability (default: its name). */
@@ -211,6 +227,20 @@ export interface ScriptEngine extends AsyncDisposable {
    * dependencies are not installed yet raises UnavailableError naming them.
    */
   install(wheel: string | URL | Uint8Array): Promise<void>;
+  /**
+   * The engine's state now, as a {@link SessionSnapshot}: globals, functions, imported
+   * modules, installed wheels and (Python) the files of its own file system. Runs after
+   * the calls queued before it. Handles, host capabilities and mounted files are not in
+   * it. wasm engines only (native ones throw UnavailableError). See docs/session-snapshots.md.
+   */
+  snapshot(): Promise<SessionSnapshot>;
+  /**
+   * Replaces the engine's state with a snapshot's (checked first: InvalidInputError if it
+   * is damaged, foreign or of another runtime; the state is then unchanged). RemoteObjects
+   * made before it raise DisposedError; loaded scripts are no longer replayed on restart,
+   * the snapshot is the state restarts come back to.
+   */
+  restore(snapshot: SessionSnapshot | Uint8Array): Promise<void>;
   /** load(), then calls `init()` if the script defines it. */
   loadInit(code: string, name?: string): Promise<void>;
   /** Calls a script function; dotted names (`geom.area`) look into tables / modules. */

@@ -137,7 +137,12 @@ export function bootFailure(e: unknown): ToHost {
   const err = e as Error;
   return {
     t: 'failed',
-    failure: { kind: 'crashed', type: err?.name ?? 'Error', message: `the engine failed to boot: ${err?.message ?? e}` },
+    // The name stays in the message: the host tells a refused session snapshot by it (src/session/refused.ts).
+    failure: {
+      kind: 'crashed',
+      type: err?.name ?? 'Error',
+      message: `the engine failed to boot: ${err?.name ?? 'Error'}: ${err?.message ?? e}`,
+    },
     out: { stdout: '', stderr: '', truncated: false },
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { CoreOutcome, EngineCore } from '../core.js';
 import type { ToEngine, ToHost } from '../channel/protocol.js';
+import { SESSION_REFUSED } from '../session/refused.js';
 import { StoppedRequest } from './stopped.js';
 
 function answer(o: CoreOutcome): ToHost {
@@ -34,6 +35,17 @@ function crashed(e: unknown): ToHost {
     failure: { kind: 'crashed', type: 'EngineCrashedError', message: `the engine's core failed: ${name}: ${message.slice(0, 2000)}` },
     out: noOutput,
   };
+}
+
+/**
+ * A session snapshot the core cannot take or restore: bad input (kind `invalid`, so the
+ * engine is not restarted: a core validates a payload before it touches its state).
+ */
+function sessionFailure(e: unknown, what: string): ToHost {
+  const err = e as { name?: unknown; message?: unknown };
+  if (err?.name !== SESSION_REFUSED) return crashed(e);
+  const message = typeof err.message === 'string' ? err.message.slice(0, 2000) : String(e);
+  return { t: 'failed', failure: { kind: 'invalid', type: SESSION_REFUSED, message: `${what}: ${message}` }, out: noOutput };
 }
 
 /** A call or method call, answered synchronously when the core answers synchronously (inline's fast path). */
@@ -74,6 +86,21 @@ export async function serve(core: EngineCore, msg: ToEngine): Promise<ToHost> {
       case 'reset':
         await core.reset();
         return { t: 'done', value: null, defined: true, out: noOutput };
+      case 'saveSession':
+        if (!core.saveSession) return crashed(new Error(`this ${core.language} backend takes no session snapshots`));
+        try {
+          return { t: 'done', value: await core.saveSession(), defined: true, out: noOutput };
+        } catch (e) {
+          return sessionFailure(e, 'the engine could not take a session snapshot');
+        }
+      case 'restoreSession':
+        if (!core.restoreSession) return crashed(new Error(`this ${core.language} backend restores no session in place`));
+        try {
+          core.restoreSession(msg.payload);
+          return { t: 'done', value: null, defined: true, out: noOutput };
+        } catch (e) {
+          return sessionFailure(e, 'the session snapshot was refused');
+        }
       case 'stats':
         return { t: 'stats', memoryBytes: core.memoryBytes(), handles: core.handleCount() };
       default:

@@ -133,6 +133,8 @@ export function withSnapshots(connect: ConnectionFactory, setup: SnapshotSetup):
   const id = `${setup.store?.where ?? '(memory)'}\n${setup.key}`;
   const warn = setup.warn ?? ((m: string) => console.warn(m));
   return async (init: CoreInit): Promise<Connection> => {
+    // A session snapshot is a heap of its own: the start-up snapshot has no part in its boot.
+    if (init.session) return connect(init);
     let slot = slots.get(id);
     if (!slot) slots.set(id, (slot = new Slot(setup.key, setup.store, warn)));
     const bytes = await slot.get();

@@ -82,7 +82,7 @@ export async function primePython(indexURL?: string): Promise<void> {
  * heap big enough for a snapshot (Pyodide sizes it with INITIAL_MEMORY, which its build
  * ignores: pyodide/pyodide#6254, so a snapshot over the default 30 MiB would not fit).
  */
-function hooked(create: ModuleFactory, wasm: WebAssembly.Module | undefined, heapBytes: number): ModuleFactory {
+function hooked(create: ModuleFactory, wasm: WebAssembly.Module | undefined, heap: HeapWriter | undefined): ModuleFactory {
   return async (settings) => {
     // Pyodide's own instantiate closes over the wasm file it read (10 MiB): kept only until
     // the precompiled module has linked, so the engine does not hold it for its life.
@@ -106,9 +106,9 @@ function hooked(create: ModuleFactory, wasm: WebAssembly.Module | undefined, hea
       };
     }
     const mod = await create(settings);
-    if (heapBytes > 0) {
-      if (mod.HEAP8.length < heapBytes) mod.growMemory(heapBytes);
-      sparseRestore(mod);
+    if (heap) {
+      if (mod.HEAP8.length < heap.bytes) mod.growMemory(heap.bytes);
+      sparseRestore(mod, heap);
     }
     return mod;
   };
@@ -121,16 +121,28 @@ function hooked(create: ModuleFactory, wasm: WebAssembly.Module | undefined, hea
  * every one resident. Pyodide still checks the header (it is handed the snapshot without
  * its heap) and the heap ends up equal to the snapshot.
  */
-function sparseRestore(mod: EmModule): void {
+function sparseRestore(mod: EmModule, heap: HeapWriter): void {
   const api = mod.API;
   const own = api?.restoreSnapshot?.bind(api);
   if (!api || !own) return;
   api.restoreSnapshot = (snapshot: Uint8Array) => {
     const heapAt = new DataView(snapshot.buffer, snapshot.byteOffset, 8).getUint32(4, true);
     const conf = own(snapshot.subarray(0, heapAt));
-    copySparsely(snapshot.subarray(heapAt), new Uint8Array(mod.HEAP8.buffer));
+    heap.write(new Uint8Array(mod.HEAP8.buffer));
     return conf;
   };
+}
+
+/** How a restore fills the fresh heap: its size, and the writer (a snapshot's heap, or a session's pages). */
+export interface HeapWriter {
+  bytes: number;
+  write(into: Uint8Array): void;
+}
+
+/** The heap of a Pyodide snapshot (header and heap in one buffer), written sparsely. */
+function snapshotHeap(snapshot: Uint8Array): HeapWriter {
+  const bytes = snapshotHeapBytes(snapshot);
+  return { bytes, write: (into) => copySparsely(snapshot.subarray(snapshot.byteLength - bytes), into) };
 }
 
 /** The heap size a snapshot holds (its header says where the heap starts). */
@@ -145,7 +157,7 @@ async function load(
   init: Pick<CoreInit, 'assetUrls'>,
   wasm: WebAssembly.Module | undefined,
   extra: object,
-  heapBytes = 0,
+  heap?: HeapWriter,
 ): Promise<Pyodide> {
   const indexURL = init.assetUrls?.pyodideIndex;
   const [{ loadPyodide }, create] = await Promise.all([import('pyodide'), moduleFactory(indexURL)]);
@@ -157,7 +169,7 @@ async function load(
     stdout: () => {},
     stderr: () => {},
     checkAPIVersion: true,
-    createPyodideModule: hooked(create, wasm, heapBytes) as never,
+    createPyodideModule: hooked(create, wasm, heap) as never,
     ...extra,
   })) as unknown as Pyodide;
   // Pyodide keeps its options; the snapshot bytes are dead weight once restored.
@@ -208,7 +220,15 @@ async function restore(init: Pick<CoreInit, 'assetUrls'>, s: Uint8Array, wasm: W
   // entry). A copy also realigns bytes that arrived at an odd offset inside a frame.
   const usable = s.byteOffset % 4 === 0 && (s.buffer instanceof ArrayBuffer || decodesShared());
   const bytes = usable ? s : s.slice();
-  return load(init, wasm, { _loadSnapshot: bytes }, snapshotHeapBytes(bytes));
+  return load(init, wasm, { _loadSnapshot: bytes }, snapshotHeap(bytes));
+}
+
+/**
+ * Boots an interpreter from a session snapshot (./session.ts, read and checked): Pyodide's
+ * restore over the session's header, its heap written from the stored pages.
+ */
+export async function loadSession(init: CoreInit, header: Uint8Array, heap: HeapWriter, wasm?: WebAssembly.Module): Promise<Loaded> {
+  return { py: await load(init, wasm, { _loadSnapshot: header.slice() }, heap), restored: true, making: false };
 }
 
 /**

@@ -16,8 +16,9 @@ import { interpreterFailure, replyOutcome, stopFailure, stopOf, type Stop } from
 import { serveRequest, type RequestContext } from '../../src/lang/python/requests.js';
 import { installDevice, type ValueChannel } from './device.js';
 import { mountFiles, type EmscriptenFS } from './mount-fs.js';
-import { BOOTSTRAP, RUNTIME_BOOT, loadPython, type Loaded, type Pyodide, type PyFn } from './boot.js';
+import { BOOTSTRAP, RUNTIME_BOOT, loadPython, loadSession, type Loaded, type Pyodide, type PyFn } from './boot.js';
 import { installPackages } from './packages.js';
+import { readPythonSession, restorePythonSession, sessionHeapWriter, takePythonSession, type PythonSession } from './session.js';
 
 /** How a runtime entry's reply starts when the request waits for the host (runtime.py `_drive`). */
 const PENDING = '{"pending"';
@@ -35,6 +36,8 @@ interface Runtime extends Record<RequestEntry, PyFn> {
   abandon: PyFn<void>;
   restore: PyFn<void>;
   prepare: PyFn<void>;
+  session_save: PyFn<void>;
+  session_saved: PyFn<void>;
 }
 
 function isPending(text: unknown): text is string {
@@ -92,6 +95,14 @@ export class PythonCore implements EngineCore {
   static async create(init: CoreInit, env: CoreEnv): Promise<PythonCore> {
     // A spare worker may have restored the snapshot before this engine asked (the host
     // hands such a worker only to an engine of the same snapshot).
+    if (init.session) {
+      // A session snapshot (./session.ts): read and checked before anything boots.
+      const session = readPythonSession(init.session, init.limits.memoryBytes);
+      const loaded = await loadSession(init, session.header, sessionHeapWriter(session), env.pyodideModule);
+      const core = new PythonCore(loaded.py, init, env);
+      core.boot(loaded, session);
+      return core;
+    }
     const ahead = (await (env.restoredAhead as Promise<Loaded | undefined> | undefined)?.catch(() => undefined)) ?? undefined;
     const loaded = ahead ? { ...ahead, ahead: true } : await loadPython(init, env.pyodideModule);
     const core = new PythonCore(loaded.py, init, env);
@@ -118,14 +129,22 @@ export class PythonCore implements EngineCore {
     return this.py.runPython("__import__('sys').modules['_scriptbox']") as Record<string, PyFn>;
   }
 
-  private boot(loaded: Loaded): void {
+  private boot(loaded: Loaded, session?: PythonSession): void {
     const py = this.py;
     this.booted = loaded;
     // File system devices live on the JavaScript side: a snapshot never holds them.
     this.values = installDevice(py.FS, (req) => serveRequest(req, this.requests));
     let m: Record<string, PyFn>;
     const packages = this.init.packages;
-    if (loaded.restored) {
+    if (session) {
+      // A sealed heap with a session in it: its files and open files come back, then the
+      // runtime redoes what lives outside the heap. It is sealed already, and stays tainted
+      // if the engine it was taken from was.
+      restorePythonSession(py, session, this.mountPaths());
+      m = this.runtimeModule();
+      once(m.session_restored!);
+      this.tainted = session.tainted;
+    } else if (loaded.restored) {
       m = this.runtimeModule();
       once(m.after_restore!);
       // The snapshot (keyed by the package set) has the modules; the files come back here.
@@ -163,6 +182,8 @@ export class PythonCore implements EngineCore {
       abandon: m.abandon! as PyFn<void>,
       restore: m.restore! as PyFn<void>,
       prepare: m.prepare! as PyFn<void>,
+      session_save: m.session_save! as PyFn<void>,
+      session_saved: m.session_saved! as PyFn<void>,
     };
     const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
     for (const stream of ['stdout', 'stderr'] as const) {
@@ -191,7 +212,8 @@ export class PythonCore implements EngineCore {
     });
     once(m.set_engine!, this.init.engineId);
     once(m.set_value_bytes!, this.init.limits.maxValueBytes);
-    if (this.env.hostWaitAsync) once(m.set_trampoline!);
+    // A session may come from an engine that waited the other way.
+    if (this.env.hostWaitAsync || session) once(m.set_trampoline!, !!this.env.hostWaitAsync);
     this.setHostFunctions(this.init.hostFunctions);
     // Host directories must never be mountable, whatever reaches the FS object.
     const fsys = (py.FS as unknown as { filesystems: Record<string, unknown> }).filesystems;
@@ -199,7 +221,16 @@ export class PythonCore implements EngineCore {
     delete fsys.NODERAWFS;
     // Mounts as files: JavaScript-side, so mounted again after every restore.
     mountFiles(py.FS as unknown as EmscriptenFS, this.init.mounts ?? [], (name, args) => this.env.hostCall(name, args));
-    once(m.lockdown_seal!);
+    if (!session) once(m.lockdown_seal!);
+  }
+
+  private mountPaths(): string[] {
+    return (this.init.mounts ?? []).map((p) => p.path);
+  }
+
+  /** The session snapshot of this engine (./session.ts), taken between requests. */
+  saveSession(): Uint8Array {
+    return this.guarded(() => takePythonSession(this.py, this.entries(), this.mountPaths(), this.tainted));
   }
 
   /**

@@ -110,7 +110,7 @@ def _opaque_methods(cls):
 # Names whose values change after boot: the runtime's state, never put back by _restore.
 _STATE = frozenset({'_ready', 'G', '_MAX_DEPTH', '_next_handle', '_loop', '_parked', '_pumping', '_pump_since', '_host_names',
                     'host', 'HostError', '_HostModule', '_host_classes', '_host_items', '_MAX_BYTES', '_ENGINE', '_snapshot_holders', '_sealed',
-                    '_sb_host'})
+                    '_sb_host', '_trampoline'})
 
 
 def _seal(with_builtins):
@@ -1153,9 +1153,9 @@ _NESTED = ('a host.aio call must wait for the host here, and without SharedArray
            'same-origin and Cross-Origin-Embedder-Policy: require-corp')
 
 
-def set_trampoline():
+def set_trampoline(on=True):
     global _trampoline
-    _trampoline = True
+    _trampoline = bool(on)
 
 
 def _settle(reply):
@@ -1603,12 +1603,23 @@ def after_snapshot():
     _snapshot_holders = None
 
 
+# The blocked modules lockdown_seal took out of sys.modules: a session snapshot puts them
+# back while it is taken (session_save), for Pyodide's restore imports them again.
+_sealed_out = {}
+
+
+def _unlist_blocked():
+    out = {}
+    for name in list(sys.modules):
+        if name.partition('.')[0] in _BLOCKED:
+            out[name] = sys.modules.pop(name)
+    return out
+
+
 def lockdown_seal():
     """The last step of every boot: nothing that reaches JavaScript stays importable."""
     sys.meta_path[:] = [_Blocker] + [f for f in sys.meta_path if f is not _Blocker and not hasattr(f, 'jsproxies') and 'JsFinder' not in type(f).__name__]
-    for name in list(sys.modules):
-        if name.partition('.')[0] in _BLOCKED:
-            del sys.modules[name]
+    _sealed_out.update(_unlist_blocked())
     # The host keeps the entry points it called for; the script gets no name for the module.
     global _EVERY_ENTRY
     _EVERY_ENTRY = False
@@ -1721,6 +1732,49 @@ def after_restore():
     # Pyodide's restore puts the working directory on sys.path a second time.
     while sys.path[:2] == ['', '']:
         del sys.path[0]
+
+# ==== session snapshots =======================================================
+
+# A session snapshot (docs/session-snapshots.md) is this heap after user code ran: sealed,
+# with the tenant's namespace, handles and imports. Pyodide's restore imports its own
+# modules by name and the host finds this module in sys.modules, so they are listed for
+# the moment the snapshot is taken (JavaScript takes it between session_save and
+# session_saved: no Python runs in between), and unlisted again in the restored heap.
+
+def session_save():
+    import gc
+    gc.collect()
+    sys.modules.update(_sealed_out)
+
+
+def session_saved():
+    _unlist_blocked()
+
+
+def session_restored():
+    """A restored session heap in a new interpreter: what lives outside the heap, redone."""
+    global _parked, _pumping
+    _unlist_blocked()
+    # The devices' descriptors lived in the old JavaScript file system; the audit hook
+    # writes to the number it was sealed with, so each is reopened at its old number.
+    for path, fd in ((_DEVICE, _DEV), (_VALUES, _VAL)):
+        if type(path) is str and type(fd) is int:
+            got = os.open(path, os.O_RDWR)
+            if got != fd:
+                os.dup2(got, fd)
+                os.close(got)
+    # Engines restored from one snapshot must not draw the same random numbers.
+    if 'random' in sys.modules:
+        sys.modules['random'].seed()
+    while sys.path[:2] == ['', '']:
+        del sys.path[0]
+    # Handles do not survive a restore (the host's are stale), nor a request parked then.
+    _handles.clear()
+    del _made[:]
+    _parked = None
+    _pumping = False
+    _taint_sent[0] = False
+
 
 # ==== boot ==================================================================
 
