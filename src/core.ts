@@ -155,10 +155,11 @@ export interface EngineCore {
   saveSession?(): MaybePromise<Uint8Array>;
   /**
    * Replaces the state in place with a session payload this backend took (the host checked
-   * it), faster than booting a new core from it. Throws if it cannot; the host then boots a
-   * new core from the payload instead.
+   * it), faster than booting a new core from it; `undefined` means CoreInit.session, the
+   * one the core booted from (Python keeps it: pool templates). Throws if it cannot; the
+   * host then boots a new core from the payload instead.
    */
-  restoreSession?(payload: Uint8Array): void;
+  restoreSession?(payload: Uint8Array | undefined): void;
   /** How the core booted; hands over the snapshot it took, once. */
   bootInfo?(): CoreBoot;
   dispose(): void;

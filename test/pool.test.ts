@@ -52,7 +52,7 @@ describe('createPool options', () => {
     [{ min: 1e9, max: 1e9 }, /pool option max \(1000000000\) is over 1024 engines in one pool/],
     [{ min: 1e9 }, /pool option min \(1000000000\) is over 1024 engines in one pool/],
     [{ healthCheckMs: Infinity }, /pool option healthCheckMs \(Infinity\) is over 2147483647 ms/],
-    [{ reset: 'sometimes' }, /reset must be 'fresh' or 'reuse'/],
+    [{ reset: 'sometimes' }, /reset must be 'fresh', 'reuse' or 'template'/],
     [{ recycleAfter: { runs: 3 } }, /recycleAfter.runs is unknown/],
     [{ idleTimeoutMs: 0 }, /idleTimeoutMs must be a positive number/],
     [{ signal: new AbortController().signal }, /takes no signal option/],

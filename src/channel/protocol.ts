@@ -26,8 +26,11 @@ export type ToEngine =
   | { t: 'reset' }
   /** The core's state as a session payload (docs/session-snapshots.md): answered `done` with the bytes. */
   | { t: 'saveSession' }
-  /** Replaces the core's state in place with a session payload the host checked: answered `done`. */
-  | { t: 'restoreSession'; payload: Uint8Array }
+  /**
+   * Replaces the core's state in place with a session payload the host checked (absent:
+   * the one the core booted from, which it keeps): answered `done`.
+   */
+  | { t: 'restoreSession'; payload?: Uint8Array }
   | { t: 'stats' }
   | { t: 'hostReturn'; ok: true; value: ScriptValue; id?: number }
   | { t: 'hostReturn'; ok: false; error: HostCallFailure; id?: number }

@@ -215,8 +215,10 @@ export class Engine implements ScriptEngine, HandleOwner {
     return this.supervisor.enqueue(
       async () => {
         try {
-          // Lua restores in its own memory in milliseconds; a Python heap comes back in a new interpreter.
-          await this.supervisor.replaceState(payload, this.language === 'lua');
+          // Lua restores any snapshot in its own memory. Python does only the session its core
+          // booted from (a pool's template): Pyodide's JavaScript side points into that heap.
+          const inPlace = this.language === 'lua' ? 'send' : payload === this.session ? 'kept' : false;
+          await this.supervisor.replaceState(payload, inPlace);
         } catch (e) {
           const err = sessionBootError(e);
           throw err instanceof InvalidInputError ? this.supervisor.failed(err) : err;

@@ -117,18 +117,20 @@ export class Supervisor {
 
   /**
    * Replaces the core's state with a session payload (engine.restore, inside a queued
-   * task). `inPlace`: the core restores it in its own memory (Lua); a refusal is thrown
+   * task). `inPlace`: the core restores it in its own memory (Lua: 'send' it; Python:
+   * the payload the core booted from, 'kept' there); a refusal is thrown
    * as is, and any other failure falls back to a new core. Otherwise a new core boots from
    * the payload and replaces the old one only once it is up, so a payload that fails to
    * boot leaves the engine as it was. Either way the handles and the replay list start
    * over: the payload is the state now.
    */
-  async replaceState(payload: Uint8Array, inPlace: boolean): Promise<void> {
+  async replaceState(payload: Uint8Array, inPlace: 'send' | 'kept' | false): Promise<void> {
     const { timeoutMs } = this.parts.resolved.limits;
     let done = false;
     if (inPlace && this.conn) {
       try {
-        await this.run({ t: 'restoreSession', payload }, timeoutMs, { what: 'restore()' });
+        // 'kept': the core restores the payload it booted from, so it does not cross again.
+        await this.run(inPlace === 'kept' ? { t: 'restoreSession' } : { t: 'restoreSession', payload }, timeoutMs, { what: 'restore()' });
         done = true;
       } catch (e) {
         if (e instanceof InvalidInputError || e instanceof DisposedError) throw e;

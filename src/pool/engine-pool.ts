@@ -7,6 +7,7 @@ import type { EngineOptions, Language, ScriptEngine } from '../engine/types.js';
 import { AbortError, DisposedError, InvalidInputError, QueueFullError } from '../errors.js';
 import { FACTORY, requireFactory, type FactoryToken } from '../factory-token.js';
 import { Histogram, type HistogramSnapshot } from '../histogram.js';
+import { toSessionSnapshot, type SessionSnapshot } from '../session/snapshot.js';
 import { splitPoolOptions, type ResolvedPoolOptions } from './pool-options.js';
 
 export type { PoolOptions } from './pool-options.js';
@@ -26,6 +27,8 @@ export interface PoolStats {
   crashes: number;
   /** Engines retired: recycled, `reset: 'fresh'`, idle timeout, failed health check. */
   retired: number;
+  /** Engines put back to the template after a run (`reset: 'template'`). */
+  restored: number;
   healthChecks: number;
   /** Time from acquire() to getting an engine. */
   waitMs: HistogramSnapshot;
@@ -66,7 +69,7 @@ export class EnginePool implements AsyncDisposable {
   private readonly timer: ReturnType<typeof setInterval>;
   private lastHealth = performance.now();
   private startError: Error | undefined;
-  private readonly counts = { runs: 0, failedRuns: 0, crashes: 0, retired: 0, healthChecks: 0 };
+  private readonly counts = { runs: 0, failedRuns: 0, crashes: 0, retired: 0, restored: 0, healthChecks: 0 };
   private readonly waitMs = new Histogram();
   private readonly runMs = new Histogram();
 
@@ -76,6 +79,8 @@ export class EnginePool implements AsyncDisposable {
     private readonly o: ResolvedPoolOptions,
     private readonly engineOptions: EngineOptions,
     private readonly create: Create,
+    /** The snapshot engines start from and (`reset: 'template'`) go back to. */
+    private readonly template: SessionSnapshot | undefined,
   ) {
     // JavaScript can call a private constructor: refuse before a timer or engine starts.
     requireFactory(token, 'EnginePool', 'await createPool(language, options)');
@@ -87,7 +92,9 @@ export class EnginePool implements AsyncDisposable {
   /** Checks the options, boots `min` engines, and resolves when they answer. */
   static async start(language: Language, options: unknown, create: Create): Promise<EnginePool> {
     const { pool, engine } = splitPoolOptions(options);
-    const p = new EnginePool(FACTORY, language, pool, engine, create);
+    // Read once (bytes are checked here); each engine checks it against itself when it boots.
+    const template = pool.template === undefined ? undefined : await toSessionSnapshot(pool.template, 'pool option template');
+    const p = new EnginePool(FACTORY, language, pool, template ? { ...engine, restore: template } : engine, create, template);
     try {
       // The first engine also proves the engine options: a bad one fails createPool itself.
       const first = await p.boot();
@@ -260,6 +267,11 @@ export class EnginePool implements AsyncDisposable {
       await this.retire(slot);
       return;
     }
+    if (this.o.reset === 'template') {
+      // Put back in the background: the caller does not wait, and nobody gets the engine meanwhile.
+      void this.track(this.backToTemplate(slot));
+      return;
+    }
     if (engine.lastError !== slot.errorAtLease) {
       // Something failed under this lease. If the worker or process was replaced, this
       // boots the new one now rather than on the next caller's time.
@@ -273,6 +285,19 @@ export class EnginePool implements AsyncDisposable {
         return;
       }
     }
+    this.offer(slot);
+  }
+
+  /** `reset: 'template'`: the engine's state replaced by the template's, then offered again (or replaced if that fails). */
+  private async backToTemplate(slot: Slot): Promise<void> {
+    try {
+      await slot.engine.restore(this.template!);
+    } catch {
+      // An engine that cannot go back to the template is replaced by one that starts from it.
+      await this.retire(slot);
+      return;
+    }
+    this.counts.restored++;
     this.offer(slot);
   }
 

@@ -6,6 +6,7 @@ import { describeValue } from '../describe-value.js';
 import type { EngineOptions } from '../engine/types.js';
 import { InvalidInputError } from '../errors.js';
 import { MAX_TIMER_MS, timerTooLong } from '../options.js';
+import type { SessionSnapshot } from '../session/snapshot.js';
 
 export interface PoolOptions {
   /** Engines kept ready, even when idle. Default 1; at most `max` (so at most 1024). */
@@ -35,7 +36,15 @@ export interface PoolOptions {
    * `fresh`: every run gets an engine no one has used; used ones are disposed and the
    * pool refills in the background.
    */
-  reset?: 'fresh' | 'reuse';
+  reset?: 'fresh' | 'reuse' | 'template';
+  /**
+   * A session snapshot (`engine.snapshot()`, or its bytes) every engine of the pool starts
+   * from, so an expensive setup (imports, tables, compiled rules) runs once, where the
+   * snapshot was taken, instead of in each engine. With `reset: 'template'`, a released
+   * engine is put back to it (Lua: in place, in milliseconds; Python: a new interpreter
+   * from the snapshot) instead of keeping what the run left. See docs/session-snapshots.md.
+   */
+  template?: SessionSnapshot | Uint8Array;
   /** Code loaded (`load`, then `init()` if defined) into every engine before it is handed out. */
   init?: string;
   /** How often idle engines are checked, and replaced if they do not answer. Default 30 000 ms; at most 2**31-1 ms. */
@@ -49,15 +58,17 @@ export interface ResolvedPoolOptions {
   idleTimeoutMs: number;
   recycleExecs: number;
   recycleMs: number;
-  reset: 'fresh' | 'reuse';
+  reset: 'fresh' | 'reuse' | 'template';
   init: string | undefined;
+  /** Read by EnginePool.start (bytes become a SessionSnapshot there). */
+  template: unknown;
   healthCheckMs: number;
 }
 
 /** The most engines one pool may hold (and so start: `min` is at most `max`). */
 export const MAX_ENGINES = 1024;
 
-const POOL_KEYS = ['min', 'max', 'maxQueue', 'idleTimeoutMs', 'recycleAfter', 'reset', 'init', 'healthCheckMs'] as const;
+const POOL_KEYS = ['min', 'max', 'maxQueue', 'idleTimeoutMs', 'recycleAfter', 'reset', 'init', 'healthCheckMs', 'template'] as const;
 
 function count(v: unknown, name: string, least: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < least) {
@@ -111,8 +122,16 @@ export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions;
   for (const k of Object.keys(r)) {
     if (k !== 'execs' && k !== 'ms') throw new InvalidInputError(`pool option recycleAfter.${k} is unknown; use execs and/or ms`);
   }
-  if (o.reset !== undefined && o.reset !== 'fresh' && o.reset !== 'reuse') {
-    throw new InvalidInputError(`pool option reset must be 'fresh' or 'reuse' (got ${describeValue(o.reset)})`);
+  if (o.reset !== undefined && o.reset !== 'fresh' && o.reset !== 'reuse' && o.reset !== 'template') {
+    throw new InvalidInputError(`pool option reset must be 'fresh', 'reuse' or 'template' (got ${describeValue(o.reset)})`);
+  }
+  if (o.reset === 'template' && o.template === undefined) {
+    throw new InvalidInputError(
+      "pool option reset 'template' puts engines back to the pool's template: pass template: await engine.snapshot()",
+    );
+  }
+  if (o.template !== undefined && engine.restore !== undefined) {
+    throw new InvalidInputError('createPool takes template, not restore: every engine of the pool starts from the template');
   }
   if (o.init !== undefined && typeof o.init !== 'string') throw new InvalidInputError('pool option init must be code, as a string');
   return {
@@ -123,8 +142,9 @@ export function splitPoolOptions(options: unknown): { pool: ResolvedPoolOptions;
       idleTimeoutMs: o.idleTimeoutMs === undefined ? 60_000 : ms(o.idleTimeoutMs, 'idleTimeoutMs'),
       recycleExecs: r.execs === undefined ? Infinity : count(r.execs, 'recycleAfter.execs', 1),
       recycleMs: r.ms === undefined ? Infinity : ms(r.ms, 'recycleAfter.ms'),
-      reset: (o.reset as 'fresh' | 'reuse' | undefined) ?? 'reuse',
+      reset: (o.reset as ResolvedPoolOptions['reset'] | undefined) ?? 'reuse',
       init: o.init as string | undefined,
+      template: o.template,
       healthCheckMs: o.healthCheckMs === undefined ? 30_000 : timer(o.healthCheckMs, 'healthCheckMs'),
     },
     engine: engine as EngineOptions,

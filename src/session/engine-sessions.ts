@@ -8,9 +8,12 @@ import { InvalidInputError } from '../errors.js';
 import type { Language } from '../core.js';
 import { importSessionKey, packSession, sha256Hex, verifySession, type SessionKey } from './format.js';
 import { sessionRuntime } from './runtime.js';
-import { SessionSnapshot, sessionParts, toSessionSnapshot } from './snapshot.js';
+import { SessionSnapshot, bootPayload, sessionParts, toSessionSnapshot } from './snapshot.js';
 
 export class EngineSessions {
+  /** Snapshots already checked for this engine (a pool's template is restored again and again). */
+  private readonly checked = new WeakSet<SessionSnapshot>();
+
   private constructor(
     private readonly language: Language,
     private readonly runtime: string,
@@ -50,6 +53,7 @@ export class EngineSessions {
   async check(v: unknown, where: string): Promise<Uint8Array> {
     const snap = await toSessionSnapshot(v, where);
     const read = sessionParts(snap);
+    if (this.checked.has(snap)) return bootPayload(snap);
     const h = read.header;
     if (h.language !== this.language) {
       throw new InvalidInputError(
@@ -68,6 +72,7 @@ export class EngineSessions {
       );
     }
     await verifySession(read, this.key);
-    return read.payload;
+    this.checked.add(snap);
+    return bootPayload(snap);
   }
 }

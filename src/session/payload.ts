@@ -41,7 +41,8 @@ export function unpackPayload(bytes: Uint8Array): Payload {
   if (n > bytes.byteLength - 4 || n > 16 * 1024 * 1024) throw new PayloadError('its description runs past its end');
   let meta: unknown;
   try {
-    meta = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(4, 4 + n)));
+    // A copy: browsers' TextDecoder refuses views of shared memory (a pool's payload is shared).
+    meta = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.slice(4, 4 + n)));
   } catch {
     throw new PayloadError('its description is not JSON');
   }

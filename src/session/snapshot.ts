@@ -94,6 +94,28 @@ export function sessionParts(snap: SessionSnapshot): ReadSession {
   return parts.get(snap)!;
 }
 
+const shared = new WeakMap<SessionSnapshot, Uint8Array>();
+
+/**
+ * Internal: the payload cores boot from, one copy per snapshot in shared memory where
+ * there is some: every worker engine of a pool then boots from (and keeps, for `reset:
+ * 'template'`) the same memory instead of a copy each.
+ */
+export function bootPayload(snap: SessionSnapshot): Uint8Array {
+  let p = shared.get(snap);
+  if (!p) {
+    const payload = sessionParts(snap).payload;
+    const g = globalThis as { crossOriginIsolated?: boolean };
+    if (typeof SharedArrayBuffer === 'undefined' || g.crossOriginIsolated === false) p = payload;
+    else {
+      p = new Uint8Array(new SharedArrayBuffer(payload.byteLength));
+      p.set(payload);
+    }
+    shared.set(snap, p);
+  }
+  return p;
+}
+
 /** A `restore` / `template` value: a SessionSnapshot, or its bytes (read with SessionSnapshot.from). */
 export async function toSessionSnapshot(v: unknown, where: string): Promise<SessionSnapshot> {
   if (v instanceof SessionSnapshot) return v;

@@ -119,7 +119,7 @@ describe('pool options: each refusal names the option, the value and the fix', (
       { recycleAfter: { ms: -5 } },
       'pool option recycleAfter.ms must be a positive number of milliseconds (got -5)',
     ],
-    ['reset sometimes', { reset: 'sometimes' }, `pool option reset must be 'fresh' or 'reuse' (got "sometimes")`],
+    ['reset sometimes', { reset: 'sometimes' }, `pool option reset must be 'fresh', 'reuse' or 'template' (got "sometimes")`],
     ['init not code', { init: 42 }, 'pool option init must be code, as a string'],
     ['healthCheckMs 0', { healthCheckMs: 0 }, 'pool option healthCheckMs must be a positive number of milliseconds (got 0)'],
     [
@@ -140,6 +140,6 @@ describe('pool options: each refusal names the option, the value and the fix', (
     expect(refusal({ min: 10n })).toBe('pool option min must be an integer >= 0 (got 10n)');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(refusal({ reset: cyclic })).toBe(`pool option reset must be 'fresh' or 'reuse' (got an object that cannot be shown)`);
+    expect(refusal({ reset: cyclic })).toBe(`pool option reset must be 'fresh', 'reuse' or 'template' (got an object that cannot be shown)`);
   });
 });

@@ -14,11 +14,18 @@ import { bookkeeping, type BookkeepingRequest } from '../../src/lang/python/book
 import { entryCall, type EntryCall, type RequestEntry } from '../../src/lang/python/entries.js';
 import { interpreterFailure, replyOutcome, stopFailure, stopOf, type Stop } from '../../src/lang/python/failures.js';
 import { serveRequest, type RequestContext } from '../../src/lang/python/requests.js';
-import { installDevice, type ValueChannel } from './device.js';
+import { DEVICE_PATH, VALUE_PATH, installDevice, type ValueChannel } from './device.js';
 import { mountFiles, type EmscriptenFS } from './mount-fs.js';
 import { BOOTSTRAP, RUNTIME_BOOT, loadPython, loadSession, type Loaded, type Pyodide, type PyFn } from './boot.js';
 import { installPackages } from './packages.js';
-import { readPythonSession, restorePythonSession, sessionHeapWriter, takePythonSession, type PythonSession } from './session.js';
+import {
+  readPythonSession,
+  restoreInPlace,
+  restorePythonSession,
+  sessionHeapWriter,
+  takePythonSession,
+  type PythonSession,
+} from './session.js';
 
 /** How a runtime entry's reply starts when the request waits for the host (runtime.py `_drive`). */
 const PENDING = '{"pending"';
@@ -123,6 +130,8 @@ export class PythonCore implements EngineCore {
   /** The value channel: an entry's arguments staged, its result taken. */
   private values!: ValueChannel;
   private snapshot: Uint8Array | undefined;
+  /** The host function names the runtime has now (set again after an in-place restore). */
+  private hostNames: string[] = [];
 
   /** The `_scriptbox` module, looked up without leaving names in `__main__`. */
   private runtimeModule(): Record<string, PyFn> {
@@ -226,6 +235,35 @@ export class PythonCore implements EngineCore {
 
   private mountPaths(): string[] {
     return (this.init.mounts ?? []).map((p) => p.path);
+  }
+
+  /**
+   * Puts back the session this core booted from (a pool's `reset: 'template'`; the host
+   * sends only that one): the heap, files and open files rewritten in this interpreter,
+   * then what lives outside the heap redone as after a boot from it. Throws where it
+   * cannot (the host then boots a new core from the session): SessionRefused for a bad
+   * payload, before anything changed.
+   */
+  restoreSession(payload: Uint8Array | undefined): void {
+    const from = this.init.session;
+    if (!from || (payload && payload !== from)) throw new Error('this core restores in place only the session snapshot it booted from');
+    const session = readPythonSession(from, this.init.limits.memoryBytes);
+    if (this.running) throw new Error('a request is running');
+    if (!restoreInPlace(this.py, session, this.mountPaths(), [DEVICE_PATH, VALUE_PATH])) {
+      throw new Error('the interpreter holds JavaScript objects, so its heap cannot be rewritten in place');
+    }
+    // From here the heap is the session's: what boot() does after a restore, minus the JavaScript side it kept.
+    const m = this.runtimeModule();
+    try {
+      once(m.session_restored!);
+      once(m.set_engine!, this.init.engineId);
+      once(m.set_value_bytes!, this.init.limits.maxValueBytes);
+      once(m.set_trampoline!, !!this.env.hostWaitAsync);
+    } finally {
+      (m as unknown as PyFn<unknown>).destroy();
+    }
+    this.tainted = session.tainted;
+    this.setHostFunctions(this.hostNames);
   }
 
   /** The session snapshot of this engine (./session.ts), taken between requests. */
@@ -415,6 +453,7 @@ export class PythonCore implements EngineCore {
   }
 
   setHostFunctions(names: string[]): void {
+    this.hostNames = names;
     this.guarded(() => this.entries().set_host_names(JSON.stringify(names)));
   }
 

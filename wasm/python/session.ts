@@ -55,6 +55,8 @@ interface SessionFS {
   symlink(target: string, path: string): void;
   chmod(path: string, mode: number): void;
   analyzePath(path: string): { exists: boolean };
+  unlink(path: string): void;
+  rmdir(path: string): void;
   open(path: string, flags: number): FSStream;
   close(stream: FSStream): void;
   dupStream(stream: FSStream, fd: number): FSStream;
@@ -63,6 +65,7 @@ interface SessionFS {
 interface SessionModule {
   HEAP8: Int8Array;
   HEAPU8: Uint8Array;
+  growMemory(bytes: number): unknown;
   __hiwire_get(i: number): unknown;
   __hiwire_set(i: number, v: unknown): number;
 }
@@ -92,27 +95,33 @@ function under(path: string, roots: readonly string[]): boolean {
   return roots.some((r) => path === r || path.startsWith(r.endsWith('/') ? r : `${r}/`));
 }
 
-/** The file system as a session holds it: entries in creation order (a directory before what it holds). */
-function captureFiles(FS: SessionFS, mounts: readonly string[], blobs: Uint8Array[]): FileEntry[] {
-  const out: FileEntry[] = [];
+/** Calls `visit` for every path a session carries, a directory before what it holds. */
+function walkCarried(FS: SessionFS, mounts: readonly string[], visit: (path: string, mode: number) => void): void {
   const walk = (dir: string) => {
     for (const name of FS.readdir(dir)) {
       if (name === '.' || name === '..') continue;
       const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
       if (SKIPPED.has(path) || STDLIB_ZIP.test(path) || under(path, mounts)) continue;
-      const st = FS.lstat(path);
-      if (FS.isLink(st.mode)) out.push({ path, kind: 'link', target: FS.readlink(path) });
-      else if (FS.isDir(st.mode)) {
-        out.push({ path, kind: 'dir', mode: st.mode & 0o7777 });
-        walk(path);
-      } else if (FS.isFile(st.mode)) {
-        blobs.push(FS.readFile(path));
-        out.push({ path, kind: 'file', mode: st.mode & 0o7777, blob: blobs.length - 1 });
-      }
-      // Anything else (a device node a script cannot make) is not carried.
+      const mode = FS.lstat(path).mode;
+      visit(path, mode);
+      if (FS.isDir(mode) && !FS.isLink(mode)) walk(path);
     }
   };
   walk('/');
+}
+
+/** The file system as a session holds it: entries in creation order (a directory before what it holds). */
+function captureFiles(FS: SessionFS, mounts: readonly string[], blobs: Uint8Array[]): FileEntry[] {
+  const out: FileEntry[] = [];
+  walkCarried(FS, mounts, (path, mode) => {
+    if (FS.isLink(mode)) out.push({ path, kind: 'link', target: FS.readlink(path) });
+    else if (FS.isDir(mode)) out.push({ path, kind: 'dir', mode: mode & 0o7777 });
+    else if (FS.isFile(mode)) {
+      blobs.push(FS.readFile(path));
+      out.push({ path, kind: 'file', mode: mode & 0o7777, blob: blobs.length - 1 });
+    }
+    // Anything else (a device node a script cannot make) is not carried.
+  });
   return out;
 }
 
@@ -213,7 +222,7 @@ function checkHeader(header: Uint8Array): void {
   let refs: unknown;
   try {
     refs = JSON.parse(
-      new TextDecoder('utf-8', { fatal: true }).decode(header.subarray(PYODIDE_SNAPSHOT_HEADER_BYTES, PYODIDE_SNAPSHOT_HEADER_BYTES + n)),
+      new TextDecoder('utf-8', { fatal: true }).decode(header.slice(PYODIDE_SNAPSHOT_HEADER_BYTES, PYODIDE_SNAPSHOT_HEADER_BYTES + n)),
     );
   } catch {
     throw new SessionRefused('its Pyodide header is not JSON');
@@ -265,17 +274,65 @@ export function readPythonSession(payload: Uint8Array, maxHeapBytes: number): Py
  * holds), then the files and the open descriptors. Before any Python of the session runs.
  */
 export function restorePythonSession(py: Pyodide, s: PythonSession, mounts: readonly string[]): void {
-  const { FS, M, api } = parts(py);
+  const { FS, M } = parts(py);
+  for (let i = 1; ; i++) {
+    try {
+      if (M.__hiwire_get(i) === null) continue;
+    } catch {
+      break;
+    }
+    M.__hiwire_set(i, null);
+  }
+  writeFiles(FS, s, mounts);
+}
+
+/** True when Python holds no JavaScript object (every entry of Pyodide's reference table is empty). */
+function holdsNoJs(M: SessionModule): boolean {
   for (let i = 1; ; i++) {
     let v: unknown;
     try {
       v = M.__hiwire_get(i);
     } catch {
-      break;
+      return true;
     }
-    if (i >= api.getExpectedKeys().length && v === null) continue;
-    M.__hiwire_set(i, null);
+    if (v !== null) return false;
   }
+}
+
+/**
+ * Puts a session back into the interpreter it was restored into (a pool's `reset:
+ * 'template'`): the heap rewritten, the file system and open files made the session's.
+ * Only for an interpreter booted from this same session (the host knows): the objects
+ * Pyodide's JavaScript side points at (its modules, the runtime's entries) are then at
+ * the same places in the session's heap. Returns false, having changed nothing, where it
+ * cannot (Python holds a JavaScript object, the heap outgrew the limit): the host then
+ * boots a new interpreter from the session.
+ */
+export function restoreInPlace(py: Pyodide, s: PythonSession, mounts: readonly string[], keep: readonly string[]): boolean {
+  const { FS, M } = parts(py);
+  if (!holdsNoJs(M)) return false;
+  if (M.HEAPU8.length < s.heap.size) M.growMemory(s.heap.size);
+  // Memory never shrinks: past the session's heap it is zeroed (its allocator ends where the session's did).
+  decodeHeap(s.heap, M.HEAPU8, false);
+  M.HEAPU8.fill(0, s.heap.size);
+  // Every open file but stdio and the runtime's devices is closed; the session's are reopened.
+  FS.streams.forEach((st, fd) => {
+    if (st && fd >= FIRST_USER_FD && !keep.includes(st.path)) FS.close(st);
+  });
+  // Files and links go; directories the session does not have go too, when nothing it skips (the
+  // standard library, a mount) is in them.
+  const dirs = new Set(s.files.filter((f) => f.kind === 'dir').map((f) => f.path));
+  const found: { path: string; dir: boolean }[] = [];
+  walkCarried(FS, mounts, (path, mode) => found.push({ path, dir: FS.isDir(mode) && !FS.isLink(mode) }));
+  for (const f of found.reverse()) {
+    if (!f.dir) FS.unlink(f.path);
+    else if (!dirs.has(f.path) && FS.readdir(f.path).length <= 2) FS.rmdir(f.path);
+  }
+  writeFiles(FS, s, mounts);
+  return true;
+}
+
+function writeFiles(FS: SessionFS, s: PythonSession, mounts: readonly string[]): void {
   for (const f of s.files) {
     if (under(f.path, mounts) || STDLIB_ZIP.test(f.path)) continue;
     if (f.kind === 'dir') {
