@@ -18,15 +18,27 @@ export interface CorpusRun {
   probes: [string, unknown][];
   bootTimeoutMs?: number;
   attemptTimeoutMs?: number;
+  /** The attacked engine restores a session snapshot (issue 23) taken after this code ran in another engine. */
+  fromSession?: string;
+  /** Which placements (default: SCRIPTBOX_CORPUS_PLACEMENTS, else worker and process). */
+  placements?: ('worker' | 'process')[];
 }
 
 export function describeCorpus(run: CorpusRun): void {
   const attacks = loadCorpus().filter((a) => a.language === run.language);
-  const placements = (process.env.SCRIPTBOX_CORPUS_PLACEMENTS ?? 'worker,process').split(',') as ('worker' | 'process')[];
+  const placements =
+    run.placements ?? ((process.env.SCRIPTBOX_CORPUS_PLACEMENTS ?? 'worker,process').split(',') as ('worker' | 'process')[]);
   // Python engines are attacked as restored from a memory snapshot (the default), or with
   // SCRIPTBOX_CORPUS_SNAPSHOT=0 as booted from scratch.
   const snapshot = run.language === 'python' && process.env.SCRIPTBOX_CORPUS_SNAPSHOT !== '0';
-  const how = run.language !== 'python' ? '' : snapshot ? ', restored from a snapshot' : ', booted from scratch';
+  const how =
+    run.fromSession !== undefined
+      ? ', restored from a session snapshot'
+      : run.language !== 'python'
+        ? ''
+        : snapshot
+          ? ', restored from a snapshot'
+          : ', booted from scratch';
   describe.each(placements)(`${run.title} escape corpus, %s placement${how}`, (placement) => {
     const watch = new BreachWatch();
     const host = corpusHostFunctions();
@@ -34,6 +46,28 @@ export function describeCorpus(run: CorpusRun): void {
 
     beforeAll(async () => {
       await watch.start();
+      if (run.fromSession !== undefined) {
+        // The session comes from an engine that ran user code (with every capability): the
+        // attacked one restores it with its own, and must contain every attempt the same.
+        const source = await createEngine(run.language, {
+          placement,
+          capabilities: ['*'],
+          hostFunctions: host.hostFunctions,
+          onLog: () => {},
+        });
+        await source.load(run.fromSession, 'session');
+        const restore = await source.snapshot();
+        await source.dispose();
+        engine = await createEngine(run.language, {
+          placement,
+          capabilities: ['*'],
+          hostFunctions: host.hostFunctions,
+          onLog: () => {},
+          limits: run.limits,
+          restore,
+        });
+        return;
+      }
       // A first engine takes the snapshot if this process has none, so the attacked one restores it.
       if (snapshot) await (await createEngine('python', { placement: 'inline', trusted: true })).dispose();
       const before = snapshotCounts().restored;

@@ -1,0 +1,24 @@
+/**
+ * The Python escape corpus against an engine restored from a session snapshot (issue 23):
+ * a restored heap is sealed already, with its own devices, files and host module set up
+ * again, and every attempt must be contained as in an engine that booted. Worker
+ * placement (the process placement runs the same restore code; the corpus runs there on
+ * booted engines in python-corpus.test.ts).
+ */
+import { describeCorpus } from './corpus.js';
+
+describeCorpus({
+  language: 'python',
+  title: 'Python',
+  minEntries: 30,
+  limits: { timeoutMs: 4000, memoryBytes: 256 * 1024 * 1024, graceMs: 500 },
+  probes: [
+    ['1 + 1', 2],
+    ['import host\nhost.greet("x")', 'hello x'],
+    ['kept', 'state'],
+  ],
+  bootTimeoutMs: 90_000,
+  attemptTimeoutMs: 30_000,
+  placements: ['worker'],
+  fromSession: 'import json, collections\nkept = "state"\nopen("/tmp/session-file.txt", "w").write("x")\ndef helper(n):\n    return n * 2',
+});
