@@ -8,6 +8,16 @@ export function num(v: number): string {
   return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toPrecision(2);
 }
 
+/** The rows of the session workloads (src/bench/session.ts), by their param. */
+const SESSION_PHASES = [
+  ['take', 'take'],
+  ['restoreNew', 'restore into a new engine'],
+  ['restoreInPlace', 'restore in place'],
+  ['size', 'size'],
+  ['coldInit', 'cold start + 1 s init'],
+  ['templatePool', 'template pool acquire'],
+] as const;
+
 function label(r: BenchResult): string {
   const p = r.params ?? {};
   const engines = p.engines;
@@ -22,6 +32,8 @@ function label(r: BenchResult): string {
   if (p.snapshotFromCache === 1) return `${r.workload} (snapshot from Cache Storage)`;
   if (p.resetFresh === 1) return `${r.workload} (reset fresh)`;
   if (p.spareWorker === 0) return `${r.workload} (no pre-started worker)`;
+  const phase = SESSION_PHASES.find(([k]) => p[k] === 1);
+  if (phase) return `${r.workload} (${phase[1]})`;
   return r.workload;
 }
 

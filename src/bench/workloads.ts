@@ -7,6 +7,7 @@ import type { EnginePool, PoolOptions } from '../pool/engine-pool.js';
 import { budget, noInterrupt, sleep } from './common.js';
 import { distributed } from './distributed.js';
 import { coldStart, poolAcquire, restart } from './lifecycle.js';
+import { sessionFork, sessionSnapshot } from './session.js';
 import { BENCH_SCRIPT, ENDLESS, FIRST } from './scripts.js';
 import { sample, sequential, type Stats } from './sample.js';
 import type { EngineTarget, Unit } from './types.js';
@@ -191,6 +192,8 @@ export const WORKLOADS: Workload[] = [
   coldStart,
   poolAcquire,
   distributed,
+  sessionSnapshot,
+  sessionFork,
   {
     id: 'call-rtt',
     unit: 'us',

@@ -93,7 +93,7 @@ describe('Python session snapshots', () => {
     expect(snap.hash).toMatch(/^[0-9a-f]{64}$/);
     // Its bytes are a copy each time: changing one changes nothing else.
     const a = snap.toBytes();
-    a[100] ^= 0xff;
+    a[100] = a[100]! ^ 0xff;
     expect(snap.toBytes()[100]).not.toBe(a[100]);
   });
 
@@ -192,7 +192,7 @@ describe('Python session snapshots', () => {
 
     it('a flipped byte in the payload (its checksum)', async () => {
       const b = snap.toBytes();
-      b[b.byteLength - 5000] ^= 1;
+      b[b.byteLength - 5000] = b[b.byteLength - 5000]! ^ 1;
       await refused(b, /damaged \(its checksum does not match/);
     });
 
@@ -291,7 +291,7 @@ describe('Python session snapshots', () => {
       // A payload byte changed and the checksum recomputed: only the signature can tell.
       const b = signed.toBytes();
       const h = new DataView(b.buffer).getUint32(12, true);
-      b[16 + h + 3000] ^= 1;
+      b[16 + h + 3000] = b[16 + h + 3000]! ^ 1;
       const resummed = withHeader(b, (hd) => {
         hd.sha256 = createHash('sha256')
           .update(b.subarray(16 + h, b.byteLength - 32))
