@@ -151,6 +151,25 @@ describe('Python session snapshots', () => {
     expect((await e.stats()).restarts).toBe(1);
   }, 60_000);
 
+  it("leaves mounted host files out: they are the host's, read again through the restoring engine's own mount", async () => {
+    const hostDir = mkdtempSync(join(dir, 'mount-'));
+    writeFileSync(join(hostDir, 'secret.txt'), 'HOST-SECRET-7c1e');
+    const mounts = [{ hostPath: hostDir, path: '/data' }];
+    const e = await made({ mounts, capabilities: ['fs.read', 'fs.write'] });
+    await e.exec('held = open("/data/secret.txt").read()\nopen("/tmp/own.txt", "w").write("own")');
+    const s = await e.snapshot();
+    // The script's own copy of the text is in its heap; the mounted file is not among the snapshot's files.
+    const files = unpackPayload(payloadOf(s.toBytes())).meta.files as { path: string }[];
+    expect(files.map((f) => f.path)).toContain('/tmp/own.txt');
+    expect(files.some((f) => f.path.startsWith('/data'))).toBe(false);
+    // Without the mount (or its capability), the restored engine cannot read the host file.
+    const bare = await made({ restore: s });
+    expect((await bare.exec('held')).value).toBe('HOST-SECRET-7c1e');
+    expect((await bare.exec('open("/data/secret.txt").read()')).success).toBe(false);
+    const withMount = await made({ restore: s, mounts, capabilities: ['fs.read'] });
+    expect((await withMount.exec('open("/data/secret.txt").read()')).value).toBe('HOST-SECRET-7c1e');
+  });
+
   it('grants nothing: the restoring engine has its own host functions and capabilities', async () => {
     expect((await source.exec('import host\nhost.secret()')).value).toBe('s3cret');
     const e = await made({ restore: snap, hostFunctions: { greet: (n: unknown) => `hi ${String(n)}` }, capabilities: ['greet'] });
