@@ -16,11 +16,12 @@
 import wasmoon from 'wasmoon';
 import type { CoreFailure } from '../../src/channel/protocol.js';
 import type { CoreEnv, CoreInit } from '../../src/core.js';
-import type { LuaBackend } from '../../src/lang/lua/backend.js';
+import type { LuaBackend, LuaSessions } from '../../src/lang/lua/backend.js';
 import { LuaEngineCore } from '../../src/lang/lua/core.js';
 import { stopOf, type Stop } from '../../src/lang/lua/failures.js';
 import { SHIM_5_4_LUA } from '../../src/lang/lua/shim-5.4.lua.generated.js';
 import { LUA_MASKCOUNT, rawModule, type LuaModule } from './lua-api.js';
+import { packLuaSession, readLuaSession, writeLuaHeap } from './session.js';
 import { WasmLuaStack } from './stack.js';
 import { isTrap, trapFailure } from './traps.js';
 
@@ -80,6 +81,34 @@ export class WasmLua implements LuaBackend {
       m._lua_error(L);
     }, 'vii');
   }
+
+  /** Table indices of every C function the heap may point at, in the order they were added. */
+  private functionIndices(): number[] {
+    return [this.allocPtr, this.hookPtr, ...this.functions.values()];
+  }
+
+  readonly sessions: LuaSessions = {
+    save: (core) => {
+      const beside = { L: this.L, memUsed: this.memUsed, ...this.stack.buffers(), functions: this.functionIndices() };
+      return packLuaSession(this.m, beside, core);
+    },
+    read: (payload) => {
+      const s = readLuaSession(payload, { functions: this.functionIndices(), maxBytes: this.maxBytes });
+      return {
+        core: s.core,
+        apply: () => {
+          writeLuaHeap(this.m, s.heap);
+          const b = s.beside;
+          this.L = b.L;
+          this.memUsed = b.memUsed;
+          this.stack.adopt(b);
+          this.stop = null;
+          this.overrun = true;
+          return b.L;
+        },
+      };
+    },
+  };
 
   private requestStop(why: Exclude<Stop, null>): void {
     // The first reason wins: a memory stop must still restart the engine if a timeout follows.

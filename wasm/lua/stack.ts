@@ -26,7 +26,7 @@ class WasmString implements LuaString {
 export class WasmLuaStack implements LuaStack {
   private scratch: number;
   private scratchSize = 4096;
-  private readonly lenPtr: number;
+  private lenPtr: number;
   private readonly str: WasmString;
 
   constructor(private readonly m: LuaModule) {
@@ -38,6 +38,18 @@ export class WasmLuaStack implements LuaStack {
   dispose(): void {
     this.m._free(this.scratch);
     this.m._free(this.lenPtr);
+  }
+
+  /** Where its buffers are in wasm memory (a session snapshot carries them: they are allocated in the heap it holds). */
+  buffers(): { scratch: number; scratchSize: number; lenPtr: number } {
+    return { scratch: this.scratch, scratchSize: this.scratchSize, lenPtr: this.lenPtr };
+  }
+
+  /** Takes the buffers of a restored heap (checked to lie inside it). */
+  adopt(b: { scratch: number; scratchSize: number; lenPtr: number }): void {
+    this.scratch = b.scratch;
+    this.scratchSize = b.scratchSize;
+    this.lenPtr = b.lenPtr;
   }
 
   /**

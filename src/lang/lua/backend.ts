@@ -8,7 +8,23 @@ import type { CoreFailure } from '../../channel/protocol.js';
 import type { Stop } from './failures.js';
 import type { LuaStack } from './stack.js';
 
+/**
+ * A backend's side of session snapshots (docs/session-snapshots.md): its memory and what it
+ * keeps beside it, with the core's own numbers (`core`). Absent on backends that take
+ * none (LuaJIT: its state is native memory).
+ */
+export interface LuaSessions {
+  save(core: Record<string, unknown>): Uint8Array;
+  /**
+   * Reads and checks a payload (throws SessionRefused, nothing changed); `apply` then
+   * writes it into the module and answers the restored state's `lua_State*`.
+   */
+  read(payload: Uint8Array): { core: Record<string, unknown>; apply(): number };
+}
+
 export interface LuaBackend {
+  /** Session snapshots, where the backend takes them. */
+  readonly sessions?: LuaSessions;
   readonly stack: LuaStack;
   /** The version's shim (shim-5.4.lua, shim-jit.lua): run before the shared prelude. */
   readonly shim: string;

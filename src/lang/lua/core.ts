@@ -19,6 +19,7 @@
 import type { CoreFailure } from '../../channel/protocol.js';
 import { HostCallError, type CoreEnv, type CoreInit, type CoreOutcome, type EngineCore, type RunContext } from '../../core.js';
 import { InvalidInputError } from '../../errors.js';
+import { SessionRefused } from '../../session/refused.js';
 import { StoppedRequest } from '../../placement/stopped.js';
 import type { ScriptValue } from '../../values.js';
 import { DISPLAY_CALL, OutputCapture } from '../output.js';
@@ -34,6 +35,8 @@ import { LUA_ERRMEM, LUA_MULTRET, LUA_OK, T, luaTypeName, type LuaStack } from '
 const FILE_CHUNK_BYTES = 1024 * 1024;
 
 const NO_OUTPUT = { stdout: '', stderr: '', truncated: false };
+/** The registry references a session snapshot carries. */
+const REFS = ['hostRef', 'hostKeyRef', 'buildHostRef', 'msghRef', 'tostringRef', 'bytesRef', 'indexRef'] as const;
 /** The paths of the first call arguments, for messages (made once, not per call). */
 const ARG_PATHS = Array.from({ length: 16 }, (_, i) => `args[${i}]`);
 
@@ -81,7 +84,67 @@ export class LuaEngineCore<B extends LuaBackend = LuaBackend> implements EngineC
     );
     this.handles = handles;
     this.conv = new LuaConvert(this.stack, limits.maxValueDepth, handles, limits.maxValueBytes, (L, at, t) => this.describe(L, at, t));
+    // A state is built either way: a session is written over it, so its C functions are
+    // registered in the order the session's state expects.
     this.newState();
+    if (init.session) this.restoreSession(init.session);
+  }
+
+  // ---- session snapshots (docs/session-snapshots.md) ------------------------------------
+
+  /** The registry references a session carries: the state's, held here in JavaScript. */
+  private refs(): Record<(typeof REFS)[number], number> {
+    return {
+      hostRef: this.hostRef,
+      hostKeyRef: this.hostKeyRef,
+      buildHostRef: this.buildHostRef,
+      msghRef: this.msghRef,
+      tostringRef: this.tostringRef,
+      bytesRef: this.conv.bytesRef,
+      indexRef: this.handles.indexing,
+    };
+  }
+
+  saveSession(): Uint8Array {
+    const sessions = this.backend.sessions;
+    if (!sessions) throw new SessionRefused('this Lua backend takes no session snapshots');
+    if (this.backend.broken) throw new Error(this.backend.broken.message);
+    this.stack.settop(this.L, 0);
+    return sessions.save(this.refs());
+  }
+
+  /**
+   * Writes a session's state over this one (at boot, from init.session; in place for
+   * engine.restore): checked first, so a refused payload changes nothing. Handles start
+   * over, and the host table is rebuilt from this engine's own host functions.
+   */
+  restoreSession(payload: Uint8Array | undefined): void {
+    const sessions = this.backend.sessions;
+    const from = payload ?? this.init.session;
+    if (!sessions || !from) throw new SessionRefused('this Lua backend restores no session snapshots');
+    const read = sessions.read(from);
+    const refs: Record<string, number> = {};
+    for (const k of REFS) {
+      const v = read.core[k];
+      if (!Number.isSafeInteger(v) || (v as number) < (k === 'hostRef' ? 0 : 1) || (v as number) > 2 ** 31) {
+        throw new SessionRefused(`its Lua state's reference ${k} is malformed`);
+      }
+      refs[k] = v as number;
+    }
+    this.bookkeeping(() => {
+      const L = (this.L = read.apply());
+      this.hostRef = refs.hostRef!;
+      this.hostKeyRef = refs.hostKeyRef!;
+      this.buildHostRef = refs.buildHostRef!;
+      this.msghRef = refs.msghRef!;
+      this.tostringRef = refs.tostringRef!;
+      this.conv.bytesRef = refs.bytesRef!;
+      this.stack.settop(L, 0);
+      this.handles.attach(L, refs.indexRef!);
+      this.buildHost();
+      this.backend.booted(L);
+      this.stack.settop(L, 0);
+    });
   }
 
   private get maxText(): number {

@@ -119,6 +119,11 @@ export class LuaHandles {
     return this.kinds.size;
   }
 
+  /** The registry reference of the state's indexing function (a session snapshot carries it; attach() takes it back). */
+  get indexing(): number {
+    return this.indexRef;
+  }
+
   /** The id the next handle gets: results read after it can be dropped if the read fails. */
   mark(): number {
     return this.nextId;
