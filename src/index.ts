@@ -15,6 +15,8 @@ import type { CoreInit } from './core.js';
 import { Engine } from './engine/engine.js';
 import type { EngineOptions, Language, ScriptEngine } from './engine/types.js';
 export { SessionSnapshot, type SessionInfo } from './session/snapshot.js';
+export { openSnapshotStore } from './session/open-store.js';
+export type { SnapshotStore } from './session/store.js';
 import { UnavailableError } from './errors.js';
 import { pyodideModule } from './snapshot/pyodide-module.js';
 import { snapshotSetup } from './snapshot/setup.js';

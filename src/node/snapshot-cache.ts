@@ -21,7 +21,7 @@ import { mkdir, open, readdir, rename, unlink, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { copySparsely } from '../snapshot/sparse-copy.js';
-import type { SnapshotRead, SnapshotStore } from '../snapshot/store.js';
+import type { SnapshotRead, BootSnapshotStore } from '../snapshot/store.js';
 
 /** This cache's file magic (not Pyodide's snapshot magic, which the snapshot bytes start with). */
 const FILE_MAGIC = Buffer.from([0x53, 0x42, 0x53, 0x4e, 0x41, 0x50, 0x00, 0x01]);
@@ -98,7 +98,7 @@ function sharedBytes(n: number): Uint8Array {
   return new Uint8Array(new SharedArrayBuffer(n));
 }
 
-export class DiskSnapshotStore implements SnapshotStore {
+export class DiskSnapshotStore implements BootSnapshotStore {
   readonly where: string;
 
   constructor(dir: string) {

@@ -144,10 +144,17 @@ export interface ReadSession {
   mac?: { signed: Uint8Array; signature: Uint8Array };
 }
 
-/** Reads a snapshot's bytes; throws InvalidInputError naming what is wrong (damaged, truncated, not one). */
-export async function readSession(bytes: Uint8Array): Promise<ReadSession> {
-  if (bytes.byteLength < PREFIX || !MAGIC.every((b, i) => bytes[i] === b))
-    throw bad('it does not start like one (these bytes are something else)');
+/** How many leading bytes a snapshot's header starts with (then `need` says how many hold it whole). */
+export const SESSION_PREFIX_BYTES = PREFIX;
+
+/**
+ * The header of a snapshot from its first bytes, checked: for listings, without reading
+ * the payload. Answers `need` (how many leading bytes hold the header) when `bytes` is too
+ * short for it.
+ */
+export function readSessionHeader(bytes: Uint8Array): { header: SessionHeader; headerEnd: number } | { need: number } {
+  if (bytes.byteLength < PREFIX) return { need: PREFIX };
+  if (!MAGIC.every((b, i) => bytes[i] === b)) throw bad('it does not start like one (these bytes are something else)');
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const format = v.getUint32(8, true);
   if (format !== SESSION_FORMAT) {
@@ -156,14 +163,30 @@ export async function readSession(bytes: Uint8Array): Promise<ReadSession> {
     );
   }
   const h = v.getUint32(12, true);
-  if (h > MAX_HEADER || PREFIX + h > bytes.byteLength) throw bad('its header runs past its end (truncated?)');
+  if (h > MAX_HEADER) throw bad('its header is larger than any snapshot header');
+  if (PREFIX + h > bytes.byteLength) return { need: PREFIX + h };
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX, PREFIX + h)));
+    // A copy: browsers' TextDecoder refuses views of shared memory.
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.slice(PREFIX, PREFIX + h)));
   } catch {
     throw bad('its header is damaged (not JSON)');
   }
-  const header = checkHeader(parsed);
+  return { header: checkHeader(parsed), headerEnd: PREFIX + h };
+}
+
+/** Reads a snapshot's bytes; throws InvalidInputError naming what is wrong (damaged, truncated, not one). */
+export async function readSession(bytes: Uint8Array): Promise<ReadSession> {
+  const got = readSessionHeader(bytes);
+  if ('need' in got) {
+    throw bad(
+      bytes.byteLength < PREFIX
+        ? 'it does not start like one (these bytes are something else)'
+        : 'its header runs past its end (truncated?)',
+    );
+  }
+  const { header, headerEnd } = got;
+  const h = headerEnd - PREFIX;
   const mac = header.signature ? MAC_BYTES : 0;
   const expected = PREFIX + h + header.payloadBytes + mac;
   if (bytes.byteLength !== expected) {

@@ -35,7 +35,7 @@ export function encodeHeap(heap: Uint8Array): SparseHeap {
   }
   const pages = new Uint8Array(kept.length * HEAP_PAGE);
   // Runs of consecutive pages are copied at once (most of a heap is one run or a few).
-  for (let i = 0; i < kept.length; ) {
+  for (let i = 0; i < kept.length;) {
     let j = i + 1;
     while (j < kept.length && kept[j] === kept[j - 1]! + 1) j++;
     pages.set(heap.subarray(kept[i]! * HEAP_PAGE, Math.min((kept[j - 1]! + 1) * HEAP_PAGE, size)), i * HEAP_PAGE);

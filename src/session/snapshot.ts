@@ -25,6 +25,20 @@ export interface SessionInfo {
   signed: boolean;
 }
 
+/** What a header says, as `info` (a store lists snapshots by it without reading their payloads). */
+export function sessionInfo(h: SessionHeader, size: number): SessionInfo {
+  return Object.freeze({
+    language: h.language,
+    backend: h.backend,
+    runtime: h.runtime,
+    packages: h.packages,
+    hash: h.sha256,
+    size,
+    createdAt: h.createdAt,
+    signed: h.signature !== null,
+  });
+}
+
 const parts = new WeakMap<SessionSnapshot, ReadSession>();
 
 /** An engine's state at one moment, as `engine.snapshot()` returns it: restore it with `createEngine(lang, { restore })`, `engine.restore()` or a pool `template`. */
@@ -35,17 +49,7 @@ export class SessionSnapshot {
 
   private constructor(bytes: Uint8Array, read: ReadSession) {
     this.#bytes = bytes;
-    const h: SessionHeader = read.header;
-    this.info = Object.freeze({
-      language: h.language,
-      backend: h.backend,
-      runtime: h.runtime,
-      packages: h.packages,
-      hash: h.sha256,
-      size: bytes.byteLength,
-      createdAt: h.createdAt,
-      signed: h.signature !== null,
-    });
+    this.info = sessionInfo(read.header, bytes.byteLength);
     parts.set(this, read);
     Object.freeze(this);
   }

@@ -16,7 +16,7 @@
  *
  * No `node:` imports (DESIGN §1): this module only runs where `caches` exists.
  */
-import type { SnapshotRead, SnapshotStore } from './store.js';
+import type { SnapshotRead, BootSnapshotStore } from './store.js';
 
 /** The Cache Storage cache snapshots live in; bump the suffix if the entry format changes incompatibly. */
 export const SNAPSHOT_CACHE = 'scriptbox-snapshots-v1';
@@ -51,7 +51,7 @@ function plain(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 /** Python snapshots in Cache Storage, checked before use. */
-export class BrowserSnapshotStore implements SnapshotStore {
+export class BrowserSnapshotStore implements BootSnapshotStore {
   readonly where: string;
 
   /** `cacheName`: another cache than the default (tests). */

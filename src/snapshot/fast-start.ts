@@ -16,7 +16,7 @@ import type { CoreInit } from '../core.js';
 import type { Connection, ConnectionFactory } from '../placement/connection.js';
 import { looksLikePyodideSnapshot as looksLikeSnapshot } from './pyodide-snapshot.js';
 import { copySparsely } from './sparse-copy.js';
-import type { SnapshotSetup, SnapshotStore } from './store.js';
+import type { SnapshotSetup, BootSnapshotStore } from './store.js';
 
 /**
  * One copy per process, in shared memory where there is some: worker engines then restore
@@ -41,7 +41,7 @@ class Slot {
 
   constructor(
     private readonly key: string,
-    private readonly store: SnapshotStore | undefined,
+    private readonly store: BootSnapshotStore | undefined,
     private readonly warn: (message: string) => void,
   ) {}
 

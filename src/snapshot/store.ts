@@ -8,7 +8,7 @@
 export type SnapshotRead = { bytes: Uint8Array } | { problem: string };
 
 /** Where snapshots persist between processes. */
-export interface SnapshotStore {
+export interface BootSnapshotStore {
   /** Where snapshots live (a directory...), for messages and to tell stores apart. */
   readonly where: string;
   read(key: string): Promise<SnapshotRead>;
@@ -19,7 +19,7 @@ export interface SnapshotStore {
 export interface SnapshotSetup {
   key: string;
   /** Absent: snapshots live in this process's memory only (a browser without Cache Storage). */
-  store?: SnapshotStore | undefined;
+  store?: BootSnapshotStore | undefined;
   /** Where warnings go (a damaged file, an unwritable directory). Default: console.warn. */
   warn?: (message: string) => void;
 }

@@ -46,14 +46,16 @@ interface Taken {
   record: MessageRecord;
 }
 
-function request<T>(req: IDBRequest<T>): Promise<T> {
+/** An IndexedDB request as a promise. */
+export function request<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error);
   });
 }
 
-function committed(tx: IDBTransaction): Promise<void> {
+/** Resolves when the transaction commits; rejects when it aborts. */
+export function committed(tx: IDBTransaction): Promise<void> {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
     tx.onabort = () => reject(tx.error ?? new DOMException('transaction aborted', 'AbortError'));
