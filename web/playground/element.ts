@@ -4,7 +4,7 @@
  * running the code in a ScriptBox engine in a Web Worker. Package export `scriptbox/playground`;
  * the page must be served with the `scriptbox/vite` plugin (it serves the engines' files).
  */
-import type { ExecResult, Language, LogEntry } from '../../src/index.js';
+import { openSnapshotStore, type ExecResult, type Language, type LogEntry, type SnapshotStore } from '../../src/index.js';
 import { createEditor, type Editor } from './editor.js';
 import { EXAMPLES } from './examples.js';
 import { dedent, formatBytes, formatMs, formatValue } from './format.js';
@@ -46,6 +46,8 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
   private seen: IntersectionObserver | undefined;
   /** Frees the blob URLs of the outputs on show. */
   private revokeOutputs: (() => void) | undefined;
+  /** Where saved sessions live (IndexedDB), opened on first use. */
+  private saved: Promise<SnapshotStore> | undefined;
   /** Answers the script's pending read, if it waits for one. */
   private answerLine: ((line: string | null) => void) | undefined;
 
@@ -88,6 +90,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     this.kv = new KvInspector(this.$('.kv'), this.store);
     this.renderToggles();
     this.renderExamples();
+    void this.renderSaved();
     this.wire();
     if (!globalThis.crossOriginIsolated) {
       const note = this.$('.isolation');
@@ -159,6 +162,14 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     this.$('.run').addEventListener('click', () => void this.run());
     this.$('.stop').addEventListener('click', () => this.stop());
     this.$('.reset').addEventListener('click', () => void this.reset());
+    this.$('.save').addEventListener('click', () => void this.saveSession().catch((e: unknown) => this.failed(e)));
+    this.$<HTMLSelectElement>('.saved').addEventListener('change', (e) => {
+      const sel = e.target as HTMLSelectElement;
+      const [verb, name] = [sel.value.slice(0, sel.value.indexOf(':')), sel.value.slice(sel.value.indexOf(':') + 1)];
+      sel.value = '';
+      if (verb === 'open') void this.openSession(name).catch((x: unknown) => this.failed(x));
+      if (verb === 'delete') void this.deleteSession(name).catch((x: unknown) => this.failed(x));
+    });
     this.$('.kv-clear').addEventListener('click', () => void this.store.clear());
     this.$<HTMLSelectElement>('.lang').addEventListener('change', (e) => {
       this.language = (e.target as HTMLSelectElement).value as Language;
@@ -186,7 +197,75 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     this.editor!.setLanguage(lang);
     this.editor!.code = this.buffers[lang] ?? this.firstExample(lang);
     this.renderExamples();
+    void this.renderSaved();
     if (!this.running && !this.seen) void this.boot();
+  }
+
+  // ---- saved sessions (docs/session-snapshots.md) --------------------------------------
+
+  private store_(): Promise<SnapshotStore> {
+    this.saved ??= openSnapshotStore();
+    return this.saved;
+  }
+
+  /** Saves the current language's session in the browser (IndexedDB); resolves to its name. */
+  async saveSession(name?: string): Promise<string> {
+    const snap = await this.sessions.snapshot(this.current);
+    if (!snap) throw new Error(`There is no ${NAMES[this.current]} session to save yet: run something first.`);
+    const saveAs = name ?? `${this.current}-${new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '')}`;
+    await (await this.store_()).save(saveAs, snap);
+    this.note(
+      `Saved this ${NAMES[this.current]} session as "${saveAs}" (${formatBytes(snap.size)}): reopen it from the list, after a reload too.`,
+    );
+    await this.renderSaved();
+    return saveAs;
+  }
+
+  /** Replaces the session of the snapshot's language with the saved one. */
+  async openSession(name: string): Promise<void> {
+    const snap = await (await this.store_()).load(name);
+    if (!snap) throw new Error(`No saved session is named "${name}".`);
+    if (this.running) this.stop();
+    this.language = snap.language;
+    this.switchLanguage(snap.language);
+    this.status('busy', `Opening "${name}"…`);
+    await this.sessions.open(snap.language, snap, this.toggles);
+    this.clearPanes();
+    this.note(
+      `Opened "${name}": the names, imports and files of that session are back. Capabilities are the toggles' (a snapshot grants none).`,
+    );
+    this.ready();
+  }
+
+  async deleteSession(name: string): Promise<boolean> {
+    const had = await (await this.store_()).delete(name);
+    await this.renderSaved();
+    return had;
+  }
+
+  /** Names of the sessions saved for every language, newest first. */
+  async savedSessions(): Promise<string[]> {
+    return (await (await this.store_()).list()).map((e) => e.name);
+  }
+
+  private async renderSaved(): Promise<void> {
+    const sel = this.$<HTMLSelectElement>('.saved');
+    let list: { name: string; info: { language: Language } }[] = [];
+    try {
+      list = (await (await this.store_()).list()).filter((e) => e.info.language === this.current);
+    } catch {
+      // No IndexedDB here (a private mode): the list stays empty; Save reports why.
+    }
+    const group = (label: string, verb: string) => {
+      const g = document.createElement('optgroup');
+      g.label = label;
+      g.append(...list.map((e) => new Option(e.name, `${verb}:${e.name}`)));
+      return g;
+    };
+    sel.replaceChildren(
+      new Option(list.length ? 'Saved sessions…' : 'No saved sessions', ''),
+      ...(list.length ? [group('Open', 'open'), group('Delete', 'delete')] : []),
+    );
   }
 
   private renderToggles(): void {
@@ -417,6 +496,7 @@ export class ScriptboxPlayground extends HTMLElement implements AsyncDisposable 
     this.revokeOutputs?.();
     await this.sessions.dispose();
     await this.store.dispose();
+    await (await this.saved?.catch(() => undefined))?.dispose();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

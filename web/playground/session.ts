@@ -4,7 +4,7 @@
  * Capabilities are fixed when an engine is made, so a changed set of toggles makes the next
  * run start a new session: the grant a script sees is the real one, not a UI filter.
  */
-import { createEngine, type ExecResult, type Language, type LogEntry, type ScriptEngine } from '../../src/index.js';
+import { createEngine, type ExecResult, type Language, type LogEntry, type ScriptEngine, type SessionSnapshot } from '../../src/index.js';
 import type { ObservedStore } from './observed-store.js';
 
 /** The toggles the playground offers and the capability patterns each one grants. */
@@ -75,7 +75,7 @@ export class PlaygroundSessions {
     return [...toggles].sort().flatMap((t) => TOGGLES[t]);
   }
 
-  private async make(language: Language, grants: string[]): Promise<Live> {
+  private async make(language: Language, grants: string[], restore?: SessionSnapshot): Promise<Live> {
     this.events.booting(language, true);
     const started = performance.now();
     try {
@@ -89,6 +89,7 @@ export class PlaygroundSessions {
         onOutput: (c) => this.events.output(c.stream, c.text),
         onLog: (e) => this.events.log(e),
         onInput: (prompt) => this.events.input(prompt),
+        ...(restore ? { restore } : {}),
       });
       this.bootMs.set(language, performance.now() - started);
       return { engine, grants: grants.join(','), restarts: 0 };
@@ -111,6 +112,24 @@ export class PlaygroundSessions {
     this.live.set(language, made);
     made.catch(() => this.live.delete(language));
     return { live: await made, fresh: true };
+  }
+
+  /** A session snapshot of `language`'s live session (docs/session-snapshots.md); undefined when none is up. */
+  async snapshot(language: Language): Promise<SessionSnapshot | undefined> {
+    const live = await this.live.get(language)?.catch(() => undefined);
+    return live?.engine.snapshot();
+  }
+
+  /**
+   * Replaces `language`'s session with one restored from `snap`, with the capabilities of
+   * the toggles now (a snapshot carries none). The old session ends only once the new one
+   * is up: a snapshot that cannot be restored leaves it as it was.
+   */
+  async open(language: Language, snap: SessionSnapshot, toggles: Set<Toggle>): Promise<void> {
+    const live = await this.make(language, this.grants(toggles), snap);
+    const old = this.live.get(language);
+    this.live.set(language, Promise.resolve(live));
+    await (await old?.catch(() => undefined))?.engine.dispose();
   }
 
   /** Boots the engine for `language` ahead of the first run. */

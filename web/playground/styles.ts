@@ -12,6 +12,7 @@ button { cursor: pointer; }
 button:disabled { opacity: .45; cursor: default; }
 button.run { background: var(--accent); border-color: var(--accent); color: #fff; font-weight: 600; }
 button.stop:not(:disabled) { border-color: var(--err); color: var(--err); }
+select.saved { max-width: 12em; }
 kbd { font: 11px ui-monospace, monospace; opacity: .8; }
 .main { flex: 1; min-height: 0; display: grid; grid-template-columns: minmax(0, 1.2fr) minmax(0, 1fr) 230px; }
 .editor { min-height: 260px; border-right: 1px solid var(--line); overflow: auto; }

@@ -11,6 +11,8 @@ export const TEMPLATE = `
     <button class="run" type="button" title="Run (Ctrl/Cmd+Enter)">Run <kbd>⌘/Ctrl+↵</kbd></button>
     <button class="stop" type="button" disabled title="Interrupt the running script">Stop</button>
     <button class="reset" type="button" title="Start a new session: forget every name defined so far">Reset</button>
+    <button class="save" type="button" title="Save this session (its names, imports and files) in the browser, to reopen after a reload">Save</button>
+    <select class="saved" aria-label="Saved sessions"></select>
   </div>
   <div class="main">
     <div class="editor" part="editor"></div>
