@@ -140,6 +140,8 @@ describe('pool options: each refusal names the option, the value and the fix', (
     expect(refusal({ min: 10n })).toBe('pool option min must be an integer >= 0 (got 10n)');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(refusal({ reset: cyclic })).toBe(`pool option reset must be 'fresh', 'reuse' or 'template' (got an object that cannot be shown)`);
+    expect(refusal({ reset: cyclic })).toBe(
+      `pool option reset must be 'fresh', 'reuse' or 'template' (got an object that cannot be shown)`,
+    );
   });
 });
