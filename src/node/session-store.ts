@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import { SESSION_PREFIX_BYTES, readSessionHeader } from '../session/format.js';
 import { SessionSnapshot, sessionInfo, type SessionInfo } from '../session/snapshot.js';
-import { checkSnapshotName, type SnapshotStore } from '../session/store.js';
+import { checkSaved, checkSnapshotName, storedSnapshot, type SnapshotStore } from '../session/store.js';
 import { defaultCacheDir } from './snapshot-cache.js';
 
 const EXT = '.session';
@@ -43,7 +43,7 @@ export class DiskSnapshotStore implements SnapshotStore {
 
   async save(name: string, snap: SessionSnapshot): Promise<void> {
     const file = this.file(name);
-    if (!(snap instanceof SessionSnapshot)) throw new InvalidInputError('save takes a SessionSnapshot (from engine.snapshot())');
+    checkSaved(snap);
     const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       await writeFile(tmp, snap.toBytes());
@@ -63,12 +63,7 @@ export class DiskSnapshotStore implements SnapshotStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
-    try {
-      return await SessionSnapshot.from(bytes);
-    } catch (e) {
-      if (e instanceof InvalidInputError) throw new InvalidInputError(`the snapshot '${name}' in ${this.where}: ${e.message}`);
-      throw e;
-    }
+    return storedSnapshot(bytes, name, this.where);
   }
 
   async list(): Promise<{ name: string; info: SessionInfo }[]> {

@@ -6,7 +6,7 @@
 import { InvalidInputError, UnavailableError } from '../errors.js';
 import { committed, request } from '../state/indexeddb.js';
 import { SessionSnapshot, type SessionInfo } from './snapshot.js';
-import { checkSnapshotName, type SnapshotStore } from './store.js';
+import { checkSaved, checkSnapshotName, storedSnapshot, type SnapshotStore } from './store.js';
 
 const VERSION = 1;
 const BYTES = 'bytes';
@@ -56,7 +56,7 @@ export class IndexedDbSnapshotStore implements SnapshotStore {
 
   async save(name: string, snap: SessionSnapshot): Promise<void> {
     checkSnapshotName(name);
-    if (!(snap instanceof SessionSnapshot)) throw new InvalidInputError('save takes a SessionSnapshot (from engine.snapshot())');
+    checkSaved(snap);
     const tx = this.live().transaction([BYTES, INFO], 'readwrite');
     const done = committed(tx);
     tx.objectStore(BYTES).put(snap.toBytes(), name);
@@ -68,12 +68,7 @@ export class IndexedDbSnapshotStore implements SnapshotStore {
     checkSnapshotName(name);
     const bytes = (await request(this.live().transaction(BYTES).objectStore(BYTES).get(name))) as unknown;
     if (bytes === undefined) return undefined;
-    try {
-      return await SessionSnapshot.from(bytes);
-    } catch (e) {
-      if (e instanceof InvalidInputError) throw new InvalidInputError(`the snapshot '${name}' in ${this.where}: ${e.message}`);
-      throw e;
-    }
+    return storedSnapshot(bytes, name, this.where);
   }
 
   async list(): Promise<{ name: string; info: SessionInfo }[]> {

@@ -2,12 +2,14 @@
  * The layout of a core's part of a session snapshot (docs/session-snapshots.md): a JSON
  * description, then binary blobs it refers to by index. Read from untrusted bytes: every
  * length is checked against the buffer before anything is sliced, and JSON.parse builds
- * plain data only. No imports: the sandbox's cores and the host both load this.
+ * plain data only. Loaded by the sandbox's cores and the host: no platform imports.
  *
  *   u32 LE  JSON length n
  *   n       JSON, UTF-8: { ..., "blobs": [length, ...] }
  *   ...     the blobs, back to back, in that order
  */
+
+import { SessionRefused } from './refused.js';
 
 export interface Payload {
   meta: Record<string, unknown>;
@@ -59,4 +61,20 @@ export function unpackPayload(bytes: Uint8Array): Payload {
   }
   if (at !== bytes.byteLength) throw new PayloadError(`${bytes.byteLength - at} bytes follow its last blob`);
   return { meta: meta as Record<string, unknown>, blobs };
+}
+
+/**
+ * A core's payload read for restoring: the layout and the core's own `format` checked,
+ * what is wrong thrown as SessionRefused, `what` naming the state ("its Lua state").
+ */
+export function readCorePayload(bytes: Uint8Array, what: string, format: number): Payload {
+  let p: Payload;
+  try {
+    p = unpackPayload(bytes);
+  } catch (e) {
+    if (e instanceof PayloadError) throw new SessionRefused(`${what} is malformed: ${e.message}`);
+    throw e;
+  }
+  if (p.meta.format !== format) throw new SessionRefused(`${what} has format ${String(p.meta.format)}, and this engine reads ${format}`);
+  return p;
 }

@@ -7,7 +7,7 @@
  */
 import { InvalidInputError } from '../errors.js';
 import { describeValue } from '../describe-value.js';
-import type { SessionInfo, SessionSnapshot } from './snapshot.js';
+import { SessionSnapshot, type SessionInfo } from './snapshot.js';
 
 /** Session snapshots kept by name. */
 export interface SnapshotStore extends AsyncDisposable {
@@ -35,4 +35,20 @@ export function checkSnapshotName(name: unknown): string {
     );
   }
   return name;
+}
+
+/** A stored snapshot's bytes read back (untrusted: checked), a damaged one named by its entry and store. */
+export async function storedSnapshot(bytes: unknown, name: string, where: string): Promise<SessionSnapshot> {
+  try {
+    return await SessionSnapshot.from(bytes);
+  } catch (e) {
+    if (e instanceof InvalidInputError) throw new InvalidInputError(`the snapshot '${name}' in ${where}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Saves require a SessionSnapshot (its bytes were checked when it was made or read). */
+export function checkSaved(snap: unknown): SessionSnapshot {
+  if (!(snap instanceof SessionSnapshot)) throw new InvalidInputError('save takes a SessionSnapshot (from engine.snapshot())');
+  return snap;
 }

@@ -24,6 +24,34 @@ export interface CorpusRun {
   placements?: ('worker' | 'process')[];
 }
 
+/** The Python run of the corpus (python-corpus.test.ts; session-corpus.test.ts adds to it). */
+export const PYTHON_RUN: CorpusRun = {
+  language: 'python',
+  title: 'Python',
+  minEntries: 30,
+  limits: { timeoutMs: 4000, memoryBytes: 256 * 1024 * 1024, graceMs: 500 },
+  probes: [
+    ['1 + 1', 2],
+    ['import host\nhost.greet("x")', 'hello x'],
+  ],
+  bootTimeoutMs: 60_000,
+  attemptTimeoutMs: 30_000,
+};
+
+/** The Lua run of the corpus (lua-corpus.test.ts; session-corpus.test.ts adds to it). */
+export const LUA_RUN: CorpusRun = {
+  language: 'lua',
+  title: 'Lua',
+  minEntries: 20,
+  limits: { timeoutMs: 3000, memoryBytes: 64 * 1024 * 1024, graceMs: 500 },
+  probes: [
+    ['return 1 + 1', 2],
+    ['return ("abc"):upper()', 'ABC'],
+    ['return undefined_name_xyz', null],
+    ['return host.greet("x")', 'hello x'],
+  ],
+};
+
 export function describeCorpus(run: CorpusRun): void {
   const attacks = loadCorpus().filter((a) => a.language === run.language);
   const placements =
@@ -46,39 +74,22 @@ export function describeCorpus(run: CorpusRun): void {
 
     beforeAll(async () => {
       await watch.start();
+      // Every engine here gets every capability and the corpus's host functions.
+      const attacked = { placement, capabilities: ['*'], hostFunctions: host.hostFunctions, onLog: () => {} };
       if (run.fromSession !== undefined) {
         // The session comes from an engine that ran user code (with every capability): the
         // attacked one restores it with its own, and must contain every attempt the same.
-        const source = await createEngine(run.language, {
-          placement,
-          capabilities: ['*'],
-          hostFunctions: host.hostFunctions,
-          onLog: () => {},
-        });
+        const source = await createEngine(run.language, attacked);
         await source.load(run.fromSession, 'session');
         const restore = await source.snapshot();
         await source.dispose();
-        engine = await createEngine(run.language, {
-          placement,
-          capabilities: ['*'],
-          hostFunctions: host.hostFunctions,
-          onLog: () => {},
-          limits: run.limits,
-          restore,
-        });
+        engine = await createEngine(run.language, { ...attacked, limits: run.limits, restore });
         return;
       }
       // A first engine takes the snapshot if this process has none, so the attacked one restores it.
       if (snapshot) await (await createEngine('python', { placement: 'inline', trusted: true })).dispose();
       const before = snapshotCounts().restored;
-      engine = await createEngine(run.language, {
-        placement,
-        capabilities: ['*'],
-        hostFunctions: host.hostFunctions,
-        onLog: () => {},
-        limits: run.limits,
-        ...(run.language === 'python' ? { snapshot } : {}),
-      });
+      engine = await createEngine(run.language, { ...attacked, limits: run.limits, ...(run.language === 'python' ? { snapshot } : {}) });
       if (snapshot) expect(snapshotCounts().restored, 'the attacked engine was restored from a snapshot').toBe(before + 1);
     }, run.bootTimeoutMs ?? 10_000);
     afterAll(async () => {

@@ -12,7 +12,7 @@
  * anything is written, and a refusal (SessionRefused) leaves the module untouched.
  */
 import { decodeHeap, encodeHeap, heapProblem, type SparseHeap } from '../../src/session/pages.js';
-import { PayloadError, packPayload, unpackPayload } from '../../src/session/payload.js';
+import { packPayload, readCorePayload } from '../../src/session/payload.js';
 import { SessionRefused } from '../../src/session/refused.js';
 import type { LuaModule } from './lua-api.js';
 
@@ -53,15 +53,7 @@ const isInt = (v: unknown, min: number, max: number): v is number =>
  * SessionRefused naming the problem.
  */
 export function readLuaSession(payload: Uint8Array, expect: { functions: number[]; maxBytes: number }): LuaSession {
-  let p;
-  try {
-    p = unpackPayload(payload);
-  } catch (e) {
-    if (e instanceof PayloadError) throw new SessionRefused(`its Lua state is malformed: ${e.message}`);
-    throw e;
-  }
-  const { meta, blobs } = p;
-  if (meta.format !== FORMAT) throw new SessionRefused(`its Lua state has format ${String(meta.format)}, and this engine reads ${FORMAT}`);
+  const { meta, blobs } = readCorePayload(payload, 'its Lua state', FORMAT);
   if (blobs.length !== 2) throw new SessionRefused('its Lua state does not hold one heap');
   const heap = { size: meta.heapSize as number, bitmap: blobs[0]!, pages: blobs[1]! };
   const bad = heapProblem(heap, expect.maxBytes + MODULE_SLACK);

@@ -17,7 +17,7 @@
  * table Pyodide refilled is emptied again, as it was when the snapshot was taken.
  */
 import { decodeHeap, encodeHeap, heapProblem, type SparseHeap } from '../../src/session/pages.js';
-import { PayloadError, packPayload, unpackPayload } from '../../src/session/payload.js';
+import { packPayload, readCorePayload } from '../../src/session/payload.js';
 import { SessionRefused } from '../../src/session/refused.js';
 import { PYODIDE_SNAPSHOT_HEADER_BYTES, PYODIDE_SNAPSHOT_MAGIC } from '../../src/snapshot/pyodide-snapshot.js';
 import type { Pyodide, PyFn } from './boot.js';
@@ -245,16 +245,7 @@ function checkHeader(header: Uint8Array): void {
 
 /** Reads and checks a Python session payload; throws SessionRefused naming the problem. */
 export function readPythonSession(payload: Uint8Array, maxHeapBytes: number): PythonSession {
-  let p;
-  try {
-    p = unpackPayload(payload);
-  } catch (e) {
-    if (e instanceof PayloadError) throw new SessionRefused(`its Python state is malformed: ${e.message}`);
-    throw e;
-  }
-  const { meta, blobs } = p;
-  if (meta.format !== FORMAT)
-    throw new SessionRefused(`its Python state has format ${String(meta.format)}, and this engine reads ${FORMAT}`);
+  const { meta, blobs } = readCorePayload(payload, 'its Python state', FORMAT);
   if (blobs.length < 3) throw new SessionRefused('its Python state lacks its heap');
   const [header, bitmap, pages] = blobs as [Uint8Array, Uint8Array, Uint8Array];
   checkHeader(header);
