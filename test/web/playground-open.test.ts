@@ -80,4 +80,20 @@ describe('the playground without cross-origin isolation', () => {
     expect(await pg.pane('result')).toBe('"again"');
     expect(o.errors).toEqual([]);
   });
+
+  it('saves a Python session and opens it again over postMessage (no shared memory for the snapshot)', async () => {
+    await page.locator('scriptbox-playground').evaluate((e) => ((e as unknown as { language: string }).language = 'python'));
+    await pg.ready();
+    await pg.setCode('import json\nopen_kept = {"n": 7}\nopen("/tmp/o.txt", "w").write("postMessage")\nopen_kept["n"]');
+    await pg.run();
+    expect(await pg.pane('result')).toBe('7');
+    const el = pg.el as unknown as { evaluate<T>(f: (e: Element) => Promise<T>): Promise<T> };
+    await el.evaluate((e) => (e as unknown as { saveSession(n: string): Promise<string> }).saveSession('over-postmessage'));
+    await pg.el.locator('button.reset').click();
+    await pg.ready();
+    await el.evaluate((e) => (e as unknown as { openSession(n: string): Promise<void> }).openSession('over-postmessage'));
+    await pg.setCode('(open_kept["n"], open("/tmp/o.txt").read())');
+    await pg.run();
+    expect(await pg.pane('result')).toBe('[7, "postMessage"]');
+  }, 120_000);
 });

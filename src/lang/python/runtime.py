@@ -1619,7 +1619,9 @@ def _unlist_blocked():
 def lockdown_seal():
     """The last step of every boot: nothing that reaches JavaScript stays importable."""
     sys.meta_path[:] = [_Blocker] + [f for f in sys.meta_path if f is not _Blocker and not hasattr(f, 'jsproxies') and 'JsFinder' not in type(f).__name__]
-    _sealed_out.update(_unlist_blocked())
+    # Only real modules are kept: `js` and `pyodide_js` are JavaScript objects (a restore
+    # does not import them), and nothing of the runtime may keep one.
+    _sealed_out.update((k, m) for k, m in _unlist_blocked().items() if type(m) is type(sys))
     # The host keeps the entry points it called for; the script gets no name for the module.
     global _EVERY_ENTRY
     _EVERY_ENTRY = False
