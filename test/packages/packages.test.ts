@@ -263,6 +263,22 @@ describe('a package set from a directory, with snapshots', () => {
   });
 });
 
+describe('a package set in a session snapshot (issue 23)', () => {
+  it('carries the set, and restores only into an engine with the same set', async () => {
+    const e = await engine({ packages: ['beta-pkg'], packageSource: src });
+    await e.exec('import beta\nkept = beta.go(7)');
+    const snap = await e.snapshot();
+    expect(snap.info.packages).toMatch(/^[0-9a-f]{64}$/);
+    const back = await engine({ packages: ['beta-pkg'], packageSource: src, restore: snap });
+    expect((await back.exec('import sys\n(kept, sys.modules["beta"].go(1))')).value).toEqual([15, 3]);
+    const bare = await refusal({ restore: snap });
+    expect(bare).toBeInstanceOf(InvalidInputError);
+    expect((bare as Error).message).toMatch(/was taken with package set [0-9a-f]{12}, and this engine has no package set/);
+    const other = await refusal({ packages: ['alpha'], packageSource: src, restore: snap });
+    expect((other as Error).message).toMatch(/and this engine has package set [0-9a-f]{12}; give the engine the same packages option/);
+  }, 60_000);
+});
+
 describe('package options at the entry', () => {
   it('refuse bad types and engines that cannot have packages, with exact messages', async () => {
     await expect(createEngine('python', { packages: 'six' as never })).rejects.toThrow(
