@@ -14,7 +14,7 @@ import { defaultCacheDir } from './snapshot-cache.js';
 
 const EXT = '.session';
 
-export class DiskSnapshotStore implements SnapshotStore {
+export class DiskSessionStore implements SnapshotStore {
   readonly where: string;
 
   private constructor(private readonly dir: string) {
@@ -22,7 +22,7 @@ export class DiskSnapshotStore implements SnapshotStore {
   }
 
   /** `dir` (created if missing) or the default sessions directory. */
-  static async open(dir?: string): Promise<DiskSnapshotStore> {
+  static async open(dir?: string): Promise<DiskSessionStore> {
     if (dir !== undefined && (typeof dir !== 'string' || dir === ''))
       throw new InvalidInputError('openSnapshotStore: dir must be the path of a directory');
     const d = resolve(dir ?? defaultCacheDir('sessions'));
@@ -34,7 +34,7 @@ export class DiskSnapshotStore implements SnapshotStore {
         `openSnapshotStore: ${d} cannot hold snapshots (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); pass a writable directory as dir`,
       );
     }
-    return new DiskSnapshotStore(d);
+    return new DiskSessionStore(d);
   }
 
   private file(name: string): string {

@@ -31,7 +31,7 @@ function openDatabase(name: string): Promise<IDBDatabase> {
   });
 }
 
-export class IndexedDbSnapshotStore implements SnapshotStore {
+export class IndexedDbSessionStore implements SnapshotStore {
   readonly where: string;
   private closed = false;
 
@@ -39,14 +39,14 @@ export class IndexedDbSnapshotStore implements SnapshotStore {
     this.where = `the IndexedDB database '${db.name}'`;
   }
 
-  static async open(database = 'scriptbox-sessions'): Promise<IndexedDbSnapshotStore> {
+  static async open(database = 'scriptbox-sessions'): Promise<IndexedDbSessionStore> {
     if (typeof indexedDB === 'undefined') {
       throw new UnavailableError(
         'openSnapshotStore: this context has no IndexedDB (a private mode, an old browser); keep snapshot.toBytes() yourself',
       );
     }
     if (typeof database !== 'string' || database === '') throw new InvalidInputError('openSnapshotStore: database must be a name');
-    return new IndexedDbSnapshotStore(await openDatabase(database));
+    return new IndexedDbSessionStore(await openDatabase(database));
   }
 
   private live(): IDBDatabase {

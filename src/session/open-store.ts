@@ -21,14 +21,14 @@ export async function openSnapshotStore(options: { dir?: string; database?: stri
   if (isNode) {
     if (options.database !== undefined)
       throw new UnavailableError('openSnapshotStore: { database } names an IndexedDB database, which browsers have; in Node pass { dir }');
-    const { DiskSnapshotStore } = (await import('../node/session-store.js')) as typeof import('../node/session-store.js');
-    return DiskSnapshotStore.open(options.dir);
+    const { DiskSessionStore } = (await import('../node/session-store.js')) as typeof import('../node/session-store.js');
+    return DiskSessionStore.open(options.dir);
   }
   if (options.dir !== undefined) {
     throw new UnavailableError(
       'openSnapshotStore: { dir } keeps snapshots in a directory, which needs Node; in a browser they go to IndexedDB ({ database })',
     );
   }
-  const { IndexedDbSnapshotStore } = await import('./indexeddb-sessions.js');
-  return IndexedDbSnapshotStore.open(options.database);
+  const { IndexedDbSessionStore } = await import('./indexeddb-sessions.js');
+  return IndexedDbSessionStore.open(options.database);
 }

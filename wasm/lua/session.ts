@@ -83,10 +83,12 @@ export function readLuaSession(payload: Uint8Array, expect: { functions: number[
  * restored allocator ends where the session's did).
  */
 export function writeLuaHeap(m: LuaModule, heap: SparseHeap): void {
-  if (m.HEAPU8.length < heap.size) {
-    // A malloc past the end grows the memory; its bookkeeping is overwritten just below.
-    const p = m._malloc(heap.size - m.HEAPU8.length + 65536);
-    if (!p || m.HEAPU8.length < heap.size) throw new Error(`the Lua module could not grow its memory to ${heap.size} bytes`);
+  // Mallocs grow the memory (their bookkeeping is overwritten just below). One may grow it
+  // by less than it asks for (a free chunk at the top counts toward it), so again until it
+  // is big enough: each round takes up that free room or grows, a few rounds at most.
+  for (let round = 0; m.HEAPU8.length < heap.size; round++) {
+    const p = round < 16 ? m._malloc(heap.size - m.HEAPU8.length + 65536) : 0;
+    if (!p) throw new Error(`the Lua module could not grow its memory to ${heap.size} bytes`);
   }
   decodeHeap(heap, m.HEAPU8, false);
   m.HEAPU8.fill(0, heap.size);
